@@ -1,0 +1,25 @@
+#pragma once
+// The trainsim subcommands. Each lives in its own cmd_<name>.cpp and registers its options and
+// callback on the CLI11 subcommand it is given. Callbacks report bad input by throwing
+// trainsim::InputError (or a subclass); main() maps that to exit status 2.
+
+#include <CLI/CLI.hpp>
+
+namespace trainsim::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  void (*setup)(CLI::App& sub);
+};
+
+void setup_describe(CLI::App& sub);
+void setup_schedule(CLI::App& sub);
+
+// The table main() registers, in the order --help lists them.
+inline constexpr Command kCommands[] = {
+    {"describe", "Parameters, FLOPs, per-layer operations and memory of a model or scenario", setup_describe},
+    {"schedule", "Replay a pipeline schedule (gpipe, 1f1b, interleaved, zb1p, dualpipe) with given op times", setup_schedule},
+};
+
+}  // namespace trainsim::cli

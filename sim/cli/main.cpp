@@ -1,0 +1,45 @@
+// trainsim command-line entry point. The one place where errors become exit statuses:
+//   0 success, 2 bad input (file, line, key named), 70 internal error, 1 other failure.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "trainsim: a cluster simulator and cost model for large-model training.\n"
+      "Replays pipeline schedules op by op with calibrated kernel costs and a network model,\n"
+      "and turns a simulated step into GPU-hours, days and dollars.",
+      "trainsim"};
+  app.set_version_flag("--version", std::string("trainsim ") + TRAINSIM_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough(false);
+  for (const auto& c : trainsim::cli::kCommands) {
+    CLI::App* sub = app.add_subcommand(c.name, c.summary);
+    c.setup(*sub);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help / --version exit 0; a malformed command line exits 2 (bad input).
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  } catch (const trainsim::InputError& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "trainsim: error: {}\n", e.what());
+    return 2;
+  } catch (const trainsim::InternalError& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "trainsim: {}\n", e.what());
+    return 70;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "trainsim: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

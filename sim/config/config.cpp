@@ -1,0 +1,221 @@
+#include "config/config.hpp"
+
+#include <fmt/format.h>
+
+namespace trainsim {
+
+namespace {
+constexpr std::int64_t kBig = std::int64_t{1} << 40;
+}
+
+std::int64_t AttentionConfig::qk_dim() const {
+  return kind == AttentionKind::MLA ? qk_nope_head_dim + qk_rope_head_dim : head_dim;
+}
+std::int64_t AttentionConfig::v_dim() const { return kind == AttentionKind::MLA ? v_head_dim : head_dim; }
+
+double dtype_bytes(const std::string& dtype) {
+  if (dtype == "fp32" || dtype == "tf32") return 4;
+  if (dtype == "bf16" || dtype == "fp16") return 2;
+  if (dtype == "fp8") return 1;
+  throw InternalError("unknown dtype " + dtype);
+}
+
+// ---------------------------------------------------------------------------------------------
+ModelConfig parse_model(Section s) {
+  ModelConfig m;
+  m.pos = s.pos();
+  m.name = s.string("name");
+  m.description = s.string_or("description", "");
+  s.allow("source");
+  m.layers = s.integer("layers", 1, 100000);
+  m.hidden = s.integer("hidden", 1, kBig);
+  m.vocab = s.integer("vocab", 1, kBig);
+  m.tied_embeddings = s.boolean("tied_embeddings");
+  m.norm = s.choice("norm", {"rmsnorm", "layernorm"}) == "rmsnorm" ? NormKind::RMSNorm : NormKind::LayerNorm;
+  m.learned_positions = s.choice("positions", {"rope", "learned"}) == "learned";
+  if (m.learned_positions) m.max_position = s.integer("max_position", 1, kBig);
+
+  {
+    Section a = s.table("attention");
+    const std::string type = a.choice("type", {"mha", "gqa", "mla"});
+    auto& at = m.attention;
+    at.heads = a.integer("heads", 1, 1 << 20);
+    at.bias = a.boolean_or("bias", false);
+    if (type == "mla") {
+      at.kind = AttentionKind::MLA;
+      at.q_lora_rank = a.integer("q_lora_rank", 0, kBig);
+      at.kv_lora_rank = a.integer("kv_lora_rank", 1, kBig);
+      at.qk_nope_head_dim = a.integer("qk_nope_head_dim", 1, kBig);
+      at.qk_rope_head_dim = a.integer("qk_rope_head_dim", 0, kBig);
+      at.v_head_dim = a.integer("v_head_dim", 1, kBig);
+      at.kv_heads = at.heads;
+    } else {
+      at.kind = type == "mha" ? AttentionKind::MHA : AttentionKind::GQA;
+      at.head_dim = a.integer("head_dim", 1, kBig);
+      at.kv_heads = type == "mha" ? at.heads : a.integer("kv_heads", 1, at.heads);
+      if (at.heads % at.kv_heads != 0)
+        a.fail("kv_heads", fmt::format("kv_heads {} must divide heads {}", at.kv_heads, at.heads));
+    }
+    a.finish();
+  }
+  {
+    Section p = s.table("mlp");
+    m.mlp.activation = p.choice("activation", {"swiglu", "gelu"}) == "swiglu" ? Activation::SwiGLU : Activation::GELU;
+    m.mlp.intermediate = p.integer("intermediate", 1, kBig);
+    m.mlp.bias = p.boolean_or("bias", false);
+    p.finish();
+  }
+  if (auto mo = s.opt_table("moe")) {
+    auto& e = m.moe;
+    e.enabled = true;
+    e.first_dense_layers = mo->integer_or("first_dense_layers", 0, 0, m.layers - 1);
+    e.routed_experts = mo->integer("routed_experts", 1, 1 << 20);
+    e.shared_experts = mo->integer_or("shared_experts", 0, 0, 1 << 20);
+    e.top_k = mo->integer("top_k", 1, e.routed_experts);
+    e.expert_intermediate = mo->integer("expert_intermediate", 1, kBig);
+    e.expert_groups = mo->integer_or("expert_groups", 1, 1, e.routed_experts);
+    e.limited_groups = mo->integer_or("limited_groups", e.expert_groups, 1, e.expert_groups);
+    if (e.routed_experts % e.expert_groups != 0)
+      mo->fail("expert_groups", fmt::format("expert_groups {} must divide routed_experts {}", e.expert_groups, e.routed_experts));
+    e.gate = mo->choice_or("gate", "softmax", {"softmax", "sigmoid"});
+    mo->finish();
+  }
+  if (auto mt = s.opt_table("mtp")) {
+    m.mtp_depth = mt->integer("depth", 0, 64);
+    mt->finish();
+  }
+  s.finish();
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+static Sourced sourced(Section& s, std::string_view key, Dim d, double min, double max, bool required = true) {
+  if (!required && !s.has(key)) {
+    s.allow(key);
+    return {};
+  }
+  Section t = s.table(key);
+  Sourced v;
+  v.value = t.quantity("value", d, min, max);
+  v.source = t.string("source");
+  if (v.source.empty()) t.fail("source", "a hardware value needs a non-empty source");
+  t.allow("note");
+  t.finish();
+  return v;
+}
+
+HardwareConfig parse_hardware(Section s) {
+  HardwareConfig h;
+  h.pos = s.pos();
+  h.name = s.string("name");
+  h.description = s.string_or("description", "");
+  {
+    Section c = s.table("compute");
+    h.sms = c.integer("sms", 1, 100000);
+    h.clock = sourced(c, "clock", Dim::Frequency, 1e6, 1e11, false);
+    h.fp8 = sourced(c, "fp8", Dim::FlopRate, 0, 1e18, false);
+    h.bf16 = sourced(c, "bf16", Dim::FlopRate, 1e9, 1e18);
+    h.tf32 = sourced(c, "tf32", Dim::FlopRate, 1e9, 1e18);
+    h.fp32 = sourced(c, "fp32", Dim::FlopRate, 1e9, 1e18);
+    c.finish();
+  }
+  {
+    Section mem = s.table("memory");
+    h.hbm_capacity = sourced(mem, "capacity", Dim::Bytes, 1e6, 1e15);
+    h.hbm_bandwidth = sourced(mem, "bandwidth", Dim::Bandwidth, 1e6, 1e15);
+    mem.finish();
+  }
+  {
+    Section n = s.table("interconnect");
+    h.nvlink = sourced(n, "nvlink", Dim::Bandwidth, 1e6, 1e15);
+    h.nic = sourced(n, "nic", Dim::Bandwidth, 1e6, 1e15);
+    h.nics_per_gpu = n.integer_or("nics_per_gpu", 1, 1, 64);
+    n.finish();
+  }
+  {
+    Section p = s.table("power");
+    h.tdp = sourced(p, "tdp", Dim::Power, 1, 1e5);
+    p.finish();
+  }
+  {
+    Section p = s.table("price");
+    h.price = sourced(p, "per_gpu_hour", Dim::PricePerHour, 0, 1e4);
+    p.finish();
+  }
+  s.finish();
+  return h;
+}
+
+double HardwareConfig::peak_flops(const std::string& dtype) const {
+  if (dtype == "fp8") return fp8.value > 0 ? fp8.value : bf16.value;  // no FP8 units: runs as BF16
+  if (dtype == "bf16" || dtype == "fp16") return bf16.value;
+  if (dtype == "tf32") return tf32.value;
+  if (dtype == "fp32") return fp32.value;
+  throw InternalError("unknown dtype " + dtype);
+}
+
+// ---------------------------------------------------------------------------------------------
+ClusterConfig parse_cluster(Section s) {
+  ClusterConfig c;
+  c.gpu = s.string("gpu");
+  c.gpus = s.integer("gpus", 1, 10'000'000);
+  c.gpus_per_node = s.integer("gpus_per_node", 1, 1024);
+  if (c.gpus % c.gpus_per_node != 0)
+    s.fail("gpus", fmt::format("gpus {} is not a multiple of gpus_per_node {}", c.gpus, c.gpus_per_node));
+  s.finish();
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+PlanConfig parse_plan(Section s) {
+  PlanConfig p;
+  p.pos = s.pos();
+  p.dp = s.integer("dp", 1, 10'000'000);
+  p.tp = s.integer_or("tp", 1, 1, 1024);
+  p.pp = s.integer_or("pp", 1, 1, 4096);
+  p.ep = s.integer_or("ep", 1, 1, 1'000'000);
+  p.cp = s.integer_or("cp", 1, 1, 4096);
+  p.vpp = s.integer_or("vpp", 1, 1, 1024);
+  p.zero = s.integer_or("zero", 0, 0, 3);
+  p.schedule = s.choice_or("schedule", "1f1b", {"gpipe", "1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev"});
+  p.micro_batch = s.integer_or("micro_batch", 1, 1, 1 << 20);
+  const std::string rc = s.choice_or("recompute", "none", {"none", "selective", "deepseek", "full"});
+  p.recompute = rc == "none" ? Recompute::None : rc == "selective" ? Recompute::Selective
+              : rc == "deepseek" ? Recompute::DeepSeek : Recompute::Full;
+  p.comm_sms = s.integer_or("comm_sms", 0, 0, 100000);
+  if (s.has("layer_split")) p.layer_split = s.integer_array("layer_split", 0, 100000);
+  else s.allow("layer_split");
+  p.comm_buffers = s.opt_quantity("comm_buffers", Dim::Bytes, 0, 1e15).value_or(0.0);
+  if (p.vpp > 1 && p.schedule != "interleaved")
+    s.fail("vpp", fmt::format("vpp {} needs schedule 'interleaved' (schedule is '{}')", p.vpp, p.schedule));
+  s.finish();
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+TrainingConfig parse_training(Section s) {
+  TrainingConfig t;
+  t.pos = s.pos();
+  t.seq_len = s.integer("seq_len", 1, std::int64_t{1} << 30);
+  t.global_batch = s.integer("global_batch", 1, std::int64_t{1} << 40);
+  t.tokens = s.number("tokens", 1, 1e18);
+  if (auto r = s.opt_table("batch_ramp")) {
+    BatchRamp br;
+    br.start = r->integer("start", 1, t.global_batch);
+    br.tokens = r->number("tokens", 0, t.tokens);
+    r->finish();
+    t.ramp = br;
+  }
+  if (auto p = s.opt_table("precision")) {
+    t.precision.gemm = p->choice_or("gemm", "bf16", {"fp8", "bf16"});
+    t.precision.master_weights = p->choice_or("master_weights", "fp32", {"fp32", "bf16"});
+    t.precision.gradients = p->choice_or("gradients", "fp32", {"fp32", "bf16"});
+    t.precision.optimizer_moments = p->choice_or("optimizer_moments", "fp32", {"fp32", "bf16"});
+    t.precision.activation_cache = p->choice_or("activation_cache", "bf16", {"fp8", "bf16"});
+    p->finish();
+  }
+  s.finish();
+  return t;
+}
+
+}  // namespace trainsim

@@ -1,0 +1,83 @@
+#pragma once
+// Strict, position-aware reading of TOML tables.
+//
+// A Section wraps one toml::table and a dotted key prefix ("plan", "model.attention"). Every
+// accessor records the key it was asked for; finish() then rejects any key that nobody asked
+// for, suggesting the closest known key ("did you mean 'micro_batch'?"). Every error is a
+// ConfigError naming the file, line, column and full dotted key of the offending node (the
+// node's own source, so values merged in from another file or from --set report where they
+// were written).
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "core/error.hpp"
+#include "core/units.hpp"
+
+namespace trainsim {
+
+SourcePos pos_of(const toml::node& n, const std::string& fallback_file = {});
+
+// Parses a TOML file; a syntax error becomes a ConfigError with the parser's position.
+toml::table parse_toml_file(const std::string& path);
+toml::table parse_toml_string(std::string_view text, const std::string& source_name);
+
+// Levenshtein-based suggestion among candidates; empty if nothing is close.
+std::string closest_match(std::string_view key, const std::vector<std::string>& candidates);
+
+class Section {
+ public:
+  Section(const toml::table& t, std::string prefix, std::string file);
+
+  const std::string& prefix() const { return prefix_; }
+  std::string full_key(std::string_view key) const;
+  bool has(std::string_view key) const;
+
+  // Required values. min/max bound the value (inclusive).
+  std::int64_t integer(std::string_view key, std::int64_t min, std::int64_t max);
+  double number(std::string_view key, double min, double max);
+  bool boolean(std::string_view key);
+  std::string string(std::string_view key);
+  std::string choice(std::string_view key, const std::vector<std::string>& options);
+  double quantity(std::string_view key, Dim d, double min, double max);
+  Section table(std::string_view key);
+  std::vector<std::int64_t> integer_array(std::string_view key, std::int64_t min, std::int64_t max);
+
+  // Optional values: the default is used only when the key is absent (documented per key).
+  std::int64_t integer_or(std::string_view key, std::int64_t dflt, std::int64_t min, std::int64_t max);
+  double number_or(std::string_view key, double dflt, double min, double max);
+  bool boolean_or(std::string_view key, bool dflt);
+  std::string string_or(std::string_view key, std::string dflt);
+  std::string choice_or(std::string_view key, std::string dflt, const std::vector<std::string>& options);
+  std::optional<double> opt_quantity(std::string_view key, Dim d, double min, double max);
+  std::optional<Section> opt_table(std::string_view key);
+
+  // Marks a key as known without reading it (e.g. documentation-only keys such as 'source').
+  void allow(std::string_view key);
+
+  // Rejects keys nobody asked for. Call after all accessors.
+  void finish() const;
+
+  // Position of a key's value (or of the table if the key is absent), for plan-level errors.
+  SourcePos pos(std::string_view key) const;
+  SourcePos pos() const;
+  [[noreturn]] void fail(std::string_view key, const std::string& message) const;
+
+ private:
+  const toml::node& require(std::string_view key);
+  const toml::node* find(std::string_view key);
+  [[noreturn]] void wrong_type(std::string_view key, const toml::node& n, const char* expected) const;
+
+  const toml::table* t_;
+  std::string prefix_;
+  std::string file_;
+  std::set<std::string, std::less<>> known_;
+};
+
+}  // namespace trainsim

@@ -1,0 +1,65 @@
+#pragma once
+// Helpers shared by the tests: paths to data, and running the trainsim binary.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace ts_test {
+
+inline std::filesystem::path source_dir() { return TRAINSIM_SOURCE_DIR; }
+inline std::filesystem::path shared_dir() { return TRAINSIM_SHARED_DIR; }
+inline std::filesystem::path data(const std::string& rel) { return source_dir() / rel; }
+
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A fresh, empty temporary directory for one test.
+inline std::filesystem::path temp_dir(const std::string& tag) {
+  auto base = std::filesystem::temp_directory_path() /
+              ("trainsim-test-" + tag + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base);
+  return base;
+}
+
+inline void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+struct RunResult {
+  int status = -1;  // exit status
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `trainsim ARGS` (ARGS is passed to /bin/sh, so quote paths) and captures its output.
+inline RunResult run_trainsim(const std::string& args) {
+  static int counter = 0;
+  auto dir = std::filesystem::temp_directory_path();
+  auto tag = std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  auto out = dir / ("ts-out-" + tag);
+  auto err = dir / ("ts-err-" + tag);
+  std::string cmd = std::string("'") + TRAINSIM_BIN + "' " + args + " >'" + out.string() + "' 2>'" +
+                    err.string() + "'";
+  int raw = std::system(cmd.c_str());
+  RunResult r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = read_file(out);
+  r.err = read_file(err);
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return r;
+}
+
+}  // namespace ts_test
