@@ -1,0 +1,2 @@
+trainsim_add_test(test_model SOURCES test_model_math.cpp test_memory.cpp LABELS "quick;validation")
+trainsim_add_test(test_describe_cli SOURCES test_describe_cli.cpp LABELS quick)
