@@ -1,0 +1,1 @@
+trainsim_add_test(test_cost SOURCES test_training_run.cpp LABELS "quick;validation")
