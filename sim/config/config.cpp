@@ -193,13 +193,37 @@ PlanConfig parse_plan(Section s) {
 }
 
 // ---------------------------------------------------------------------------------------------
+const char* phase_kind_name(PhaseKind k) {
+  switch (k) {
+    case PhaseKind::Pretraining: return "pretraining";
+    case PhaseKind::ContextExtension: return "context_extension";
+    case PhaseKind::PostTraining: return "post_training";
+  }
+  return "?";
+}
+
 TrainingConfig parse_training(Section s) {
   TrainingConfig t;
   t.pos = s.pos();
+  t.name = s.string_or("name", "pre-training");
+  const std::string kind =
+      s.choice_or("kind", "pretraining", {"pretraining", "context_extension", "post_training"});
+  t.kind = kind == "pretraining" ? PhaseKind::Pretraining
+         : kind == "context_extension" ? PhaseKind::ContextExtension : PhaseKind::PostTraining;
   t.seq_len = s.integer("seq_len", 1, std::int64_t{1} << 30);
   t.global_batch = s.integer("global_batch", 1, std::int64_t{1} << 40);
-  t.tokens = s.number("tokens", 1, 1e18);
+  const bool has_tokens = s.has("tokens"), has_steps = s.has("steps");
+  if (has_tokens == has_steps)
+    s.fail(has_tokens ? "steps" : "tokens", "give exactly one of 'tokens' and 'steps'");
+  if (has_tokens) {
+    t.tokens = s.number("tokens", 1, 1e18);
+    s.allow("steps");
+  } else {
+    t.steps = s.integer("steps", 1, std::int64_t{1} << 40);
+    s.allow("tokens");
+  }
   if (auto r = s.opt_table("batch_ramp")) {
+    if (t.steps > 0) r->fail("start", "a batch ramp needs the phase given in 'tokens'");
     BatchRamp br;
     br.start = r->integer("start", 1, t.global_batch);
     br.tokens = r->number("tokens", 0, t.tokens);
@@ -216,6 +240,26 @@ TrainingConfig parse_training(Section s) {
   }
   s.finish();
   return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+EnergyConfig parse_energy(Section s) {
+  EnergyConfig e;
+  e.idle_power = s.opt_quantity("idle_power", Dim::Power, 0, 1e5);
+  if (s.has("pue")) e.pue = s.number("pue", 1.0, 10.0);
+  else s.allow("pue");
+  s.finish();
+  return e;
+}
+
+GoodputConfig parse_goodput(Section s) {
+  GoodputConfig g;
+  g.failures_per_gpu_day = s.number("failures_per_gpu_day", 0, 100);
+  g.checkpoint_interval = s.quantity("checkpoint_interval", Dim::Duration, 1, 1e9);
+  g.checkpoint_cost = s.quantity("checkpoint_cost", Dim::Duration, 0, 1e9);
+  g.restart = s.quantity("restart", Dim::Duration, 0, 1e9);
+  s.finish();
+  return g;
 }
 
 }  // namespace trainsim

@@ -153,16 +153,38 @@ struct BatchRamp {
   double tokens = 0;       // tokens over which the batch grows to global_batch
 };
 
+enum class PhaseKind { Pretraining, ContextExtension, PostTraining };
+const char* phase_kind_name(PhaseKind k);
+
 struct TrainingConfig {
+  std::string name = "pre-training";
+  PhaseKind kind = PhaseKind::Pretraining;
   std::int64_t seq_len = 0;
   std::int64_t global_batch = 0;  // sequences per step
-  double tokens = 0;              // training tokens of this phase
+  double tokens = 0;              // training tokens of this phase (0 when given as steps)
+  std::int64_t steps = 0;         // steps of this phase (0 when given as tokens)
   std::optional<BatchRamp> ramp;
   PrecisionConfig precision;
   SourcePos pos;
 };
 
 TrainingConfig parse_training(Section s);
+
+// ---------------------------------------------------------------------------------------------
+// Energy and availability assumptions. Everything here is optional and off unless set.
+struct EnergyConfig {
+  std::optional<double> idle_power;  // W per GPU when idle
+  std::optional<double> pue;         // power usage effectiveness of the facility
+};
+EnergyConfig parse_energy(Section s);
+
+struct GoodputConfig {
+  double failures_per_gpu_day = 0;
+  double checkpoint_interval = 0;  // s
+  double checkpoint_cost = 0;      // s of lost training per checkpoint
+  double restart = 0;              // s from a failure to training again
+};
+GoodputConfig parse_goodput(Section s);
 
 // Bytes of one value of a dtype name ("fp32" 4, "bf16" 2, "fp8" 1).
 double dtype_bytes(const std::string& dtype);

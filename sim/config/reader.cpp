@@ -75,18 +75,37 @@ std::string closest_match(std::string_view key, const std::vector<std::string>& 
 }
 
 Section::Section(const toml::table& t, std::string prefix, std::string file)
-    : t_(&t), prefix_(std::move(prefix)), file_(std::move(file)) {}
+    : layers_{Layer{&t, {}}}, prefix_(std::move(prefix)), file_(std::move(file)) {}
+
+Section::Section(std::vector<Layer> layers, std::string prefix, std::string file)
+    : layers_(std::move(layers)), prefix_(std::move(prefix)), file_(std::move(file)) {
+  TS_ASSERT(!layers_.empty() && layers_.front().table, "a Section needs a table");
+}
+
+static bool layer_has(const Section::Layer& l, std::string_view key) {
+  if (l.only.empty()) return true;
+  for (const auto& k : l.only)
+    if (k == key) return true;
+  return false;
+}
+
+const toml::node* Section::lookup(std::string_view key) const {
+  for (const auto& l : layers_)
+    if (layer_has(l, key))
+      if (const toml::node* n = l.table->get(key)) return n;
+  return nullptr;
+}
 
 std::string Section::full_key(std::string_view key) const {
   return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
 }
 
-bool Section::has(std::string_view key) const { return t_->contains(key); }
+bool Section::has(std::string_view key) const { return lookup(key) != nullptr; }
 
-SourcePos Section::pos() const { return pos_of(*t_, file_); }
+SourcePos Section::pos() const { return pos_of(*layers_.front().table, file_); }
 
 SourcePos Section::pos(std::string_view key) const {
-  if (const toml::node* n = t_->get(key)) return pos_of(*n, file_);
+  if (const toml::node* n = lookup(key)) return pos_of(*n, file_);
   return pos();
 }
 
@@ -96,7 +115,7 @@ void Section::fail(std::string_view key, const std::string& message) const {
 
 const toml::node* Section::find(std::string_view key) {
   known_.emplace(key);
-  return t_->get(key);
+  return lookup(key);
 }
 
 const toml::node& Section::require(std::string_view key) {
@@ -199,9 +218,14 @@ double Section::quantity(std::string_view key, Dim d, double min, double max) {
 
 Section Section::table(std::string_view key) {
   const toml::node& n = require(key);
-  const toml::table* t = n.as_table();
-  if (!t) wrong_type(key, n, "a table");
-  return Section(*t, full_key(key), file_);
+  if (!n.as_table()) wrong_type(key, n, "a table");
+  // The sub-table of every layer that has one, in layer order; a non-table lower down is
+  // shadowed by the table above it.
+  std::vector<Layer> sub;
+  for (const auto& l : layers_)
+    if (layer_has(l, key))
+      if (const toml::node* x = l.table->get(key); x && x->as_table()) sub.push_back(Layer{x->as_table(), {}});
+  return Section(std::move(sub), full_key(key), file_);
 }
 
 std::vector<std::int64_t> Section::integer_array(std::string_view key, std::int64_t min, std::int64_t max) {
@@ -251,32 +275,36 @@ std::optional<Section> Section::opt_table(std::string_view key) {
 void Section::allow(std::string_view key) { known_.emplace(key); }
 
 void Section::finish() const {
-  // Report the first unknown key in file order, so the message points at the top-most mistake.
-  const toml::key* first = nullptr;
-  for (const auto& [k, v] : *t_) {
-    (void)v;
-    if (known_.count(k.str())) continue;
-    const auto& s = k.source().begin;
-    if (!first || s.line < first->source().begin.line ||
-        (s.line == first->source().begin.line && s.column < first->source().begin.column))
-      first = &k;
+  // Report the first unknown key of the top-most layer that has one, in file order, so the
+  // message points at the top-most mistake.
+  for (const auto& l : layers_) {
+    const toml::key* first = nullptr;
+    for (const auto& [k, v] : *l.table) {
+      (void)v;
+      if (known_.count(k.str()) || !layer_has(l, k.str())) continue;
+      const auto& s = k.source().begin;
+      if (!first || s.line < first->source().begin.line ||
+          (s.line == first->source().begin.line && s.column < first->source().begin.column))
+        first = &k;
+    }
+    if (!first) continue;
+    const std::string first_key(first->str());
+    std::vector<std::string> cands(known_.begin(), known_.end());
+    std::string hint = closest_match(first_key, cands);
+    std::string msg = "unknown key";
+    if (!hint.empty()) {
+      msg += fmt::format("; did you mean '{}'?", hint);
+    } else if (!cands.empty()) {
+      std::string list;
+      for (const auto& c : cands) list += (list.empty() ? "" : ", ") + c;
+      msg += fmt::format("; known keys here: {}", list);
+    }
+    SourcePos p;
+    p.file = first->source().path ? *first->source().path : file_;
+    p.line = first->source().begin.line;
+    p.column = first->source().begin.column;
+    throw ConfigError(p, full_key(first_key), msg);
   }
-  if (!first) return;
-  const std::string first_key(first->str());
-  std::vector<std::string> cands(known_.begin(), known_.end());
-  std::string hint = closest_match(first_key, cands);
-  std::string msg = "unknown key";
-  if (!hint.empty()) msg += fmt::format("; did you mean '{}'?", hint);
-  else if (!cands.empty()) {
-    std::string list;
-    for (const auto& c : cands) list += (list.empty() ? "" : ", ") + c;
-    msg += fmt::format("; known keys here: {}", list);
-  }
-  SourcePos p;
-  p.file = first->source().path ? *first->source().path : file_;
-  p.line = first->source().begin.line;
-  p.column = first->source().begin.column;
-  throw ConfigError(p, full_key(first_key), msg);
 }
 
 }  // namespace trainsim

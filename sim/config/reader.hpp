@@ -1,12 +1,17 @@
 #pragma once
 // Strict, position-aware reading of TOML tables.
 //
-// A Section wraps one toml::table and a dotted key prefix ("plan", "model.attention"). Every
-// accessor records the key it was asked for; finish() then rejects any key that nobody asked
-// for, suggesting the closest known key ("did you mean 'micro_batch'?"). Every error is a
-// ConfigError naming the file, line, column and full dotted key of the offending node (the
-// node's own source, so values merged in from another file or from --set report where they
-// were written).
+// A Section reads one table given as a stack of layers (top first): a scenario's overrides over
+// a referenced file, `--set` over both. A key is taken from the top-most layer that has it;
+// nested tables are layered the same way. Layers are never merged or copied (toml++ drops the
+// source position of copied nodes), so every value keeps the file, line and column where it
+// was written. A layer may be restricted to some keys (a phase inherits only `precision` from
+// [training]).
+//
+// Every accessor records the key it was asked for; finish() then rejects any key, in any
+// layer, that nobody asked for, suggesting the closest known key ("did you mean
+// 'micro_batch'?"). Every error is a ConfigError naming the file, line, column and full dotted
+// key of the offending node.
 
 #include <cstdint>
 #include <optional>
@@ -33,7 +38,13 @@ std::string closest_match(std::string_view key, const std::vector<std::string>& 
 
 class Section {
  public:
+  struct Layer {
+    const toml::table* table = nullptr;
+    std::vector<std::string> only;  // empty: every key; else just these keys
+  };
+
   Section(const toml::table& t, std::string prefix, std::string file);
+  Section(std::vector<Layer> layers, std::string prefix, std::string file);
 
   const std::string& prefix() const { return prefix_; }
   std::string full_key(std::string_view key) const;
@@ -72,9 +83,10 @@ class Section {
  private:
   const toml::node& require(std::string_view key);
   const toml::node* find(std::string_view key);
+  const toml::node* lookup(std::string_view key) const;
   [[noreturn]] void wrong_type(std::string_view key, const toml::node& n, const char* expected) const;
 
-  const toml::table* t_;
+  std::vector<Layer> layers_;
   std::string prefix_;
   std::string file_;
   std::set<std::string, std::less<>> known_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
+#include <optional>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -47,123 +49,175 @@ fs::path resolve_hardware(const std::string& name, const SourcePos& pos) {
 
 bool is_scenario(const toml::table& t) { return t.contains("plan") || t.contains("cluster"); }
 
-// Copies every key of `over` into `base`, recursing into tables present in both.
-static void merge_into(toml::table& base, const toml::table& over) {
-  for (const auto& [k, v] : over) {
-    toml::node* b = base.get(k.str());
-    if (b && b->is_table() && v.is_table()) {
-      merge_into(*b->as_table(), *v.as_table());
-    } else {
-      base.insert_or_assign(k, v);
-    }
-  }
-}
-
-void apply_sets(toml::table& root, const std::vector<std::string>& sets) {
+toml::table parse_sets(const std::vector<std::string>& sets) {
+  toml::table out;
   for (const auto& s : sets) {
     const auto eq = s.find('=');
     if (eq == std::string::npos || eq == 0)
       throw ConfigError(SourcePos{"--set", 0, 0}, s, "expected key=value, e.g. --set plan.pp=8");
     const std::string key = s.substr(0, eq);
     const std::string val = s.substr(eq + 1);
-    toml::table over;
+    toml::table one;
     try {
-      over = toml::parse(key + " = " + val, std::string_view("--set"));
+      one = toml::parse(key + " = " + val, std::string_view("--set"));
     } catch (const toml::parse_error&) {
       // Not TOML: take the text as a string value (e.g. plan.schedule=1f1b).
+      std::string quoted = "\"";
+      for (char c : val) {
+        if (c == '"' || c == '\\') quoted += '\\';
+        quoted += c;
+      }
+      quoted += '"';
       try {
-        toml::table tmp = toml::parse(key + " = \"\"", std::string_view("--set"));
-        over = std::move(tmp);
+        one = toml::parse(key + " = " + quoted, std::string_view("--set"));
       } catch (const toml::parse_error&) {
         throw ConfigError(SourcePos{"--set", 0, 0}, key, "malformed key in --set; use dotted keys like plan.pp");
       }
-      // Walk down the dotted path and put the string in place.
-      toml::table* t = &over;
-      std::string rest = key;
-      while (true) {
-        auto dot = rest.find('.');
-        std::string head = rest.substr(0, dot);
-        if (dot == std::string::npos) {
-          t->insert_or_assign(head, val);
-          break;
-        }
-        t = t->get(head)->as_table();
-        rest = rest.substr(dot + 1);
-      }
     }
-    merge_into(root, over);
+    // Later --set options win: move the new nodes over the earlier ones (moves keep positions).
+    std::function<void(toml::table&, toml::table&)> move_into = [&](toml::table& base, toml::table& over) {
+      for (auto&& [k, v] : over) {
+        toml::node* b = base.get(k.str());
+        if (b && b->is_table() && v.is_table()) move_into(*b->as_table(), *v.as_table());
+        else base.insert_or_assign(k.str(), std::move(v));
+      }
+    };
+    move_into(out, one);
   }
-}
-
-// A section given as a path string becomes a table { file = "path" } (keeping the position).
-static void expand_file_ref(toml::table& root, const char* key) {
-  toml::node* n = root.get(key);
-  if (n && n->is_string()) {
-    toml::table t;
-    t.insert("file", *n);
-    root.insert_or_assign(key, std::move(t));
-  }
-}
-
-// If root[key] holds 'file', load that file and lay the section's other keys over it.
-static void resolve_file_section(toml::table& root, const char* key, const std::string& fallback_file) {
-  toml::node* n = root.get(key);
-  if (!n || !n->is_table()) return;
-  toml::table& sec = *n->as_table();
-  toml::node* f = sec.get("file");
-  if (!f) return;
-  SourcePos fpos = pos_of(*f, fallback_file);
-  auto s = f->value_exact<std::string>();
-  if (!s) throw ConfigError(fpos, std::string(key) + ".file", "expected a path string");
-  fs::path p = relative_to_file(*s, fpos);
-  if (!fs::exists(p)) throw ConfigError(fpos, std::string(key) + ".file", fmt::format("no such file '{}'", p.string()));
-  toml::table base = parse_toml_file(p.string());
-  sec.erase("file");
-  merge_into(base, sec);
-  root.insert_or_assign(key, std::move(base));
-}
-
-static std::vector<std::string> sorted_keys(const toml::table& t) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : t) out.emplace_back(k.str());
   return out;
 }
 
+namespace {
+
+// Builds the layers of one top-level section (model, cluster, plan, training): the --set
+// table's, the scenario's (a table, or a path string / table with `file`), then the referenced
+// file's. Loads the file into `src.files`.
+std::vector<Section::Layer> section_layers(ScenarioSources& src, const char* key, const std::string& path) {
+  std::vector<Section::Layer> layers;
+  std::optional<std::pair<std::string, SourcePos>> file;
+  for (const toml::table* t : {&src.sets, &src.root}) {
+    const toml::node* n = t->get(key);
+    if (!n) continue;
+    if (const auto* str = n->as_string()) {
+      if (!file) file = {str->get(), pos_of(*n, path)};
+      continue;
+    }
+    if (const toml::table* tt = n->as_table()) {
+      layers.push_back(Section::Layer{tt, {}});
+      if (const toml::node* f = tt->get("file"); f && !file) {
+        const auto* fs = f->as_string();
+        if (!fs) throw ConfigError(pos_of(*f, path), std::string(key) + ".file", "expected a path string");
+        file = {fs->get(), pos_of(*f, path)};
+      }
+      continue;
+    }
+    throw ConfigError(pos_of(*n, path), key, "expected a table or a path string to a file");
+  }
+  if (file) {
+    fs::path p = relative_to_file(file->first, file->second);
+    if (!fs::exists(p))
+      throw ConfigError(file->second, std::string(key) + ".file", fmt::format("no such file '{}'", p.string()));
+    auto [it, inserted] = src.files.try_emplace(p.string());
+    if (inserted) it->second = parse_toml_file(p.string());
+    layers.push_back(Section::Layer{&it->second, {}});
+  }
+  if (layers.empty()) throw ConfigError(pos_of(src.root, path), key, "missing required key");
+  return layers;
+}
+
+Section make_section(std::vector<Section::Layer> layers, const std::string& prefix, const std::string& path) {
+  Section s(std::move(layers), prefix, path);
+  s.allow("file");
+  return s;
+}
+
+}  // namespace
+
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& sets) {
+  auto src = std::make_shared<ScenarioSources>();
+  src->root = parse_toml_file(path);
+  src->sets = parse_sets(sets);
   Scenario sc;
   sc.file = path;
-  toml::table root = parse_toml_file(path);
-  for (const char* k : {"model", "cluster", "plan", "training"}) expand_file_ref(root, k);
-  apply_sets(root, sets);
-  for (const char* k : {"model", "cluster", "plan", "training"}) resolve_file_section(root, k, path);
 
-  Section top(root, "", path);
+  Section top({Section::Layer{&src->sets, {}}, Section::Layer{&src->root, {}}}, "", path);
   sc.name = top.string("name");
   sc.description = top.string_or("description", "");
-  sc.model = parse_model(top.table("model"));
-  sc.cluster = parse_cluster(top.table("cluster"));
+  for (const char* k : {"model", "cluster", "plan", "training"}) top.allow(k);
 
-  // Hardware: the file cluster.gpu names, with the scenario's [hardware] keys laid over it.
+  sc.model = parse_model(make_section(section_layers(*src, "model", path), "model", path));
+  sc.cluster = parse_cluster(make_section(section_layers(*src, "cluster", path), "cluster", path));
+
+  // Hardware: the file cluster.gpu names, under the scenario's (and --set's) [hardware] keys.
   {
-    const toml::node* g = root.get("cluster") ? root.get("cluster")->as_table()->get("gpu") : nullptr;
-    SourcePos gpos = g ? pos_of(*g, path) : SourcePos{path, 0, 0};
-    toml::table hw = parse_toml_file(resolve_hardware(sc.cluster.gpu, gpos).string());
-    if (auto h = top.opt_table("hardware")) {
-      const toml::table* ht = root.get("hardware")->as_table();
-      merge_into(hw, *ht);
-    }
-    sc.hardware = parse_hardware(Section(hw, "hardware", path));
-    root.insert_or_assign("hardware", hw);
+    Section cl = make_section(section_layers(*src, "cluster", path), "cluster", path);
+    const fs::path hw = resolve_hardware(sc.cluster.gpu, cl.pos("gpu"));
+    auto [it, inserted] = src->files.try_emplace(hw.string());
+    if (inserted) it->second = parse_toml_file(hw.string());
+    std::vector<Section::Layer> layers;
+    for (const toml::table* t : {&src->sets, &src->root})
+      if (const toml::node* n = t->get("hardware")) {
+        if (!n->as_table()) throw ConfigError(pos_of(*n, path), "hardware", "expected a table of hardware overrides");
+        layers.push_back(Section::Layer{n->as_table(), {}});
+      }
+    layers.push_back(Section::Layer{&it->second, {}});
+    top.allow("hardware");
+    sc.hardware = parse_hardware(Section(std::move(layers), "hardware", path));
   }
-  sc.plan = parse_plan(top.table("plan"));
-  sc.training = parse_training(top.table("training"));
+
+  Phase main;
+  main.key = "training";
+  main.plan_layers = section_layers(*src, "plan", path);
+  main.training_layers = section_layers(*src, "training", path);
+  main.plan_prefix = "plan";
+  main.training_prefix = "training";
+  main.plan = parse_plan(make_section(main.plan_layers, "plan", path));
+  main.training = parse_training(make_section(main.training_layers, "training", path));
+  sc.plan = main.plan;
+  sc.training = main.training;
+  sc.phases.push_back(main);
+
+  top.allow("phases");
+  if (const toml::node* pn = src->root.get("phases")) {
+    const toml::array* arr = pn->as_array();
+    if (!arr || !arr->is_array_of_tables())
+      throw ConfigError(pos_of(*pn, path), "phases", "expected an array of tables ([[phases]])");
+    std::size_t i = 0;
+    for (const auto& el : *arr) {
+      ++i;
+      const toml::table& ph = *el.as_table();
+      Phase phase;
+      phase.key = fmt::format("phases[{}]", i);
+      phase.training_prefix = phase.key;
+      phase.plan_prefix = phase.key + ".plan";
+      // Training keys: the phase's own; `precision` inherited from [training] unless given.
+      phase.training_layers.push_back(Section::Layer{&ph, {}});
+      for (const auto& l : main.training_layers) phase.training_layers.push_back(Section::Layer{l.table, {"precision"}});
+      // Plan: the phase's `plan` overrides over the main plan's layers.
+      if (const toml::node* po = ph.get("plan")) {
+        if (!po->as_table()) throw ConfigError(pos_of(*po, path), phase.key + ".plan", "expected a table of plan overrides");
+        phase.plan_layers.push_back(Section::Layer{po->as_table(), {}});
+      }
+      for (const auto& l : main.plan_layers) phase.plan_layers.push_back(l);
+      Section ts = make_section(phase.training_layers, phase.training_prefix, path);
+      ts.allow("plan");
+      phase.training = parse_training(ts);
+      phase.plan = parse_plan(make_section(phase.plan_layers, phase.plan_prefix, path));
+      sc.phases.push_back(std::move(phase));
+    }
+  }
+  if (auto e = top.opt_table("energy")) sc.energy = parse_energy(*e);
+  if (auto g = top.opt_table("goodput")) sc.goodput = parse_goodput(*g);
   if (auto a = top.opt_table("assumptions")) {
-    const toml::table* at = root.get("assumptions")->as_table();
-    for (const auto& k : sorted_keys(*at)) sc.assumptions[k] = a->string(k);
+    std::vector<std::string> keys;
+    for (const toml::table* t : {&src->sets, &src->root})
+      if (const toml::node* n = t->get("assumptions"); n && n->as_table())
+        for (const auto& [k, v] : *n->as_table()) keys.emplace_back(k.str());
+    for (const auto& k : keys) sc.assumptions[k] = a->string(k);
     a->finish();
   }
   top.finish();
-  sc.tree = std::move(root);
+  sc.sources = std::move(src);
   validate_scenario(sc);
   return sc;
 }
@@ -171,8 +225,8 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
 ModelConfig load_model(const std::string& path, const std::vector<std::string>& sets) {
   toml::table root = parse_toml_file(path);
   if (is_scenario(root)) return load_scenario(path, sets).model;
-  apply_sets(root, sets);
-  return parse_model(Section(root, "", path));
+  toml::table over = parse_sets(sets);
+  return parse_model(Section({Section::Layer{&over, {}}, Section::Layer{&root, {}}}, "", path));
 }
 
 HardwareConfig load_hardware(const std::string& name_or_path) {
@@ -191,23 +245,44 @@ std::vector<std::int64_t> stage_layers(const ModelConfig& m, const PlanConfig& p
   return std::vector<std::int64_t>(static_cast<std::size_t>(stages), m.layers / stages);
 }
 
-// Position of a key inside a section of the merged tree.
-static SourcePos key_pos(const Scenario& s, const char* section, const char* key) {
-  const toml::node* sec = s.tree.get(section);
-  if (sec && sec->is_table()) {
-    if (const toml::node* n = sec->as_table()->get(key)) return pos_of(*n, s.file);
-    return pos_of(*sec, s.file);
-  }
-  return SourcePos{s.file, 0, 0};
-}
+namespace {
 
-void validate_scenario(const Scenario& s) {
-  const auto& p = s.plan;
+// Where a phase's plan and training keys were written, for error messages.
+struct PhaseLocator {
+  const Scenario& s;
+  const Phase& phase;
+
+  // The Section of `section` ("plan"/"training"), walked down a dotted key's tables.
+  std::pair<Section, std::string> leaf(const char* section, const std::string& key) const {
+    const bool plan = std::string_view(section) == "plan";
+    Section sec(plan ? phase.plan_layers : phase.training_layers, plan ? phase.plan_prefix : phase.training_prefix,
+                s.file);
+    std::string rest = key;
+    for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+      const std::string head = rest.substr(0, dot);
+      if (!sec.has(head)) break;
+      sec = sec.table(head);
+      rest = rest.substr(dot + 1);
+    }
+    return {sec, rest};
+  }
+  SourcePos pos(const char* section, const std::string& key) const {
+    auto [sec, k] = leaf(section, key);
+    return sec.pos(k);
+  }
+  std::string name(const char* section, const std::string& key) const {
+    const bool plan = std::string_view(section) == "plan";
+    return (plan ? phase.plan_prefix : phase.training_prefix) + "." + key;
+  }
+};
+
+void validate_phase(const Scenario& s, const PhaseLocator& at) {
+  const auto& p = at.phase.plan;
+  const auto& t = at.phase.training;
   const auto& m = s.model;
-  const auto fail = [&](const char* section, const char* key, const std::string& msg) {
-    throw ConfigError(key_pos(s, section, key), fmt::format("{}.{}", section, key), msg);
+  const auto fail = [&](const char* section, const std::string& key, const std::string& msg) {
+    throw ConfigError(at.pos(section, key), at.name(section, key), msg);
   };
-  // Which plan key to blame for a product mismatch: the first one written in the file.
   const std::int64_t product = p.dp * p.tp * p.pp * p.cp;
   if (product != s.cluster.gpus)
     fail("plan", "dp",
@@ -224,39 +299,30 @@ void validate_scenario(const Scenario& s) {
   }
   if (m.attention.heads % p.tp != 0)
     fail("plan", "tp", fmt::format("tp = {} does not divide the {} attention heads", p.tp, m.attention.heads));
-  if (s.training.seq_len % p.cp != 0)
-    fail("plan", "cp", fmt::format("cp = {} does not divide seq_len {}", p.cp, s.training.seq_len));
+  if (t.seq_len % p.cp != 0) fail("plan", "cp", fmt::format("cp = {} does not divide seq_len {}", p.cp, t.seq_len));
   if (p.comm_sms >= s.hardware.sms)
     fail("plan", "comm_sms", fmt::format("comm_sms = {} leaves no SM for compute ({} has {})", p.comm_sms,
                                          s.hardware.name, s.hardware.sms));
   const std::int64_t stages = pipeline_stage_count(p);
   if (p.layer_split.empty()) {
     if (m.layers % stages != 0)
-      fail("plan", "pp", fmt::format("{} layers cannot be split evenly over {} pipeline stages (pp*vpp); "
+      fail("plan", "pp", fmt::format("{} layers cannot be split evenly over {} pipeline stages; "
                                      "give plan.layer_split with {} entries", m.layers, stages, stages));
   } else {
     if (static_cast<std::int64_t>(p.layer_split.size()) != stages)
-      fail("plan", "layer_split", fmt::format("has {} entries but pp*vpp = {} stages", p.layer_split.size(), stages));
+      fail("plan", "layer_split", fmt::format("has {} entries but the plan has {} pipeline stages", p.layer_split.size(), stages));
     const std::int64_t sum = std::accumulate(p.layer_split.begin(), p.layer_split.end(), std::int64_t{0});
-    if (sum != m.layers)
-      fail("plan", "layer_split", fmt::format("sums to {} layers but the model has {}", sum, m.layers));
+    if (sum != m.layers) fail("plan", "layer_split", fmt::format("sums to {} layers but the model has {}", sum, m.layers));
   }
   const std::int64_t per_step = p.dp * p.micro_batch;
-  if (s.training.global_batch % per_step != 0)
+  if (t.global_batch % per_step != 0)
     fail("training", "global_batch",
-         fmt::format("global_batch {} is not divisible by dp*micro_batch = {}*{} = {}", s.training.global_batch, p.dp,
+         fmt::format("global_batch {} is not divisible by dp*micro_batch = {}*{} = {}", t.global_batch, p.dp,
                      p.micro_batch, per_step));
-  if (s.training.ramp && s.training.ramp->start % per_step != 0)
-    throw ConfigError(
-        [&] {
-          const toml::node* t = s.tree.get("training");
-          const toml::node* r = t ? t->as_table()->get("batch_ramp") : nullptr;
-          const toml::node* st = r ? r->as_table()->get("start") : nullptr;
-          return st ? pos_of(*st, s.file) : key_pos(s, "training", "batch_ramp");
-        }(),
-        "training.batch_ramp.start",
-        fmt::format("ramp start {} is not divisible by dp*micro_batch = {}", s.training.ramp->start, per_step));
-  const std::int64_t mbs = s.training.global_batch / per_step;
+  if (t.ramp && t.ramp->start % per_step != 0)
+    fail("training", "batch_ramp.start",
+         fmt::format("ramp start {} is not divisible by dp*micro_batch = {}", t.ramp->start, per_step));
+  const std::int64_t mbs = t.global_batch / per_step;
   if (p.schedule == "dualpipe" || p.schedule == "dualpipev") {
     if (p.pp % 2 != 0) fail("plan", "pp", fmt::format("{} needs an even pp, got {}", p.schedule, p.pp));
     if (mbs < 2 * p.pp)
@@ -267,8 +333,13 @@ void validate_scenario(const Scenario& s) {
       fail("plan", "schedule", fmt::format("{} needs an even number of micro-batches per step, got {}", p.schedule, mbs));
   }
   if (p.schedule == "interleaved" && mbs % p.pp != 0)
-    fail("plan", "schedule",
-         fmt::format("interleaved needs micro-batches per step ({}) divisible by pp ({})", mbs, p.pp));
+    fail("plan", "schedule", fmt::format("interleaved needs micro-batches per step ({}) divisible by pp ({})", mbs, p.pp));
+}
+
+}  // namespace
+
+void validate_scenario(const Scenario& s) {
+  for (const auto& ph : s.phases) validate_phase(s, PhaseLocator{s, ph});
 }
 
 }  // namespace trainsim

@@ -7,6 +7,11 @@
 //   [model]  file = "..." + overrides  'file' plus any model keys to override
 //   [hardware]                         overrides of the GPU file that cluster.gpu names
 //   [cluster] [plan] [training]        inline tables, or a path string / table with 'file'
+//   [[phases]]                         further phases (context extension, post-training): the
+//                                      [training] keys, plus `plan = { ... }` overrides
+//   [energy]                           optional: idle_power, pue (energy is reported only with both)
+//   [goodput]                          optional: failures_per_gpu_day, checkpoint_interval,
+//                                      checkpoint_cost, restart (off unless set)
 //   [assumptions]                      named assumptions (key = "text"), shown in reports
 // `--set key=value` (repeatable) overrides any key of the merged tree afterwards, e.g.
 // `--set plan.pp=8 --set cluster.gpu=h100 --set model.moe.top_k=4`. The value is TOML; a
@@ -14,6 +19,8 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +29,25 @@
 #include "config/config.hpp"
 
 namespace trainsim {
+
+// One phase of the run: its training setup and the plan it runs with. Phase 0 is [training]
+// with [plan]; [[phases]] entries follow, each with its own training keys (precision inherited
+// from [training] unless given) and a `plan` table of overrides laid over [plan].
+struct Phase {
+  TrainingConfig training;
+  PlanConfig plan;
+  std::string key;  // "training" or "phases[1]" (for messages)
+  // Where its keys were written (layers of the scenario's tables), for validation messages.
+  std::vector<Section::Layer> plan_layers, training_layers;
+  std::string plan_prefix, training_prefix;
+};
+
+// The parsed TOML tables a scenario was read from; kept alive so positions stay valid.
+struct ScenarioSources {
+  toml::table sets;                          // --set overrides
+  toml::table root;                          // the scenario file
+  std::map<std::string, toml::table> files;  // referenced files by path
+};
 
 struct Scenario {
   std::string file;
@@ -32,8 +58,11 @@ struct Scenario {
   ClusterConfig cluster;
   PlanConfig plan;
   TrainingConfig training;
+  std::vector<Phase> phases;  // phases[0] = {training, plan}
+  EnergyConfig energy;
+  std::optional<GoodputConfig> goodput;
   std::map<std::string, std::string> assumptions;
-  toml::table tree;  // the merged input, every node keeping its own file/line
+  std::shared_ptr<const ScenarioSources> sources;
 
   std::int64_t microbatches_per_step(std::int64_t global_batch) const {
     return global_batch / (plan.dp * plan.micro_batch);
@@ -52,8 +81,9 @@ std::vector<std::string> hardware_names();
 // True if the TOML file is a scenario (has a 'plan' or 'cluster' key) rather than a model.
 bool is_scenario(const toml::table& t);
 
-// Applies `key=value` overrides to a table (see above). Throws ConfigError naming "--set".
-void apply_sets(toml::table& root, const std::vector<std::string>& sets);
+// Parses `key=value` overrides into one table whose nodes carry the file name "--set".
+// Throws ConfigError naming "--set" and the key.
+toml::table parse_sets(const std::vector<std::string>& sets);
 
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& sets = {});
 ModelConfig load_model(const std::string& path, const std::vector<std::string>& sets = {});

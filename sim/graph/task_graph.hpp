@@ -1,0 +1,121 @@
+#pragma once
+// The task graph of one pipeline step (Boost.Graph) and its replay on the event engine.
+//
+// Nodes: one per op a rank runs, identified by (rank, chunk, micro-batch, kind) -- see op.hpp.
+// Edges, each with the time that must pass between the end of the source and the start of the
+// target:
+//   Activation    F on the previous stage of the micro-batch's path -> F here (p2p delay when
+//                 the stages are on different ranks)
+//   Gradient      B/I on the next stage -> B/I here (p2p delay across ranks)
+//   Loss          F -> B/I of the same micro-batch on the last stage of its path (local)
+//   WeightGrad    I -> W of the same micro-batch and stage (local)
+//   ProgramOrder  each op -> the next op of the same rank (each rank runs its list in order,
+//                 one op at a time)
+// An F&B node carries both its forward's and its backward's dependencies.
+//
+// A schedule whose order contradicts the dependencies has a cycle; build() succeeds, and
+// find_cycle() / replay() report the cycle (DeadlockError) instead of hanging.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/graph/adjacency_list.hpp>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "graph/op.hpp"
+
+namespace trainsim::graph {
+
+// Op durations. I = b - w; an F&B pair takes fb. All >= 0, w <= b.
+struct OpTimes {
+  Time f = Time::us(1);
+  Time b = Time::us(2);
+  Time w = Time::us(1);
+  Time fb = Time::us(3);
+  Time duration(const Op& op) const;
+};
+
+enum class EdgeKind : std::uint8_t { Activation, Gradient, Loss, WeightGrad, ProgramOrder };
+const char* edge_kind_name(EdgeKind k);
+
+struct TaskNode {
+  int rank = 0;
+  int index = 0;  // position in the rank's op list
+  Op op;
+  Time duration;
+};
+
+struct TaskEdge {
+  EdgeKind kind = EdgeKind::ProgramOrder;
+  Time delay;
+};
+
+using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, TaskNode, TaskEdge>;
+using Vertex = boost::graph_traits<Graph>::vertex_descriptor;
+
+// The schedule deadlocks: `cycle` lists the ops of one dependency cycle in order, each as
+// "rank r Op", the last depending on the first.
+class DeadlockError : public InputError {
+ public:
+  explicit DeadlockError(std::vector<std::string> cycle);
+  const std::vector<std::string>& cycle() const { return cycle_; }
+
+ private:
+  std::vector<std::string> cycle_;
+};
+
+class TaskGraph {
+ public:
+  // order[r] = rank r's ops in program order. p2p = transfer time of an activation or gradient
+  // between two ranks. Throws InputError for an op that needs an op no rank runs, a duplicate
+  // op, or an op on a (rank, chunk) outside the topology.
+  static TaskGraph build(const PipelineTopology& topo, const std::vector<std::vector<Op>>& order,
+                         const OpTimes& times, Time p2p);
+
+  const Graph& graph() const { return g_; }
+  int ranks() const { return ranks_; }
+  std::size_t size() const { return boost::num_vertices(g_); }
+
+  // One dependency cycle if there is one (vertices in dependency order). O(V + E).
+  std::optional<std::vector<Vertex>> find_cycle() const;
+  std::vector<std::string> describe(const std::vector<Vertex>& path) const;
+
+ private:
+  Graph g_;
+  int ranks_ = 0;
+};
+
+struct OpTiming {
+  int rank = 0;
+  Op op;
+  Time start;
+  Time end;
+};
+
+// One op on the critical path and the dependency that made it start when it did (`via`;
+// nullopt for the first op, which started at time 0).
+struct CriticalStep {
+  int rank = 0;
+  Op op;
+  Time start;
+  Time end;
+  std::optional<EdgeKind> via;
+};
+
+struct Replay {
+  Time makespan;
+  std::vector<std::vector<OpTiming>> ops;  // [rank] in program order
+  std::vector<Time> busy;                  // [rank] sum of op durations
+  std::vector<Time> bubble;                // [rank] makespan - busy
+  std::vector<CriticalStep> critical_path; // from time 0 to the makespan
+  std::uint64_t events = 0;                // engine events run
+};
+
+// Replays the graph on the discrete-event engine: an op starts when its last dependency has
+// arrived. Throws DeadlockError (with the cycle) if the order cannot complete.
+Replay replay(const TaskGraph& tg);
+
+}  // namespace trainsim::graph

@@ -1,0 +1,39 @@
+// Interleaved 1F1B (Megatron-LM; Narayanan et al. SC21, "Efficient Large-Scale Language Model
+// Training on GPU Clusters Using Megatron-LM", §2.2.2). Each rank holds v model chunks; virtual
+// stage s = c*P + r. The order follows Megatron's forward_backward_pipelining_with_interleaving:
+// micro-batches go through the chunks in groups of P; rank r runs (P-r-1)*2 + (v-1)*P warm-up
+// forwards (all M*v when M == P), then one forward one backward, then the remaining backwards.
+// Chunk op times are 1/v of a full stage's, so the bubble is (P-1)(F+B)/v in full-stage terms.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "schedule/families.hpp"
+
+namespace trainsim::schedule {
+
+Schedule build_interleaved(const ScheduleParams& p) {
+  require(p.microbatches % p.pp == 0, "--microbatches",
+          fmt::format("interleaved needs a multiple of --pp ({}), got {}", p.pp, p.microbatches));
+  const int P = p.pp, v = p.vpp, m = p.microbatches;
+  Schedule s{"interleaved", p, graph::PipelineTopology::interleaved(P, v), {}, 1};
+  s.order.resize(static_cast<std::size_t>(P));
+  const int total = m * v;
+  // The k-th forward (backward) a rank runs: chunk and micro-batch in Megatron's order.
+  auto micro = [&](int k) { return (k / (P * v)) * P + k % P; };
+  auto fchunk = [&](int k) { return (k % (P * v)) / P; };
+  auto bchunk = [&](int k) { return v - 1 - (k % (P * v)) / P; };
+  for (int r = 0; r < P; ++r) {
+    auto& ops = s.order[static_cast<std::size_t>(r)];
+    const int warmup = m == P ? total : std::min((P - r - 1) * 2 + (v - 1) * P, total);
+    for (int k = 0; k < warmup; ++k) ops.push_back(graph::Op::f(fchunk(k), micro(k)));
+    for (int k = 0; k < total - warmup; ++k) {
+      ops.push_back(graph::Op::f(fchunk(warmup + k), micro(warmup + k)));
+      ops.push_back(graph::Op::b(bchunk(k), micro(k)));
+    }
+    for (int k = total - warmup; k < total; ++k) ops.push_back(graph::Op::b(bchunk(k), micro(k)));
+  }
+  return s;
+}
+
+}  // namespace trainsim::schedule

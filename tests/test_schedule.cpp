@@ -1,0 +1,184 @@
+// Pipeline schedules replayed on the task graph: bubbles and memory against the closed forms
+// of the papers (uniform op times, free communication unless stated). Every expected number is
+// derived here from the formula written next to it.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <numeric>
+
+#include "graph/task_graph.hpp"
+#include "schedule/schedule.hpp"
+
+using trainsim::Time;
+using trainsim::graph::OpTimes;
+namespace ts = trainsim::schedule;
+
+namespace {
+OpTimes times(Time f, Time b, Time w, Time fb) {
+  OpTimes t;
+  t.f = f;
+  t.b = b;
+  t.w = w;
+  t.fb = fb;
+  return t;
+}
+}  // namespace
+
+TEST_CASE("GPipe and 1F1B: every rank idles (P-1)(F+B)") {
+  const auto kind = GENERATE(as<std::string>{}, "gpipe", "1f1b");
+  const int pp = GENERATE(4, 8, 16);
+  const int mult = GENERATE(1, 2, 3);
+  const int m = pp * mult + (mult == 3 ? 1 : 0);  // also a count that is not a multiple of P
+  const Time F = Time::us(3), B = Time::us(5);
+  CAPTURE(kind, pp, m);
+  const auto r = ts::run(kind, {pp, m, 1}, times(F, B, Time::us(2), F + B), Time::zero());
+  // Expectation: bubble = (P-1)(F+B) on every rank; makespan = (M+P-1)(F+B).
+  const Time bubble = (pp - 1) * (F + B);
+  CHECK(r.replay.makespan == (m + pp - 1) * (F + B));
+  for (int rank = 0; rank < pp; ++rank) CHECK(r.replay.bubble[static_cast<std::size_t>(rank)] == bubble);
+  // Memory: 1F1B holds P micro-batches on its first rank (P-r on rank r); GPipe holds all M.
+  if (kind == "1f1b") {
+    for (int rank = 0; rank < pp; ++rank) CHECK(r.peak_inflight[static_cast<std::size_t>(rank)] == pp - rank);
+  } else {
+    for (int p : r.peak_inflight) CHECK(p == m);
+  }
+  CHECK(r.schedule.weight_copies == 1);
+}
+
+TEST_CASE("interleaved: bubble (P-1)(F+B)/v") {
+  const int pp = GENERATE(4, 8, 16);
+  const int v = GENERATE(2, 4);
+  const int m = pp * GENERATE(1, 2, 3);
+  // F and B are a full stage's times; each of the v chunks takes 1/v of them.
+  const Time F = Time::us(8), B = Time::us(16);
+  CAPTURE(pp, v, m);
+  const auto r = ts::run("interleaved", {pp, m, v}, times(F / v, B / v, Time::zero(), (F + B) / v), Time::zero());
+  const Time bubble = (pp - 1) * (F + B) / v;
+  for (int rank = 0; rank < pp; ++rank) CHECK(r.replay.bubble[static_cast<std::size_t>(rank)] == bubble);
+  // Each rank is busy for all M micro-batches of its v chunks: v * M * (F+B)/v = M(F+B).
+  for (Time busy : r.replay.busy) CHECK(busy == m * (F + B));
+  CHECK(r.schedule.weight_copies == 1);
+}
+
+TEST_CASE("ZB-H1: bubble (P-1)(F+B-2W) when F = I = W, same memory as 1F1B") {
+  const int pp = GENERATE(4, 8, 16);
+  const int m = pp * GENERATE(1, 2, 3);
+  // The zero-bubble paper's handcrafted schedules assume T_F = T_B(input) = T_W.
+  const Time F = Time::us(2), W = Time::us(2), B = F + W;  // B = I + W
+  CAPTURE(pp, m);
+  const auto r = ts::run("zb1p", {pp, m, 1}, times(F, B, W, F + B), Time::zero());
+  const Time bubble = (pp - 1) * (F + B - 2 * W);
+  for (int rank = 0; rank < pp; ++rank) CHECK(r.replay.bubble[static_cast<std::size_t>(rank)] == bubble);
+  CHECK(*std::max_element(r.peak_inflight.begin(), r.peak_inflight.end()) == pp);
+  CHECK(r.peak_inflight[0] == pp);
+  CHECK(r.schedule.weight_copies == 1);
+}
+
+TEST_CASE("DualPipe: middle ranks idle (P/2-1)(F&B+B-3W); PP+1 in flight; 2x parameters") {
+  const int pp = GENERATE(4, 8, 16);
+  const int m = GENERATE_COPY(2 * pp, 2 * pp + 4, 3 * pp);
+  // The report's regime: F = W = B/2 and F&B >= B.
+  const Time F = Time::us(2), B = Time::us(4), W = Time::us(2);
+  const Time FB = GENERATE(Time::us(4), Time::us(5), Time::us(7));
+  CAPTURE(pp, m, FB.count_ps());
+  const auto r = ts::run("dualpipe", {pp, m, 1}, times(F, B, W, FB), Time::zero());
+  const Time bubble = (pp / 2 - 1) * (FB + B - 3 * W);
+  CHECK(r.replay.bubble[static_cast<std::size_t>(pp / 2 - 1)] == bubble);
+  CHECK(r.replay.bubble[static_cast<std::size_t>(pp / 2)] == bubble);
+  // The middle ranks are the most idle.
+  CHECK(*std::max_element(r.replay.bubble.begin(), r.replay.bubble.end()) >= bubble);
+  // Activations: PP+1 micro-batches on every rank (the F of an F&B pair is held while its B
+  // runs); parameters: both directions' chunks on every rank.
+  for (int p : r.peak_inflight) CHECK(p == pp + 1);
+  CHECK(r.schedule.weight_copies == 2);
+}
+
+TEST_CASE("a point-to-point delay shifts the makespan by the hand-derived amount") {
+  const int pp = GENERATE(4, 8);
+  const Time F = Time::us(3), B = Time::us(5), d = Time::us(1);
+  SECTION("GPipe") {
+    const int m = 2 * pp;
+    // Rank r's F_k ends at (k+1)F + r(F+d); the last rank's F_{M-1} at MF + (P-1)(F+d).
+    // Backwards then flow back: rank 0's B_{M-1} ends at MF + (P-1)(F+d) + MB + (P-1)(B+d)
+    // = (M+P-1)(F+B) + 2(P-1)d: each of the P-1 hops costs d once per direction.
+    const auto base = ts::run("gpipe", {pp, m, 1}, times(F, B, Time::zero(), F + B), Time::zero());
+    const auto late = ts::run("gpipe", {pp, m, 1}, times(F, B, Time::zero(), F + B), d);
+    CHECK(late.replay.makespan - base.replay.makespan == 2 * (pp - 1) * d);
+  }
+  SECTION("one micro-batch through 1F1B is a single chain") {
+    // P forwards, P backwards and 2(P-1) transfers in sequence.
+    const auto r = ts::run("1f1b", {pp, 1, 1}, times(F, B, Time::zero(), F + B), d);
+    CHECK(r.replay.makespan == pp * (F + B) + 2 * (pp - 1) * d);
+  }
+}
+
+TEST_CASE("critical path runs contiguously from 0 to the makespan") {
+  const auto kind = GENERATE(as<std::string>{}, "gpipe", "1f1b", "zb1p", "dualpipe");
+  CAPTURE(kind);
+  const Time d = Time::us(1);
+  const auto r = ts::run(kind, {4, 8, 1}, times(Time::us(2), Time::us(4), Time::us(2), Time::us(5)), d);
+  const auto& cp = r.replay.critical_path;
+  REQUIRE(!cp.empty());
+  CHECK(cp.front().start == Time::zero());
+  CHECK(!cp.front().via.has_value());
+  CHECK(cp.back().end == r.replay.makespan);
+  for (std::size_t i = 1; i < cp.size(); ++i) {
+    // Each op starts when the binding dependency arrives: at the predecessor's end, plus the
+    // p2p delay when it came from another rank.
+    const Time gap = cp[i].rank == cp[i - 1].rank ? Time::zero() : d;
+    CHECK(cp[i].start == cp[i - 1].end + gap);
+  }
+}
+
+TEST_CASE("a schedule that would deadlock reports its cycle") {
+  using trainsim::graph::Op;
+  // Rank 0 runs B0:0 before F0:0. B0:0 needs rank 1's B0:0, which needs rank 1's F0:0, which
+  // needs rank 0's F0:0, which waits (program order) for rank 0's B0:0.
+  const auto topo = trainsim::graph::PipelineTopology::linear(2);
+  const std::vector<std::vector<Op>> order = {{Op::b(0, 0), Op::f(0, 0)}, {Op::f(0, 0), Op::b(0, 0)}};
+  const auto tg = trainsim::graph::TaskGraph::build(topo, order, OpTimes{}, Time::zero());
+  REQUIRE(tg.find_cycle().has_value());
+  try {
+    (void)trainsim::graph::replay(tg);
+    FAIL("no deadlock reported");
+  } catch (const trainsim::graph::DeadlockError& e) {
+    auto c = e.cycle();
+    std::sort(c.begin(), c.end());
+    CHECK(c == std::vector<std::string>{"rank 0 B0:0", "rank 0 F0:0", "rank 1 B0:0", "rank 1 F0:0"});
+    CHECK_THAT(e.what(), Catch::Contains("deadlock"));
+  }
+}
+
+TEST_CASE("an op whose dependency no rank runs is an input error") {
+  using trainsim::graph::Op;
+  const auto topo = trainsim::graph::PipelineTopology::linear(2);
+  const std::vector<std::vector<Op>> order = {{Op::f(0, 0), Op::b(0, 0)}, {Op::f(0, 1), Op::b(0, 1)}};
+  CHECK_THROWS_WITH(trainsim::graph::TaskGraph::build(topo, order, OpTimes{}, Time::zero()),
+                    Catch::Contains("needs B0:0 (or I0:0) on rank 1, which no rank runs"));
+}
+
+TEST_CASE("op names round-trip through the fixture notation") {
+  using trainsim::graph::Op;
+  for (const auto* s : {"F0:3", "B1:12", "I0:0", "W1:7", "F1:2+B0:0"})
+    CHECK(trainsim::graph::to_string(trainsim::graph::parse_op(s)) == s);
+  CHECK_THROWS_AS(trainsim::graph::parse_op("X0:1"), trainsim::InputError);
+  CHECK_THROWS_AS(trainsim::graph::parse_op("B0:1+F1:1"), trainsim::InputError);
+}
+
+TEST_CASE("every schedule runs each micro-batch's forward and backward on every stage once") {
+  const auto kind = GENERATE(as<std::string>{}, "gpipe", "1f1b", "interleaved", "zb1p", "dualpipe");
+  const int pp = 4, m = 8;
+  const int v = kind == "interleaved" ? 2 : 1;
+  const auto s = ts::build(kind, {pp, m, v});
+  int forwards = 0, backwards = 0;
+  for (const auto& ops : s.order)
+    for (const auto& op : ops) {
+      forwards += op.has_forward() ? 1 : 0;
+      backwards += (op.kind == trainsim::graph::OpKind::B || op.kind == trainsim::graph::OpKind::I ||
+                    op.kind == trainsim::graph::OpKind::FB) ? 1 : 0;
+    }
+  // Stages per micro-batch: P (v*P interleaved). DualPipe: M/2 per direction, P stages each.
+  const int stages = pp * v;
+  CHECK(forwards == m * stages);
+  CHECK(backwards == m * stages);
+}
