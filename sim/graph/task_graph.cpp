@@ -77,7 +77,7 @@ TaskGraph TaskGraph::build(const PipelineTopology& topo, const std::vector<std::
     const auto& ops = order[static_cast<std::size_t>(r)];
     for (std::size_t i = 0; i < ops.size(); ++i) {
       const Op& op = ops[i];
-      const Time d = times.duration(op);
+      const Time d = times.duration(r, op);
       if (d < Time::zero()) throw InputError(fmt::format("{} has a negative duration", to_string(op)));
       const Vertex v = boost::add_vertex(TaskNode{r, static_cast<int>(i), op, d}, g);
       (void)topo.flow_of(r, op.chunk);  // throws for a chunk this rank does not hold

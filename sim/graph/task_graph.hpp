@@ -17,6 +17,7 @@
 // find_cycle() / replay() report the cycle (DeadlockError) instead of hanging.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,13 +30,18 @@
 
 namespace trainsim::graph {
 
-// Op durations. I = b - w; an F&B pair takes fb. All >= 0, w <= b.
+// Op durations. Uniform: I = b - w; an F&B pair takes fb. All >= 0, w <= b.
+// `per_op`, when set, gives each op on each rank its own duration instead (a training step
+// whose stages differ: embedding on the first, output head on the last); the uniform fields
+// are then unused.
 struct OpTimes {
   Time f = Time::us(1);
   Time b = Time::us(2);
   Time w = Time::us(1);
   Time fb = Time::us(3);
+  std::function<Time(int rank, const Op& op)> per_op;
   Time duration(const Op& op) const;
+  Time duration(int rank, const Op& op) const { return per_op ? per_op(rank, op) : duration(op); }
 };
 
 enum class EdgeKind : std::uint8_t { Activation, Gradient, Loss, WeightGrad, ProgramOrder };
