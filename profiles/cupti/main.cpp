@@ -1,0 +1,621 @@
+// trainsim-profile: runs one layer's worth of a model's kernels on the GPUs present and records
+// every kernel with the CUPTI Activity API; writes a trainsim profile (JSON Lines, the format of
+// sim/calibration/profile.hpp) and a per-op summary. See README.md here.
+//
+// Exit status: 0 profile written; 2 bad options or model config; 3 no usable CUDA GPU;
+// 1 a CUDA / CUPTI / cuBLASLt / NCCL call failed or the output could not be written.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <cupti.h>
+#ifdef TRAINSIM_PROFILE_NCCL
+#include <nccl.h>
+#endif
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "calibration/profile.hpp"
+#include "config/scenario.hpp"
+#include "core/error.hpp"
+#include "kernels.hpp"
+#include "model/model_math.hpp"
+#include "profile_convert.hpp"
+
+namespace {
+
+using namespace trainsim;
+using namespace trainsim::profiler;
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitInput = 2;
+constexpr int kExitNoGpu = 3;
+
+struct RuntimeFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw RuntimeFailure(fmt::format("{}: {} ({})", what, cudaGetErrorString(e), static_cast<int>(e)));
+}
+void check_cupti(CUptiResult r, const char* what) {
+  if (r != CUPTI_SUCCESS) {
+    const char* s = nullptr;
+    cuptiGetResultString(r, &s);
+    throw RuntimeFailure(fmt::format("{}: {} ({})", what, s ? s : "?", static_cast<int>(r)));
+  }
+}
+void check_lt(cublasStatus_t st, const char* what) {
+  if (st != CUBLAS_STATUS_SUCCESS) throw RuntimeFailure(fmt::format("{}: cuBLAS status {}", what, static_cast<int>(st)));
+}
+#ifdef TRAINSIM_PROFILE_NCCL
+void check_nccl(ncclResult_t r, const char* what) {
+  if (r != ncclSuccess) throw RuntimeFailure(fmt::format("{}: {}", what, ncclGetErrorString(r)));
+}
+#endif
+
+// ---- CUPTI activity collection -------------------------------------------------------------
+std::mutex g_mu;
+Recording* g_rec = nullptr;
+std::size_t g_dropped = 0;
+constexpr std::size_t kBufferBytes = 8u << 20;
+
+void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_records) {
+  *buffer = static_cast<uint8_t*>(std::aligned_alloc(8, kBufferBytes));
+  *size = *buffer ? kBufferBytes : 0;
+  *max_records = 0;
+}
+
+void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream, uint8_t* buffer, size_t /*size*/, size_t valid) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    CUpti_Activity* rec = nullptr;
+    while (g_rec && cuptiActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS) {
+      if (rec->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL || rec->kind == CUPTI_ACTIVITY_KIND_KERNEL) {
+        const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(rec);
+        ActivityKernel a;
+        a.name = k->name ? k->name : "";
+        a.start_ns = k->start;
+        a.end_ns = k->end;
+        a.device_id = k->deviceId;
+        a.context_id = k->contextId;
+        a.stream_id = k->streamId;
+        a.correlation_id = k->correlationId;
+        a.grid = {k->gridX, k->gridY, k->gridZ};
+        a.block = {k->blockX, k->blockY, k->blockZ};
+        g_rec->kernels.push_back(std::move(a));
+      } else if (rec->kind == CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION) {
+        const auto* e = reinterpret_cast<const CUpti_ActivityExternalCorrelation*>(rec);
+        if (e->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0)
+          g_rec->correlations.push_back(ExternalCorrelation{e->correlationId, e->externalId});
+      }
+    }
+    size_t dropped = 0;
+    if (cuptiActivityGetNumDroppedRecords(ctx, stream, &dropped) == CUPTI_SUCCESS) g_dropped += dropped;
+  }
+  std::free(buffer);
+}
+
+// Launches of an op, each inside its own external correlation id.
+class Tagger {
+ public:
+  explicit Tagger(Recording& r) : r_(r) {}
+  void launch(std::size_t op, int rep, bool warmup, const std::function<void()>& f) {
+    const std::uint64_t id = next_++;
+    check_cupti(cuptiActivityPushExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, id),
+                "cuptiActivityPushExternalCorrelationId");
+    f();
+    std::uint64_t last = 0;
+    check_cupti(cuptiActivityPopExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, &last),
+                "cuptiActivityPopExternalCorrelationId");
+    r_.launches.push_back(Launch{id, op, rep, warmup});
+  }
+
+ private:
+  Recording& r_;
+  std::uint64_t next_ = 1;
+};
+
+// ---- device memory -------------------------------------------------------------------------
+struct DevBuf {
+  void* p = nullptr;
+  DevBuf() = default;
+  explicit DevBuf(std::size_t bytes) { check_cuda(cudaMalloc(&p, std::max<std::size_t>(bytes, 256)), "cudaMalloc"); }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  DevBuf(DevBuf&& o) noexcept : p(o.p) { o.p = nullptr; }
+  DevBuf& operator=(DevBuf&& o) noexcept {
+    if (this != &o) {
+      if (p) cudaFree(p);
+      p = o.p;
+      o.p = nullptr;
+    }
+    return *this;
+  }
+  ~DevBuf() {
+    if (p) cudaFree(p);
+  }
+};
+
+struct Options {
+  std::string model;
+  std::vector<std::string> sets;
+  std::int64_t micro_batch = 1;
+  std::int64_t seq_len = 4096;
+  std::int64_t ep = 1;
+  int warmup = 5;
+  int reps = 20;
+  std::string dtypes = "bf16,fp8";
+  std::string out = "trainsim-profile.jsonl";
+  std::string gpu_key;
+  bool flush_l2 = true;
+};
+
+struct Ctx {
+  Ctx(const Options& opts, Recording& r, Tagger& t) : o(opts), rec(r), tag(t) {}
+  const Options& o;
+  Recording& rec;
+  Tagger& tag;
+  cudaStream_t stream = nullptr;
+  std::int64_t l2_bytes = 0;
+  DevBuf l2_scrub;
+};
+
+// Overwrite L2 between repetitions (an untagged memset: not in the profile).
+void scrub(Ctx& c) {
+  if (c.l2_scrub.p) check_cuda(cudaMemsetAsync(c.l2_scrub.p, 0, static_cast<std::size_t>(2 * c.l2_bytes), c.stream), "cudaMemsetAsync");
+}
+
+void run_reps(Ctx& c, std::size_t op, const std::function<void()>& f) {
+  for (int i = 0; i < c.o.warmup; ++i) {
+    scrub(c);
+    c.tag.launch(op, i, true, f);
+  }
+  for (int i = 0; i < c.o.reps; ++i) {
+    scrub(c);
+    c.tag.launch(op, i, false, f);
+  }
+  check_cuda(cudaStreamSynchronize(c.stream), "cudaStreamSynchronize");
+}
+
+// ---- GEMMs (cuBLASLt) ----------------------------------------------------------------------
+// Y[M x N] = X[M x K] . W[K x N] per group, row-major. cuBLASLt is column-major, so it computes
+// Y^T (N x M) = W^T (N x K) . X^T (K x M): A = W stored K x N (lda = K, op T), B = X^T stored
+// K x M (ldb = K, op N), D = N x M (ldd = N) -- the "TN" layout FP8 requires on Hopper.
+// Groups run as a strided batch (equal rows per group: balanced routing).
+struct GemmShape {
+  std::int64_t m = 0, n = 0, k = 0, groups = 1;  // m per group
+  std::string dtype;
+  auto key() const { return std::tie(m, n, k, groups, dtype); }
+};
+
+bool run_gemm(Ctx& c, cublasLtHandle_t lt, const GemmShape& g, std::size_t op, void* workspace, std::size_t ws_bytes,
+              const float* scale_one) {
+  const bool fp8 = g.dtype == "fp8";
+  const cudaDataType_t in_t = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+  const std::size_t esz = fp8 ? 1 : 2;
+  const auto G = static_cast<std::size_t>(g.groups);
+  const auto M = static_cast<std::size_t>(g.m), N = static_cast<std::size_t>(g.n), K = static_cast<std::size_t>(g.k);
+  DevBuf a(G * K * N * esz), b(G * K * M * esz), d(G * N * M * 2);
+  if (fp8) {
+    check_cuda(fill_fp8_e4m3(a.p, static_cast<std::int64_t>(G * K * N), 1, c.stream), "fill");
+    check_cuda(fill_fp8_e4m3(b.p, static_cast<std::int64_t>(G * K * M), 2, c.stream), "fill");
+  } else {
+    check_cuda(fill_bf16(a.p, static_cast<std::int64_t>(G * K * N), 1, c.stream), "fill");
+    check_cuda(fill_bf16(b.p, static_cast<std::int64_t>(G * K * M), 2, c.stream), "fill");
+  }
+
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  check_lt(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+  check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT)), "TRANSA");
+  check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof(opN)), "TRANSB");
+  if (fp8) {  // per-tensor scales of 1
+    check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &scale_one, sizeof(scale_one)), "A_SCALE");
+    check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &scale_one, sizeof(scale_one)), "B_SCALE");
+  }
+  check_lt(cublasLtMatrixLayoutCreate(&la, in_t, K, N, static_cast<int64_t>(K)), "layout A");
+  check_lt(cublasLtMatrixLayoutCreate(&lb, in_t, K, M, static_cast<int64_t>(K)), "layout B");
+  check_lt(cublasLtMatrixLayoutCreate(&ld, CUDA_R_16BF, N, M, static_cast<int64_t>(N)), "layout D");
+  if (G > 1) {
+    const int32_t count = static_cast<int32_t>(G);
+    const int64_t sa = static_cast<int64_t>(K * N), sb = static_cast<int64_t>(K * M), sd = static_cast<int64_t>(N * M);
+    for (auto [l, s] : {std::pair{la, sa}, std::pair{lb, sb}, std::pair{ld, sd}}) {
+      check_lt(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)), "BATCH_COUNT");
+      check_lt(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &s, sizeof(s)), "BATCH_OFFSET");
+    }
+  }
+  check_lt(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+  check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)),
+           "MAX_WORKSPACE_BYTES");
+  cublasLtMatmulHeuristicResult_t heur{};
+  int found = 0;
+  const cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 1, &heur, &found);
+  bool ran = false;
+  if (hs == CUBLAS_STATUS_SUCCESS && found > 0) {
+    const float alpha = 1.f, beta = 0.f;
+    run_reps(c, op, [&] {
+      check_lt(cublasLtMatmul(lt, desc, &alpha, a.p, la, b.p, lb, &beta, d.p, ld, d.p, ld, &heur.algo, workspace, ws_bytes,
+                              c.stream),
+               "cublasLtMatmul");
+    });
+    ran = true;
+  }
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(ld);
+  cublasLtMatrixLayoutDestroy(lb);
+  cublasLtMatrixLayoutDestroy(la);
+  cublasLtMatmulDescDestroy(desc);
+  return ran;
+}
+
+std::string iso_date_utc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int profile(const Options& o, const std::string& command, int ndev) {
+  const ModelConfig model = load_model(o.model, o.sets);
+
+  Recording rec;
+  RunInfo& run = rec.run;
+  run.model_file = o.model;
+  run.command = command;
+  run.gpu_key = o.gpu_key;
+  run.warmup = o.warmup;
+  run.reps = o.reps;
+  run.date = iso_date_utc();
+  check_cuda(cudaDriverGetVersion(&run.driver_version), "cudaDriverGetVersion");
+  check_cuda(cudaRuntimeGetVersion(&run.runtime_version), "cudaRuntimeGetVersion");
+  for (int d = 0; d < ndev; ++d) {
+    cudaDeviceProp prop{};
+    check_cuda(cudaGetDeviceProperties(&prop, d), "cudaGetDeviceProperties");
+    DeviceInfo di;
+    di.id = static_cast<std::uint32_t>(d);
+    di.name = prop.name;
+    di.num_sms = prop.multiProcessorCount;
+    di.cc_major = prop.major;
+    di.cc_minor = prop.minor;
+    int v = 0;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrClockRate, d) == cudaSuccess) di.sm_clock_khz = v;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMemoryClockRate, d) == cudaSuccess) di.mem_clock_khz = v;
+    cudaGetLastError();
+    run.devices.push_back(di);
+  }
+  const DeviceInfo& d0 = run.devices.front();
+  run.notes.push_back("clocks not locked by trainsim-profile (peak clocks above are the device's rated maxima, "
+                      "not the clocks the kernels ran at)");
+
+  // CUPTI before any context is created.
+  uint32_t cupti_version = 0;
+  cuptiGetVersion(&cupti_version);
+  int nccl_version = 0;
+#ifdef TRAINSIM_PROFILE_NCCL
+  ncclGetVersion(&nccl_version);
+#endif
+  run.software = fmt::format("trainsim-profile {} (CUPTI API {}, cuBLASLt {}{})", TRAINSIM_PROFILE_VERSION, cupti_version,
+                             cublasLtGetVersion(),
+                             nccl_version ? fmt::format(", NCCL {}", nccl_version) : std::string());
+  g_rec = &rec;
+  check_cupti(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed), "cuptiActivityRegisterCallbacks");
+  check_cupti(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "cuptiActivityEnable(CONCURRENT_KERNEL)");
+  check_cupti(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION), "cuptiActivityEnable(EXTERNAL_CORRELATION)");
+
+  check_cuda(cudaSetDevice(0), "cudaSetDevice");
+  Tagger tag(rec);
+  Ctx c(o, rec, tag);
+  check_cuda(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  int l2 = 0;
+  check_cuda(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0), "cudaDeviceGetAttribute(L2)");
+  c.l2_bytes = l2;
+  if (o.flush_l2 && l2 > 0) c.l2_scrub = DevBuf(static_cast<std::size_t>(2 * l2));
+  run.notes.push_back(o.flush_l2 ? "L2 overwritten before every launch" : "L2 not flushed between launches");
+
+  // The ops of one dense and (for MoE models) one MoE layer, forward and backward.
+  std::vector<std::int64_t> layers{0};
+  if (model.moe.enabled && model.moe.first_dense_layers < model.layers) {
+    if (model.moe.first_dense_layers > 0) layers.push_back(model.moe.first_dense_layers);
+    else layers = {0};
+  }
+  const auto dtypes = split_list(o.dtypes);
+  const bool fp8_ok = d0.cc_major * 10 + d0.cc_minor >= 89;
+
+  // --- GEMMs
+  cublasLtHandle_t lt = nullptr;
+  check_lt(cublasLtCreate(&lt), "cublasLtCreate");
+  const std::size_t ws_bytes = 32u << 20;
+  DevBuf workspace(ws_bytes), one(sizeof(float));
+  check_cuda(fill_f32(static_cast<float*>(one.p), 1, 1.f, c.stream), "fill");
+  std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::string>> done;
+  const std::int64_t local_experts =
+      model.moe.enabled ? std::max<std::int64_t>(1, model.moe.routed_experts / std::max<std::int64_t>(o.ep, 1)) : 1;
+  for (const auto& dt : dtypes) {
+    if (dt != "bf16" && dt != "fp8") throw InputError(fmt::format("--dtype: unknown dtype '{}' (bf16 or fp8)", dt));
+    if (dt == "fp8" && !fp8_ok) {
+      run.notes.push_back(fmt::format("fp8 GEMMs not measured: compute capability {}.{} < 8.9", d0.cc_major, d0.cc_minor));
+      continue;
+    }
+    OpContext ctx;
+    ctx.micro_batch = o.micro_batch;
+    ctx.seq_len = o.seq_len;
+    ctx.gemm_dtype = dt;
+    for (auto layer : layers) {
+      for (const Op& op : layer_ops(model, layer, ctx)) {
+        if (op.cls != OpClass::Gemm && op.cls != OpClass::GroupedGemm) continue;
+        GemmShape g;
+        g.dtype = op.dtype;
+        g.n = op.n;
+        g.k = op.k;
+        if (op.cls == OpClass::GroupedGemm && op.groups > 1) {
+          // layer_ops: m = rows over all groups (EP = 1). Per rank under EP, balanced routing:
+          // all T * top_k (token, expert) rows over routed_experts / ep local experts.
+          g.groups = local_experts;
+          g.m = std::max<std::int64_t>(1, op.m / local_experts);
+          if (op.pass == Pass::BackwardWeight) {  // dW = X^T dY: inner dimension is the rows
+            g.m = op.m;
+            g.k = std::max<std::int64_t>(1, op.k / local_experts);
+          }
+        } else {
+          g.m = op.m;
+          g.groups = 1;
+        }
+        if (!done.insert({g.m, g.n, g.k, g.groups, g.dtype}).second) continue;
+        OpSpec spec;
+        spec.name = fmt::format("{}/{}", op.name, pass_name(op.pass));
+        spec.op_class = g.dtype == "fp8" ? (g.groups > 1 ? "fp8_grouped_gemm" : "fp8_gemm") : "bf16_gemm";
+        spec.m = g.m;
+        spec.n = g.n;
+        spec.k = g.k;
+        spec.groups = g.groups;
+        spec.tokens = o.micro_batch * o.seq_len;
+        spec.dtype = g.dtype;
+        spec.how = g.groups > 1 ? fmt::format("launched: strided-batched cuBLASLt GEMM, {} groups (ep={}), TN", g.groups, o.ep)
+                                : "launched: cuBLASLt GEMM, TN";
+        rec.ops.push_back(spec);
+        if (!run_gemm(c, lt, g, rec.ops.size() - 1, workspace.p, ws_bytes, static_cast<const float*>(one.p)))
+          run.notes.push_back(fmt::format("{} ({}x{}x{}x{} {}): no cuBLASLt algorithm", spec.name, g.m, g.n, g.k, g.groups, g.dtype));
+        std::cerr << fmt::format("trainsim-profile: {} done\n", spec.name);
+      }
+    }
+  }
+  cublasLtDestroy(lt);
+
+  // --- norms and elementwise (BF16), from the layers' memory-bound ops
+  {
+    OpContext ctx;
+    ctx.micro_batch = o.micro_batch;
+    ctx.seq_len = o.seq_len;
+    const std::int64_t T = ctx.tokens();
+    std::set<std::tuple<std::string, std::int64_t, std::int64_t>> seen;
+    for (auto layer : layers) {
+      const auto ops = layer_ops(model, layer, ctx);
+      for (const Op& op : ops) {
+        if (op.pass != Pass::Forward) continue;
+        OpSpec spec;
+        spec.name = op.name;
+        spec.dtype = "bf16";
+        spec.bytes = static_cast<std::int64_t>(op.bytes);
+        std::int64_t rows = 0, width = 0;
+        std::function<void(const DevBuf&, const DevBuf&, const DevBuf&)> kernel;
+        if (op.cls == OpClass::Norm) {
+          rows = T;
+          width = static_cast<std::int64_t>(op.bytes) / (4 * T);  // bytes = 2 * T * width * 2
+          spec.op_class = "norm";
+          spec.how = fmt::format("launched: RMSNorm (trainsim-profile kernel), {} x {}", rows, width);
+          kernel = [&](const DevBuf& x, const DevBuf& w, const DevBuf& y) {
+            check_cuda(rmsnorm_bf16(x.p, w.p, y.p, rows, width, c.stream), "rmsnorm");
+          };
+        } else if (op.cls == OpClass::Elementwise && op.name.size() > 7 &&
+                   op.name.compare(op.name.size() - 7, 7, ".swiglu") == 0) {
+          const std::string up = op.name.substr(0, op.name.size() - 7) + ".up_gate";
+          for (const Op& u : ops)
+            if (u.name == up && u.pass == Pass::Forward) rows = u.m, width = u.n / 2;
+          spec.op_class = "elementwise";
+          spec.how = fmt::format("launched: SwiGLU (trainsim-profile kernel), {} x {}", rows, width);
+          kernel = [&](const DevBuf& x, const DevBuf&, const DevBuf& y) {
+            check_cuda(swiglu_bf16(x.p, y.p, rows, width, c.stream), "swiglu");
+          };
+        } else if (op.cls == OpClass::Elementwise && op.name.find("residual") != std::string::npos) {
+          rows = T;
+          width = model.hidden;
+          spec.op_class = "elementwise";
+          spec.how = fmt::format("launched: residual add (trainsim-profile kernel), {} x {}", rows, width);
+          kernel = [&](const DevBuf& x, const DevBuf& w, const DevBuf& y) {
+            check_cuda(add_bf16(x.p, w.p, y.p, rows * width, c.stream), "add");
+          };
+        } else {
+          continue;
+        }
+        if (rows <= 0 || width <= 0) continue;
+        if (!seen.insert({spec.op_class + spec.how, rows, width}).second) continue;
+        spec.tokens = rows;
+        const auto n = static_cast<std::size_t>(rows * width);
+        DevBuf x(2 * n * 2), w(2 * n), y(2 * n);
+        check_cuda(fill_bf16(x.p, static_cast<std::int64_t>(2 * n), 3, c.stream), "fill");
+        check_cuda(fill_bf16(w.p, static_cast<std::int64_t>(n), 4, c.stream), "fill");
+        rec.ops.push_back(spec);
+        run_reps(c, rec.ops.size() - 1, [&] { kernel(x, w, y); });
+      }
+    }
+    run.notes.push_back("attention not measured (no cuDNN frontend in this build; no own attention kernel)");
+    run.notes.push_back("RoPE, GELU, router top-k and permutation not measured");
+  }
+
+  // --- collectives
+#ifdef TRAINSIM_PROFILE_NCCL
+  if (ndev > 1) {
+    std::vector<ncclComm_t> comms(static_cast<std::size_t>(ndev));
+    check_nccl(ncclCommInitAll(comms.data(), ndev, nullptr), "ncclCommInitAll");
+    std::vector<cudaStream_t> streams(static_cast<std::size_t>(ndev));
+    for (int d = 0; d < ndev; ++d) {
+      check_cuda(cudaSetDevice(d), "cudaSetDevice");
+      check_cuda(cudaStreamCreateWithFlags(&streams[static_cast<std::size_t>(d)], cudaStreamNonBlocking), "cudaStreamCreate");
+    }
+    const std::int64_t T = o.micro_batch * o.seq_len;
+    struct Coll {
+      std::string name, cls;
+      std::int64_t tokens, bytes;
+      bool a2a;
+    };
+    std::vector<Coll> colls{{"nccl.all_reduce", "other", T, T * model.hidden * 2, false}};
+    if (model.moe.enabled)
+      colls.push_back({"nccl.all_to_all", "a2a_dispatch", T, T * model.moe.top_k * model.hidden * 2, true});
+    for (const auto& cl : colls) {
+      const auto count = static_cast<std::size_t>(cl.bytes / 2);
+      std::vector<DevBuf> send, recv;
+      for (int d = 0; d < ndev; ++d) {
+        check_cuda(cudaSetDevice(d), "cudaSetDevice");
+        send.emplace_back(count * 2);
+        recv.emplace_back(count * 2);
+        check_cuda(fill_bf16(send.back().p, static_cast<std::int64_t>(count), 5, streams[static_cast<std::size_t>(d)]), "fill");
+      }
+      OpSpec spec;
+      spec.name = cl.name;
+      spec.op_class = cl.cls;
+      spec.comm = true;
+      spec.tokens = cl.tokens;
+      spec.bytes = cl.bytes;
+      spec.dtype = "bf16";
+      spec.how = fmt::format("launched: {} over {} GPUs (single process), {} bytes per GPU", cl.name, ndev, cl.bytes);
+      rec.ops.push_back(spec);
+      const std::size_t op = rec.ops.size() - 1;
+      auto once = [&] {
+        check_nccl(ncclGroupStart(), "ncclGroupStart");
+        for (int d = 0; d < ndev; ++d) {
+          const auto i = static_cast<std::size_t>(d);
+          if (cl.a2a)
+            check_nccl(ncclAlltoAll(send[i].p, recv[i].p, count / static_cast<std::size_t>(ndev), ncclBfloat16, comms[i], streams[i]),
+                       "ncclAlltoAll");
+          else
+            check_nccl(ncclAllReduce(send[i].p, recv[i].p, count, ncclBfloat16, ncclSum, comms[i], streams[i]), "ncclAllReduce");
+        }
+        check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+      };
+      for (int i = 0; i < o.warmup + o.reps; ++i) {
+        tag.launch(op, i < o.warmup ? i : i - o.warmup, i < o.warmup, once);
+        for (int d = 0; d < ndev; ++d) {
+          check_cuda(cudaSetDevice(d), "cudaSetDevice");
+          check_cuda(cudaStreamSynchronize(streams[static_cast<std::size_t>(d)]), "cudaStreamSynchronize");
+        }
+      }
+      for (int d = 0; d < ndev; ++d) {  // free on the owning device
+        check_cuda(cudaSetDevice(d), "cudaSetDevice");
+        send[static_cast<std::size_t>(d)] = DevBuf();
+        recv[static_cast<std::size_t>(d)] = DevBuf();
+      }
+    }
+    for (auto& cm : comms) ncclCommDestroy(cm);
+    check_cuda(cudaSetDevice(0), "cudaSetDevice");
+    run.notes.push_back("collectives measured alone (not overlapped with compute)");
+  } else {
+    run.notes.push_back("collectives not measured: one GPU");
+  }
+#else
+  run.notes.push_back("collectives not measured: built without NCCL");
+#endif
+
+  check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  check_cupti(cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED), "cuptiActivityFlushAll");
+  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
+  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION);
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    g_rec = nullptr;
+    if (g_dropped > 0) run.notes.push_back(fmt::format("CUPTI dropped {} activity records", g_dropped));
+  }
+
+  const Conversion conv = convert(rec);
+  {
+    std::ofstream f(o.out, std::ios::binary);
+    f << calibration::write_profile(conv.profile);
+    if (!f) throw RuntimeFailure(fmt::format("cannot write {}", o.out));
+  }
+  const std::string summary = write_summary(conv, rec.ops);
+  if (o.out != "/dev/null") {
+    std::ofstream f(o.out + ".summary.tsv", std::ios::binary);
+    f << summary;
+    if (!f) throw RuntimeFailure(fmt::format("cannot write {}.summary.tsv", o.out));
+  }
+  std::cout << summary;
+  std::cerr << fmt::format("trainsim-profile: {} kernels written to {} ({} warm-up and {} unattributed kernels dropped)\n",
+                           conv.profile.kernels.size(), o.out, conv.warmup_kernels, conv.unattributed);
+  for (const auto& n : run.notes) std::cerr << "trainsim-profile: note: " << n << "\n";
+  cudaStreamDestroy(c.stream);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"trainsim-profile: measure a model's kernels with CUPTI and write a trainsim profile"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--model", o.model, "model config (TOML), e.g. models/deepseek-v3.toml")->required();
+  app.add_option("--set", o.sets, "override a model key: key=value (repeatable)");
+  app.add_option("--micro-batch", o.micro_batch, "sequences per micro-batch")->check(CLI::PositiveNumber);
+  app.add_option("--seq-len", o.seq_len, "tokens per sequence")->check(CLI::PositiveNumber);
+  app.add_option("--ep", o.ep, "expert-parallel degree: grouped GEMMs get routed_experts/ep groups")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", o.warmup, "warm-up launches per op (dropped)")->check(CLI::NonNegativeNumber);
+  app.add_option("--reps", o.reps, "measured launches per op")->check(CLI::PositiveNumber);
+  app.add_option("--dtype", o.dtypes, "GEMM dtypes, comma-separated: bf16,fp8");
+  app.add_option("--gpu-key", o.gpu_key, "profiles/<key>/ folder name (default: from the device name)");
+  app.add_flag("!--no-l2-flush", o.flush_l2, "do not overwrite L2 before each launch");
+  app.add_option("-o,--output", o.out, "profile to write (JSON Lines); the summary goes to OUT.summary.tsv");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitInput;
+  }
+  std::string command = "trainsim-profile";
+  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+
+  int ndev = 0;
+  const cudaError_t e = cudaGetDeviceCount(&ndev);
+  if (e != cudaSuccess || ndev == 0) {
+    std::cerr << fmt::format("trainsim-profile: no CUDA GPU found ({}): nothing to profile\n",
+                             e != cudaSuccess ? fmt::format("cudaGetDeviceCount: {}", cudaGetErrorString(e))
+                                              : std::string("cudaGetDeviceCount reports 0 devices"));
+    return kExitNoGpu;
+  }
+  try {
+    return profile(o, command, ndev);
+  } catch (const InputError& ex) {
+    std::cerr << "trainsim-profile: " << ex.what() << "\n";
+    return kExitInput;
+  } catch (const std::exception& ex) {
+    std::cerr << "trainsim-profile: error: " << ex.what() << "\n";
+    return kExitRuntime;
+  }
+}

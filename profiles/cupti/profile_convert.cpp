@@ -1,0 +1,229 @@
+#include "profile_convert.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <stdexcept>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace trainsim::profiler {
+
+namespace {
+
+std::string version_string(int v) {  // 13000 -> "13.0", 12080 -> "12.8"
+  if (v <= 0) return "";
+  return fmt::format("{}.{}", v / 1000, (v % 1000) / 10);
+}
+
+std::int64_t blocks(const ActivityKernel& k) {
+  std::int64_t n = 1;
+  for (auto d : k.grid) n *= std::max<std::int64_t>(d, 1);
+  return n;
+}
+
+const DeviceInfo& device_of(const RunInfo& run, std::uint32_t id) {
+  for (const auto& d : run.devices)
+    if (d.id == id) return d;
+  return run.devices.front();
+}
+
+}  // namespace
+
+std::string gpu_key_from_name(const std::string& name) {
+  std::vector<std::string> words;
+  std::string w;
+  for (char c : name + " ") {
+    if (c == ' ') {
+      if (!w.empty()) words.push_back(w);
+      w.clear();
+    } else {
+      w += c;
+    }
+  }
+  std::size_t i = 0;
+  if (words.size() > 1 && (words[0] == "NVIDIA" || words[0] == "Nvidia" || words[0] == "nvidia")) i = 1;
+  std::string key;
+  if (i < words.size())
+    for (char c : words[i])
+      if (std::isalnum(static_cast<unsigned char>(c))) key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return key;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) throw std::invalid_argument("median of an empty list");
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+Conversion convert(const Recording& r) {
+  if (r.run.devices.empty()) throw std::invalid_argument("recording names no device");
+  const auto& classes = calibration::op_classes();
+  for (const auto& op : r.ops)
+    if (std::find(classes.begin(), classes.end(), op.op_class) == classes.end())
+      throw std::invalid_argument(fmt::format("op '{}': unknown op class '{}'", op.name, op.op_class));
+
+  std::map<std::uint64_t, const Launch*> by_external;
+  for (const auto& l : r.launches) {
+    if (l.op >= r.ops.size())
+      throw std::invalid_argument(fmt::format("launch {} names op {} of {}", l.external_id, l.op, r.ops.size()));
+    if (!by_external.emplace(l.external_id, &l).second)
+      throw std::invalid_argument(fmt::format("two launches with external id {}", l.external_id));
+  }
+  std::map<std::uint32_t, const Launch*> by_corr;
+  for (const auto& c : r.correlations) {
+    auto it = by_external.find(c.external_id);
+    if (it != by_external.end()) by_corr[c.correlation_id] = it->second;
+  }
+
+  Conversion out;
+  // Kernels with their launch; warm-up and unattributed ones are dropped from the profile but
+  // communication kernels among them still count as holding SMs.
+  struct Attributed {
+    const ActivityKernel* k;
+    const Launch* l;  // nullptr = unattributed
+  };
+  std::vector<Attributed> all;
+  for (const auto& k : r.kernels) {
+    if (k.end_ns < k.start_ns)
+      throw std::invalid_argument(fmt::format("kernel '{}' (correlation {}) ends before it starts", k.name,
+                                              k.correlation_id));
+    auto it = by_corr.find(k.correlation_id);
+    all.push_back({&k, it == by_corr.end() ? nullptr : it->second});
+  }
+  std::vector<const Attributed*> kept;
+  for (const auto& a : all) {
+    if (!a.l) ++out.unattributed;
+    else if (a.l->warmup) ++out.warmup_kernels;
+    else kept.push_back(&a);
+  }
+  std::sort(kept.begin(), kept.end(), [](const Attributed* a, const Attributed* b) {
+    return std::tie(a->k->start_ns, a->k->device_id, a->k->stream_id, a->k->correlation_id) <
+           std::tie(b->k->start_ns, b->k->device_id, b->k->stream_id, b->k->correlation_id);
+  });
+
+  // Provenance.
+  calibration::Profile& p = out.profile;
+  const RunInfo& run = r.run;
+  const DeviceInfo& d0 = run.devices.front();
+  auto& pv = p.provenance;
+  pv.gpu = d0.name;
+  pv.gpu_key = run.gpu_key.empty() ? gpu_key_from_name(d0.name) : run.gpu_key;
+  pv.num_sms = d0.num_sms;
+  pv.driver = version_string(run.driver_version);
+  pv.cuda = version_string(run.runtime_version);
+  pv.software = run.software;
+  pv.date = run.date;
+  pv.source_file = run.model_file;
+  std::string src = fmt::format("{}; warm-up {}, repetitions {}; compute capability {}.{}", run.command,
+                                run.warmup, run.reps, d0.cc_major, d0.cc_minor);
+  if (d0.sm_clock_khz > 0 || d0.mem_clock_khz > 0)
+    src += fmt::format("; peak SM clock {} MHz, peak memory clock {} MHz", d0.sm_clock_khz / 1000,
+                       d0.mem_clock_khz / 1000);
+  for (const auto& n : run.notes) src += "; " + n;
+  pv.source = src;
+  pv.trace_name = "CUPTI activity (CONCURRENT_KERNEL, EXTERNAL_CORRELATION)";
+  pv.rank = -1;
+  pv.world_size = static_cast<std::int64_t>(run.devices.size());
+  pv.classifier = "";  // classes come from what was launched, not from name rules
+  pv.shapes = "launched shapes (trainsim-profile)";
+
+  const std::uint64_t t0 = kept.empty() ? 0 : kept.front()->k->start_ns;
+  p.t0_us = static_cast<double>(t0) / 1000.0;
+  for (const Attributed* a : kept) {
+    const ActivityKernel& k = *a->k;
+    const OpSpec& op = r.ops[a->l->op];
+    const std::int64_t sms = device_of(run, k.device_id).num_sms;
+    calibration::KernelRecord rec;
+    rec.name = k.name;
+    rec.op_class = op.op_class;
+    rec.rule = "annotated";
+    rec.shape = calibration::Shape{op.m, op.n, op.k, op.groups, op.tokens, op.bytes, op.how};
+    rec.dtype = op.dtype;
+    rec.ts_us = static_cast<double>(k.start_ns - t0) / 1000.0;
+    rec.dur_us = static_cast<double>(k.end_ns - k.start_ns) / 1000.0;
+    rec.device = k.device_id;
+    rec.stream = k.stream_id;
+    rec.correlation = k.correlation_id;
+    for (std::size_t i = 0; i < 3; ++i) {
+      rec.grid[i] = k.grid[i];
+      rec.block[i] = k.block[i];
+    }
+    if (op.comm) {
+      rec.sms_available = sms > 0 ? std::min(blocks(k), sms) : 0;
+      rec.comm_sms_held = 0;
+    } else if (sms > 0) {
+      // Per other stream of the same device, the most SMs any one overlapping communication
+      // kernel held (kernels of one stream run one after another); summed over streams.
+      std::map<std::uint32_t, std::int64_t> per_stream;
+      for (const auto& c : all) {
+        if (!c.l || !r.ops[c.l->op].comm) continue;
+        const ActivityKernel& ck = *c.k;
+        if (ck.device_id != k.device_id || ck.stream_id == k.stream_id) continue;
+        if (ck.start_ns < k.end_ns && k.start_ns < ck.end_ns)
+          per_stream[ck.stream_id] = std::max(per_stream[ck.stream_id], std::min(blocks(ck), sms));
+      }
+      std::int64_t held = 0;
+      for (const auto& [s, n] : per_stream) held += n;
+      rec.comm_sms_held = std::min(held, sms);
+      const std::int64_t limit = op.sm_limit > 0 ? std::min(op.sm_limit, sms) : sms;
+      rec.sms_available = std::min(limit, sms - rec.comm_sms_held);
+    }
+    rec.launch_ts_us = -1;
+    rec.launch_tid = 0;
+    rec.phase = op.name;
+    p.kernels.push_back(std::move(rec));
+  }
+
+  // Summary: per (op, measured rep), per device the summed kernel time; max over devices.
+  std::map<std::pair<std::size_t, int>, std::map<std::uint32_t, double>> rep_time;
+  std::vector<std::size_t> kernels_of(r.ops.size(), 0);
+  for (const Attributed* a : kept) {
+    rep_time[{a->l->op, a->l->rep}][a->k->device_id] += static_cast<double>(a->k->end_ns - a->k->start_ns) / 1000.0;
+    ++kernels_of[a->l->op];
+  }
+  std::vector<std::vector<double>> times(r.ops.size());
+  for (const auto& [key, per_dev] : rep_time) {
+    double t = 0;
+    for (const auto& [dev, us] : per_dev) t = std::max(t, us);
+    times[key.first].push_back(t);
+  }
+  for (std::size_t i = 0; i < r.ops.size(); ++i) {
+    OpSummary s;
+    s.op = i;
+    s.reps = times[i].size();
+    s.kernels = kernels_of[i];
+    if (!times[i].empty()) {
+      s.median_us = median(times[i]);
+      s.min_us = *std::min_element(times[i].begin(), times[i].end());
+      s.max_us = *std::max_element(times[i].begin(), times[i].end());
+    }
+    out.summary.push_back(s);
+  }
+  return out;
+}
+
+std::string write_summary(const Conversion& c, const std::vector<OpSpec>& ops) {
+  std::string out =
+      "op\tclass\tdtype\tm\tn\tk\tgroups\ttokens\tbytes\treps\tkernels_per_rep\tmedian_us\tmin_us\tmax_us\t"
+      "tflops_at_median\tgbps_at_median\n";
+  for (const auto& s : c.summary) {
+    const OpSpec& op = ops.at(s.op);
+    const double g = static_cast<double>(std::max<std::int64_t>(op.groups, 1));
+    const double flops = 2.0 * static_cast<double>(op.m) * static_cast<double>(op.n) * static_cast<double>(op.k) * g;
+    const bool timed = s.reps > 0 && s.median_us > 0;
+    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.3f}\t{:.3f}\t{:.3f}\t{}\t{}\n", op.name,
+                       op.op_class, op.dtype, op.m, op.n, op.k, op.groups, op.tokens, op.bytes, s.reps,
+                       s.reps > 0 ? fmt::format("{:.2f}", static_cast<double>(s.kernels) / static_cast<double>(s.reps))
+                                  : std::string("0"),
+                       s.median_us, s.min_us, s.max_us,
+                       timed && flops > 0 ? fmt::format("{:.1f}", flops / (s.median_us * 1e6)) : std::string("-"),
+                       timed && op.bytes > 0 ? fmt::format("{:.1f}", static_cast<double>(op.bytes) / (s.median_us * 1e3))
+                                             : std::string("-"));
+  }
+  return out;
+}
+
+}  // namespace trainsim::profiler

@@ -1,0 +1,164 @@
+// `trainsim import TRACE.json -o OUT`: import a PyTorch-profiler (Kineto) Chrome trace into the
+// measured-kernel profile format (sim/calibration/README.md): classify every kernel with the
+// TOML rules, account the SMs held by concurrent communication kernels, infer shapes from a
+// model config, write the profile atomically, print a per-class summary. Everything is computed
+// before anything is written; bad input exits 2 with nothing written.
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "calibration/classifier.hpp"
+#include "calibration/kineto.hpp"
+#include "calibration/profile.hpp"
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "config/scenario.hpp"
+#include "core/error.hpp"
+#include "core/output.hpp"
+#include "core/table.hpp"
+
+namespace trainsim::cli {
+namespace {
+
+struct ImportOptions {
+  std::string trace;
+  std::string classifier;
+  std::string gpu;
+  std::string output;
+  std::string model;
+  std::string source;
+  std::int64_t ep = 1;
+  std::int64_t tokens = 0;
+  bool json = false;
+};
+
+// "NVIDIA H800" -> "h800": the last word of the device name, lower case.
+std::string gpu_key_of(const std::string& device) {
+  std::string key = device.substr(device.find_last_of(' ') == std::string::npos ? 0 : device.find_last_of(' ') + 1);
+  for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return key;
+}
+
+void run_import(const ImportOptions& o) {
+  using namespace calibration;
+  if (o.ep < 1) throw UsageError(fmt::format("--ep: must be at least 1, got {}", o.ep));
+  if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must not be negative, got {}", o.tokens));
+  if (!o.model.empty() && o.tokens == 0)
+    throw UsageError("--model: shape inference also needs --tokens (tokens per micro-batch on this rank)");
+  const std::string classifier_path =
+      o.classifier.empty() ? (data_dir() / "profiles" / "classifier.toml").string() : o.classifier;
+  const Classifier classifier = Classifier::load(classifier_path);
+
+  RawImport raw = parse_kineto(o.trace);
+  Profile& p = raw.profile;
+  p.provenance.gpu_key = o.gpu.empty() ? gpu_key_of(p.provenance.gpu) : o.gpu;
+  p.provenance.source = o.source;
+  classify(p, classifier);
+  // Recorded as given; the default is named relative to the data folder so profiles stay portable.
+  p.provenance.classifier = o.classifier.empty() ? "profiles/classifier.toml" : o.classifier;
+  account_sms(p);
+  if (!o.model.empty()) {
+    const ModelConfig mc = load_model(o.model);
+    ShapeModel sm;
+    sm.tokens = o.tokens;
+    sm.hidden = mc.hidden;
+    sm.expert_intermediate = mc.moe.enabled ? mc.moe.expert_intermediate : 0;
+    sm.routed_experts = mc.moe.enabled ? mc.moe.routed_experts : 0;
+    sm.top_k = mc.moe.enabled ? mc.moe.top_k : 0;
+    sm.ep = o.ep;
+    sm.heads = mc.attention.heads;
+    sm.qk_head_dim = mc.attention.qk_dim();
+    sm.source = fmt::format("{} (model '{}'), ep={}, tokens={}", o.model, mc.name, o.ep, o.tokens);
+    infer_shapes(p, sm);
+  }
+  const std::string text = write_profile(p);
+
+  // Per-class summary, classes in op_classes() order.
+  struct Row {
+    std::size_t count = 0;
+    double us = 0;
+  };
+  std::map<std::string, Row> rows;
+  double total_us = 0;
+  std::size_t shaped = 0;
+  std::map<std::int64_t, std::size_t> per_stream;
+  for (const auto& k : p.kernels) {
+    rows[k.op_class].count++;
+    rows[k.op_class].us += k.dur_us;
+    total_us += k.dur_us;
+    per_stream[k.stream]++;
+    if (k.shape.known()) ++shaped;
+  }
+
+  std::string out;
+  if (o.json) {
+    nlohmann::json j;
+    j["trace"] = o.trace;
+    j["output"] = o.output;
+    j["kernels"] = p.kernels.size();
+    j["annotations"] = p.annotations.size();
+    j["sync_calls"] = p.syncs.size();
+    j["kernels_with_shape"] = shaped;
+    j["gpu_time_us"] = total_us;
+    nlohmann::json streams = nlohmann::json::object();
+    for (const auto& [s, n] : per_stream) streams[std::to_string(s)] = n;
+    j["streams"] = streams;
+    nlohmann::json classes = nlohmann::json::array();
+    for (const auto& c : op_classes()) {
+      auto it = rows.find(c);
+      if (it == rows.end()) continue;
+      classes.push_back({{"class", c},
+                         {"count", it->second.count},
+                         {"total_us", it->second.us},
+                         {"share", total_us > 0 ? it->second.us / total_us : 0.0}});
+    }
+    j["classes"] = classes;
+    out = j.dump(2) + "\n";
+  } else {
+    std::string streams;
+    for (const auto& [s, n] : per_stream) streams += fmt::format("{}{}: {}", streams.empty() ? "" : ", ", s, n);
+    out += fmt::format("{}: {} kernels on {} streams ({}), {} annotations, {} sync calls\n", o.trace,
+                       p.kernels.size(), per_stream.size(), streams, p.annotations.size(), p.syncs.size());
+    out += fmt::format("GPU: {} ({} SMs), classifier {}\n\n", p.provenance.gpu.empty() ? "unknown" : p.provenance.gpu,
+                       p.provenance.num_sms, classifier_path);
+    TextTable t({"class", "kernels", "total us", "share"}, {false, true, true, true});
+    for (const auto& c : op_classes()) {
+      auto it = rows.find(c);
+      if (it == rows.end()) continue;
+      t.add_row({c, std::to_string(it->second.count), fmt::format("{:.0f}", it->second.us),
+                 fmt::format("{:.1f}%", total_us > 0 ? 100.0 * it->second.us / total_us : 0.0)});
+    }
+    t.add_rule();
+    t.add_row({"total", std::to_string(p.kernels.size()), fmt::format("{:.0f}", total_us), "100.0%"});
+    out += t.str();
+    out += fmt::format("\n{} of {} kernels have an inferred shape{}\nprofile written to {}\n", shaped,
+                       p.kernels.size(), o.model.empty() ? " (give --model and --tokens to infer shapes)" : "",
+                       o.output);
+  }
+  write_file_atomic(o.output, text);
+  fmt::print("{}", out);
+}
+
+}  // namespace
+
+void setup_import(CLI::App& sub) {
+  auto o = std::make_shared<ImportOptions>();
+  sub.add_option("trace", o->trace, "Chrome Trace / Kineto JSON from the PyTorch profiler")->required();
+  sub.add_option("-o,--output", o->output, "Profile file to write (JSON Lines, see sim/calibration/README.md)")
+      ->required();
+  sub.add_option("--classifier", o->classifier, "Kernel classifier rules (TOML) [profiles/classifier.toml]");
+  sub.add_option("--gpu", o->gpu, "GPU key recorded in the provenance (profiles/<gpu>/) [from the trace]");
+  sub.add_option("--model", o->model, "Model TOML for shape inference (needs --tokens)");
+  sub.add_option("--ep", o->ep, "Expert-parallel degree of the traced run, for shape inference [1]");
+  sub.add_option("--tokens", o->tokens, "Tokens per micro-batch on the traced rank, for shape inference");
+  sub.add_option("--source", o->source, "Provenance text: repository, commit, original file name");
+  sub.add_flag("--json", o->json, "Print the summary as JSON");
+  sub.callback([o] { run_import(*o); });
+}
+
+}  // namespace trainsim::cli
