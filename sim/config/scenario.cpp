@@ -206,6 +206,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       sc.phases.push_back(std::move(phase));
     }
   }
+  if (auto n = top.opt_table("network")) sc.net = network::parse_network(*n);
   if (auto e = top.opt_table("energy")) sc.energy = parse_energy(*e);
   if (auto g = top.opt_table("goodput")) sc.goodput = parse_goodput(*g);
   if (auto a = top.opt_table("assumptions")) {

@@ -27,6 +27,7 @@
 #include <toml++/toml.h>
 
 #include "config/config.hpp"
+#include "network/network_config.hpp"
 
 namespace trainsim {
 
@@ -59,6 +60,7 @@ struct Scenario {
   PlanConfig plan;
   TrainingConfig training;
   std::vector<Phase> phases;  // phases[0] = {training, plan}
+  network::NetworkConfig net;  // [network]: fabric, link efficiencies, latencies (all optional)
   EnergyConfig energy;
   std::optional<GoodputConfig> goodput;
   std::map<std::string, std::string> assumptions;

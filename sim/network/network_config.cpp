@@ -1,0 +1,42 @@
+#include "network/network_config.hpp"
+
+#include "core/error.hpp"
+
+namespace trainsim::network {
+
+const char* fabric_name(Fabric f) {
+  switch (f) {
+    case Fabric::SingleSwitch: return "single";
+    case Fabric::Rail: return "rail";
+    case Fabric::MultiPlaneFatTree: return "mpft";
+    case Fabric::Clos3: return "clos3";
+  }
+  return "?";
+}
+
+Fabric parse_fabric(const std::string& name) {
+  if (name == "single") return Fabric::SingleSwitch;
+  if (name == "rail") return Fabric::Rail;
+  if (name == "mpft") return Fabric::MultiPlaneFatTree;
+  if (name == "clos3") return Fabric::Clos3;
+  throw UsageError("unknown fabric '" + name + "' (expected single, rail, mpft or clos3)");
+}
+
+NetworkConfig parse_network(Section s) {
+  NetworkConfig c;
+  c.fabric = parse_fabric(s.choice_or("fabric", "mpft", {"single", "rail", "mpft", "clos3"}));
+  if (auto v = s.opt_quantity("nvlink_latency", Dim::Duration, 0, 1e-3)) c.nvlink_latency = *v;
+  if (auto v = s.opt_quantity("ib_latency", Dim::Duration, 0, 1e-3)) c.ib_latency = *v;
+  if (auto v = s.opt_quantity("switch_latency", Dim::Duration, 0, 1e-3)) c.switch_latency = *v;
+  c.switch_ports = static_cast<int>(s.integer_or("switch_ports", c.switch_ports, 4, 4096));
+  c.oversubscription = s.number_or("oversubscription", c.oversubscription, 1.0, 64.0);
+  c.pod_leaves = static_cast<int>(s.integer_or("pod_leaves", c.pod_leaves, 1, 4096));
+  c.nvlink_efficiency = s.number_or("nvlink_efficiency", c.nvlink_efficiency, 0.01, 1.0);
+  c.ib_efficiency = s.number_or("ib_efficiency", c.ib_efficiency, 0.01, 1.0);
+  c.nvlink = s.opt_quantity("nvlink", Dim::Bandwidth, 1e6, 1e15);
+  c.nic = s.opt_quantity("nic", Dim::Bandwidth, 1e6, 1e15);
+  s.finish();
+  return c;
+}
+
+}  // namespace trainsim::network
