@@ -58,15 +58,19 @@ static std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 std::string closest_match(std::string_view key, const std::vector<std::string>& candidates) {
+  // Rank by (shortcut distance, real edit distance, name): a candidate that contains the key or
+  // is contained in it counts as distance 1 ("pp" ~ "pp_size"), and ties go to the candidate
+  // with the smaller real edit distance ("nic_per_gpu" -> "nics_per_gpu", not "nic").
   std::string best;
-  std::size_t best_d = std::numeric_limits<std::size_t>::max();
+  std::size_t best_d = std::numeric_limits<std::size_t>::max(), best_real = best_d;
   for (const auto& c : candidates) {
-    std::size_t d = edit_distance(key, c);
-    // A candidate that contains the key or is contained in it is close too ("pp" ~ "pp_size").
+    const std::size_t real = edit_distance(key, c);
+    std::size_t d = real;
     if (c.find(key) != std::string::npos || (key.size() > 2 && std::string_view(key).find(c) != std::string_view::npos))
       d = std::min<std::size_t>(d, 1);
-    if (d < best_d) {
+    if (d < best_d || (d == best_d && real < best_real)) {
       best_d = d;
+      best_real = real;
       best = c;
     }
   }
@@ -102,7 +106,19 @@ std::string Section::full_key(std::string_view key) const {
 
 bool Section::has(std::string_view key) const { return lookup(key) != nullptr; }
 
-SourcePos Section::pos() const { return pos_of(*layers_.front().table, file_); }
+SourcePos Section::pos() const {
+  // The first layer written in a file (not a --set override), so that "missing key" points at
+  // the table where the key belongs.
+  for (const auto& l : layers_) {
+    const auto& src = l.table->source();
+    if (src.path && *src.path != "--set" && src.begin.line > 0) return pos_of(*l.table, file_);
+  }
+  for (const auto& l : layers_) {
+    const auto& src = l.table->source();
+    if (!src.path || *src.path != "--set") return pos_of(*l.table, file_);
+  }
+  return pos_of(*layers_.front().table, file_);
+}
 
 SourcePos Section::pos(std::string_view key) const {
   if (const toml::node* n = lookup(key)) return pos_of(*n, file_);
@@ -120,7 +136,20 @@ const toml::node* Section::find(std::string_view key) {
 
 const toml::node& Section::require(std::string_view key) {
   const toml::node* n = find(key);
-  if (!n) throw ConfigError(pos(), full_key(key), "missing required key");
+  if (!n) {
+    // A key written here that nobody asks for and that is close to the missing one is
+    // probably the same key misspelt: say so.
+    std::vector<std::string> present;
+    for (const auto& l : layers_)
+      for (const auto& [k, v] : *l.table) {
+        (void)v;
+        if (!known_.count(k.str())) present.emplace_back(k.str());
+      }
+    const std::string hint = closest_match(key, present);
+    throw ConfigError(pos(), full_key(key),
+                      hint.empty() ? std::string("missing required key")
+                                   : fmt::format("missing required key (found '{}': a misspelling?)", hint));
+  }
   return *n;
 }
 

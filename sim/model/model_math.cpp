@@ -186,6 +186,26 @@ struct OpBuilder {
     mk(Pass::BackwardInput, m, k, n, d(m) * d(n) * b + wbytes * b + d(m) * d(k) * 2);
     // dW = Xᵀ·dY: for grouped GEMMs m counts rows over all groups; written as FP32 gradient.
     mk(Pass::BackwardWeight, k, n, m, d(m) * d(k) * b + d(m) * d(n) * b + wbytes * 4);
+    if (dt == "fp8") {
+      // FP8 GEMM inputs are quantised on the fly (DeepSeek-V3 §3.3.2: 1x128 activation tiles,
+      // one FP32 scale per 128 values): memory-bound casts, one per operand that is not
+      // already FP8. Forward: X (BF16 -> FP8). Backward-input: dY. Backward-weight: the
+      // transposed tiles of X (from its FP8 cache) and of dY that the weight GEMM reads.
+      const double q = 1.0 + 4.0 / 128.0;  // FP8 byte + scale share
+      auto cast = [&](Pass p, double elems, double in_bytes) {
+        Op o;
+        o.name = prefix + name + ".quant";
+        o.cls = OpClass::Elementwise;
+        o.pass = p;
+        o.dtype = "fp8";
+        o.bytes = elems * (in_bytes + q);
+        ops.push_back(std::move(o));
+      };
+      cast(Pass::Forward, d(m) * d(k), 2.0);
+      cast(Pass::BackwardInput, d(m) * d(n), 2.0);
+      cast(Pass::BackwardWeight, d(m) * d(k), q);
+      cast(Pass::BackwardWeight, d(m) * d(n), 2.0);
+    }
   }
 
   // A memory-bound op moving `bytes` forward; its backward moves `bwd_factor`× as much.

@@ -1,0 +1,43 @@
+#pragma once
+// The per-operation cost model the simulator asks: how long does one model operation (an Op
+// from model/model_math.hpp) take on this GPU, with `sms` streaming multiprocessors available
+// to it (fewer than the GPU has while communication kernels hold some)?
+//
+// Every answer says where it came from, so reports can show it:
+//   Measured     - a measured kernel of exactly this shape (a profile record or a table row)
+//   Fitted       - a curve fitted to measured kernels of this class on this GPU
+//   Transferred  - a fit from another GPU carried over by the documented transfer rules
+//                  (same die: compute-bound kept, memory-bound scaled by HBM bandwidth;
+//                  other architectures: roofline ratios per op class)
+// Implementations are loaded from calibration data in profiles/<gpu>/ (see README.md).
+
+#include <memory>
+#include <string>
+
+#include "core/time.hpp"
+#include "model/model_math.hpp"
+
+namespace trainsim::calibration {
+
+enum class CostSource { Measured, Fitted, Transferred };
+const char* cost_source_name(CostSource s);  // "measured" | "fitted" | "transferred"
+
+struct OpCost {
+  Time time;
+  CostSource source = CostSource::Fitted;
+  std::string basis;  // e.g. "h800 fp8 GEMM fit (DeepGEMM table + trace)", "transferred h800->h200: HBM ratio"
+};
+
+class CostModel {
+ public:
+  virtual ~CostModel() = default;
+  // Time of `op` on `sms` SMs (1 <= sms <= the GPU's SM count). Deterministic.
+  virtual OpCost op_time(const Op& op, int sms) const = 0;
+  // Gap between consecutive kernels on one stream (launch/scheduling overhead), fitted.
+  virtual Time kernel_gap() const = 0;
+  // The GPU this model answers for, and a one-line description of its calibration data.
+  virtual std::string gpu() const = 0;
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace trainsim::calibration
