@@ -1,0 +1,1 @@
+trainsim_add_test(test_step SOURCES test_step.cpp LABELS "quick;validation")
