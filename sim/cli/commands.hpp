@@ -14,15 +14,21 @@ struct Command {
 };
 
 void setup_describe(CLI::App& sub);
+void setup_run(CLI::App& sub);
 void setup_schedule(CLI::App& sub);
 void setup_alltoall(CLI::App& sub);
 void setup_import(CLI::App& sub);
+void setup_calibrate(CLI::App& sub);
+void setup_replay(CLI::App& sub);
 
 // The table main() registers, in the order --help lists them.
 inline constexpr Command kCommands[] = {
+    {"run", "Simulate a whole training run of a scenario: step time, GPU-hours, days, dollars, energy, reports", setup_run},
     {"describe", "Parameters, FLOPs, per-layer operations and memory of a model or scenario", setup_describe},
     {"schedule", "Replay a pipeline schedule (gpipe, 1f1b, interleaved, zb1p, dualpipe) with given op times", setup_schedule},
     {"import", "Import a PyTorch-profiler (Kineto) trace into a classified kernel profile", setup_import},
+    {"calibrate", "Fit per-class kernel cost models to measured profiles and microbenchmark tables", setup_calibrate},
+    {"replay", "Re-simulate a measured kernel profile with the fitted costs and compare", setup_replay},
     {"alltoall", "Simulate one MoE layer's DeepEP-style all-to-all dispatch and combine on a cluster network", setup_alltoall},
 };
 

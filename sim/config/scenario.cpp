@@ -209,6 +209,25 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
   if (auto n = top.opt_table("network")) sc.net = network::parse_network(*n);
   if (auto e = top.opt_table("energy")) sc.energy = parse_energy(*e);
   if (auto g = top.opt_table("goodput")) sc.goodput = parse_goodput(*g);
+  if (auto rf = top.opt_table("reference")) {
+    ReferenceFigures ref;
+    ref.source = rf->string("source");
+    const std::vector<std::string> kinds = {"pretraining", "context_extension", "post_training", "total"};
+    for (const char* what : {"gpu_hours", "cost_usd"}) {
+      if (auto t = rf->opt_table(what)) {
+        auto& dst = std::string_view(what) == "gpu_hours" ? ref.gpu_hours : ref.cost_usd;
+        for (const auto& k : kinds)
+          if (t->has(k)) dst[k] = t->number(k, 0, 1e15);
+        t->finish();
+      }
+    }
+    if (rf->has("gpu_hours_per_trillion_tokens"))
+      ref.gpu_hours_per_trillion_tokens = rf->number("gpu_hours_per_trillion_tokens", 0, 1e15);
+    else
+      rf->allow("gpu_hours_per_trillion_tokens");
+    rf->finish();
+    sc.reference = std::move(ref);
+  }
   if (auto a = top.opt_table("assumptions")) {
     std::vector<std::string> keys;
     for (const toml::table* t : {&src->sets, &src->root})

@@ -13,6 +13,7 @@
 //   [goodput]                          optional: failures_per_gpu_day, checkpoint_interval,
 //                                      checkpoint_cost, restart (off unless set)
 //   [assumptions]                      named assumptions (key = "text"), shown in reports
+//   [reference]                        published figures to compare against (see ReferenceFigures)
 // `--set key=value` (repeatable) overrides any key of the merged tree afterwards, e.g.
 // `--set plan.pp=8 --set cluster.gpu=h100 --set model.moe.top_k=4`. The value is TOML; a
 // value that is not valid TOML (e.g. `plan.schedule=1f1b`) is taken as a string.
@@ -50,6 +51,16 @@ struct ScenarioSources {
   std::map<std::string, toml::table> files;  // referenced files by path
 };
 
+// Published figures a scenario is compared against (never an input to the simulation):
+// [reference] source = "...", gpu_hours = { pretraining = .., context_extension = ..,
+// post_training = .., total = .. }, cost_usd = { ... }, gpu_hours_per_trillion_tokens = ..
+struct ReferenceFigures {
+  std::string source;
+  std::map<std::string, double> gpu_hours;  // by phase kind, and "total"
+  std::map<std::string, double> cost_usd;
+  std::optional<double> gpu_hours_per_trillion_tokens;
+};
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -64,6 +75,7 @@ struct Scenario {
   EnergyConfig energy;
   std::optional<GoodputConfig> goodput;
   std::map<std::string, std::string> assumptions;
+  std::optional<ReferenceFigures> reference;
   std::shared_ptr<const ScenarioSources> sources;
 
   std::int64_t microbatches_per_step(std::int64_t global_batch) const {
