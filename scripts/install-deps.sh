@@ -18,6 +18,8 @@ PKGS=(
   libsqlite3-dev                         # SQLite: sweep results
   catch2                                 # Catch2 v2: tests
   libbenchmark-dev                       # Google Benchmark: bench/
+  chromium fonts-dejavu-core             # the HTML-report test renders report.html headless
+  zlib1g-dev                             # ...and decodes the screenshot PNG to check it is not blank
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,1 +1,2 @@
 trainsim_add_test(test_step SOURCES test_step.cpp LABELS "quick;validation")
+trainsim_add_test(test_run SOURCES test_run.cpp LABELS "quick")

@@ -6,27 +6,14 @@
 #include "config/scenario.hpp"
 #include "model/model_math.hpp"
 #include "step/step.hpp"
+#include "linear_cost.hpp"
 #include "support.hpp"
 
 using namespace trainsim;
 
 namespace {
 
-// t = flops / 1 PFLOP/s + bytes / 1 TB/s, on all SMs; slower by N/sms on fewer SMs. No gap.
-class LinearCost final : public calibration::CostModel {
- public:
-  explicit LinearCost(int sms) : sms_(sms) {}
-  calibration::OpCost op_time(const Op& op, int sms) const override {
-    const double t = (op.flops / 1e15 + op.bytes / 1e12) * sms_ / sms;
-    return {Time::from_seconds(t), calibration::CostSource::Fitted, "test: linear"};
-  }
-  Time kernel_gap() const override { return Time::zero(); }
-  std::string gpu() const override { return "test"; }
-  std::string describe() const override { return "linear test model"; }
-
- private:
-  int sms_;
-};
+using ts_test::LinearCost;
 
 double op_seconds(const Op& o) { return o.flops / 1e15 + o.bytes / 1e12; }
 

@@ -11,9 +11,11 @@
 //                  other architectures: roofline ratios per op class)
 // Implementations are loaded from calibration data in profiles/<gpu>/ (see README.md).
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
+#include "config/config.hpp"
 #include "core/time.hpp"
 #include "model/model_math.hpp"
 
@@ -39,5 +41,11 @@ class CostModel {
   virtual std::string gpu() const = 0;
   virtual std::string describe() const = 0;
 };
+
+// Loads <data_dir>/profiles/<target.name>/calibration.toml if it exists (costs: Fitted), else
+// <data_dir>/profiles/h800/calibration.toml carried over to `target` by the transfer rules
+// (costs: Transferred), the source GPU's specs read from <data_dir>/profiles/hardware/. Throws
+// ConfigError when neither file can be read. (Added by the calibration helper.)
+std::unique_ptr<CostModel> load_cost_model(const HardwareConfig& target, const std::filesystem::path& data_dir);
 
 }  // namespace trainsim::calibration

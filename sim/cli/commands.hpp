@@ -15,6 +15,7 @@ struct Command {
 
 void setup_describe(CLI::App& sub);
 void setup_run(CLI::App& sub);
+void setup_compare(CLI::App& sub);
 void setup_schedule(CLI::App& sub);
 void setup_alltoall(CLI::App& sub);
 void setup_import(CLI::App& sub);
@@ -24,6 +25,7 @@ void setup_replay(CLI::App& sub);
 // The table main() registers, in the order --help lists them.
 inline constexpr Command kCommands[] = {
     {"run", "Simulate a whole training run of a scenario: step time, GPU-hours, days, dollars, energy, reports", setup_run},
+    {"compare", "The same model and token budget on several GPU types (and schedules), re-planned if needed", setup_compare},
     {"describe", "Parameters, FLOPs, per-layer operations and memory of a model or scenario", setup_describe},
     {"schedule", "Replay a pipeline schedule (gpipe, 1f1b, interleaved, zb1p, dualpipe) with given op times", setup_schedule},
     {"import", "Import a PyTorch-profiler (Kineto) trace into a classified kernel profile", setup_import},

@@ -92,7 +92,7 @@ std::string usd(double v) {
   const double a = std::fabs(v);
   if (a >= 1e9) return fmt::format("${:.2f}B", v / 1e9);
   if (a >= 1e6) return fmt::format("${:.2f}M", v / 1e6);
-  if (a >= 1e4) return "$" + num(v, 0);
+  if (a >= 1e3) return "$" + num(v, 0);
   return "$" + num(v, 2);
 }
 
@@ -101,9 +101,14 @@ std::string secs(double s) {
   if (!finite(s)) return "n/a";
   const double a = std::fabs(s);
   if (a == 0) return "0 s";
+  auto sig3 = [](double v, const char* unit) {
+    const double b = std::fabs(v);
+    return fmt::format("{:.{}f} {}", v, b >= 100 ? 0 : b >= 10 ? 1 : 2, unit);
+  };
   if (a >= 1) return fmt::format("{:.2f} s", s);
-  if (a >= 1e-3) return fmt::format("{:.2f} ms", s * 1e3);
-  return fmt::format("{:.2f} µs", s * 1e6);
+  if (a >= 1e-3) return sig3(s * 1e3, "ms");
+  if (a >= 1e-6) return sig3(s * 1e6, "µs");
+  return sig3(s * 1e9, "ns");
 }
 
 std::string pct(double fraction) { return finite(fraction) ? fmt::format("{:.1f}%", fraction * 100) : "n/a"; }
@@ -157,6 +162,7 @@ h1{font-size:26px;margin:2px 0 4px;line-height:1.2}
 .desc{color:var(--muted);margin:0}
 .meta{display:grid;grid-template-columns:repeat(auto-fit,minmax(190px,1fr));gap:10px 24px;margin:16px 0 0}
 .meta div{min-width:0;overflow-wrap:anywhere}
+.sub{font-size:12px;color:var(--muted)}
 .k{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin:20px 0 0}
 .card{border:1px solid var(--line);border-left:4px solid var(--accent);border-radius:4px;padding:8px 12px}
@@ -226,7 +232,7 @@ double legend(std::string& o, double x, double y, const std::vector<Swatch>& ite
     out(o, "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"12\" rx=\"2\" class=\"{}\"/>"
            "<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
         x, y - 10, s.cls, x + 17, y, esc(s.label));
-    x += 17 + 7.0 * static_cast<double>(s.label.size()) + 20;
+    x += 17 + 6.6 * static_cast<double>(s.label.size()) + 22;
   }
   return x;
 }
@@ -267,7 +273,7 @@ void header(std::string& o, const RunReport& r) {
   card("GPU-hours", num(t.gpu_hours, 0));
   card("Cost", usd(t.cost_usd));
   card("Wall-clock", fmt::format("{:.1f} days", t.wall_clock_days));
-  if (t.pretraining_tokens > 0) card("GPU-hours / 1T tokens", num(t.gpu_hours_per_trillion_tokens, 0));
+  if (t.pretraining_tokens > 0) card("GPU-h / 1T tokens", num(t.gpu_hours_per_trillion_tokens, 0));
   if (t.energy_mwh) card("Energy", fmt::format("{} MWh", num(*t.energy_mwh, 0)));
   if (t.goodput < 1) card("Goodput", pct(t.goodput));
   o += "</div>\n</header>\n";
@@ -308,10 +314,12 @@ void phase_table(std::string& o, const RunReport& r) {
     const auto& x = p.result;
     tokens += x.tokens;
     steps += x.steps;
-    out(o, "<tr><td>{}<br><span class=\"k\">{}</span></td><td class=\"mono\">{}</td><td class=\"n\">{} × {}</td>"
+    std::string kind = p.kind;
+    std::replace(kind.begin(), kind.end(), '_', ' ');
+    out(o, "<tr><td>{}<br><span class=\"sub\">{}</span></td><td class=\"mono\">{}</td><td class=\"n\">{} × {}</td>"
            "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
            "<td class=\"n\">{:.1f}</td><td class=\"n\">{}</td>",
-        esc(p.name), esc(p.kind), esc(p.plan), num(static_cast<double>(p.seq_len), 0),
+        esc(p.name), esc(kind), esc(p.plan), num(static_cast<double>(p.seq_len), 0),
         num(static_cast<double>(p.global_batch), 0), si(x.tokens), num(static_cast<double>(x.steps), 0),
         secs(x.step_time_s), num(x.gpu_hours, 0), x.wall_s / 86400.0, usd(x.cost_usd));
     if (energy) out(o, "<td class=\"n\">{}</td>", x.energy_mwh ? num(*x.energy_mwh, 1) + " MWh" : std::string("–"));
@@ -456,7 +464,8 @@ void timeline_chart(std::string& o, const RunReport& r) {
   for (const auto& ops : rep.ops)
     for (const auto& ot : ops) makespan = std::max(makespan, ot.end.seconds());
   out(o, "<p class=\"note\">Phase “{}”: schedule <b>{}</b>, {} pipeline ranks, {} micro-batches; makespan {}, "
-         "bubble {}. Each rect is one op (micro-batches of one chunk); ops narrower than half a pixel are merged.</p>\n",
+         "bubble {}. One rect per op (hover for its name and times); runs of ops narrower than half a pixel are "
+         "merged and drawn as stacked bands of their kinds.</p>\n",
       esc(ph.name), esc(res.schedule.kind), rep.ops.size(), res.schedule.params.microbatches, secs(makespan),
       pct(res.bubble_fraction));
 
@@ -479,6 +488,8 @@ void timeline_chart(std::string& o, const RunReport& r) {
   const double scale = (X1 - X0) / (t.top * unit);  // px per second
 
   static constexpr const char* kCls[] = {"kF", "kB", "kI", "kW", "kX"};
+  static constexpr const char* kNames[] = {"F", "B", "I", "W", "F&amp;B"};
+  constexpr double kGroupPx = 6;  // a run of merged ops is cut every few pixels
   struct Run {
     double x0 = 0, x1 = 0;
     std::array<double, 5> kind_s{};
@@ -499,17 +510,30 @@ void timeline_chart(std::string& o, const RunReport& r) {
     std::optional<Run> pend;
     auto flush = [&] {
       if (!pend) return;
-      int k = 0;
-      for (int j = 1; j < 5; ++j)
-        if (pend->kind_s[static_cast<std::size_t>(j)] > pend->kind_s[static_cast<std::size_t>(k)]) k = j;
       const double w = pend->x1 - pend->x0;
-      const bool single = pend->count == 1;
-      const std::string cls = single ? std::string(kCls[pend->kind]) + (pend->alt ? " a" : "") : kCls[k];
-      const double dw = single && w >= 3 ? w - 0.8 : std::max(w, 0.5);  // a hairline gap between wide ops
-      out(o, "<rect x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{:.1f}\" class=\"{}\">", pend->x0, yb, dw, bar, cls);
-      if (single) out(o, "<title>rank {} {}</title>", rk, pend->title);
-      else out(o, "<title>rank {}: {} ops merged</title>", rk, pend->count);
-      o += "</rect>\n";
+      if (pend->count == 1) {
+        const std::string cls = std::string(kCls[pend->kind]) + (pend->alt ? " a" : "");
+        const double dw = w >= 3 ? w - 0.8 : std::max(w, 0.5);  // a hairline gap between wide ops
+        out(o, "<rect x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{:.1f}\" class=\"{}\"><title>rank {} {}</title></rect>\n",
+            pend->x0, yb, dw, bar, cls, rk, pend->title);
+      } else {
+        // Merged ops: one band per kind, its height the kind's share of the busy time.
+        double total = 0;
+        for (double v : pend->kind_s) total += v;
+        std::string shares;
+        for (std::size_t k = 0; k < 5; ++k)
+          if (pend->kind_s[k] > 0) shares += fmt::format("{}{} {:.0f}%", shares.empty() ? "" : ", ", kNames[k], pend->kind_s[k] / total * 100);
+        out(o, "<g><title>rank {}: {} ops merged ({})</title>", rk, pend->count, shares);
+        double yy = yb;
+        for (std::size_t k = 0; k < 5; ++k) {
+          if (pend->kind_s[k] <= 0) continue;
+          const double hh = bar * pend->kind_s[k] / total;
+          out(o, "<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" class=\"{}\"/>", pend->x0, yy,
+              std::max(w, 0.5), hh, kCls[k]);
+          yy += hh;
+        }
+        o += "</g>\n";
+      }
       pend.reset();
     };
     for (const auto& ot : ops) {
@@ -517,7 +541,7 @@ void timeline_chart(std::string& o, const RunReport& r) {
       const double x0 = X0 + s0 * scale, x1 = X0 + s1 * scale;
       const int kind = static_cast<int>(ot.op.kind);
       const bool narrow = x1 - x0 < 0.5;
-      const bool pend_narrow = pend && (pend->count > 1 || pend->x1 - pend->x0 < 0.5);
+      const bool pend_narrow = pend && (pend->count > 1 || pend->x1 - pend->x0 < 0.5) && pend->x1 - pend->x0 < kGroupPx;
       if (narrow && pend_narrow && x0 - pend->x1 < 0.5) {
         pend->x1 = std::max(pend->x1, x1);
         pend->kind_s[static_cast<std::size_t>(kind)] += s1 - s0;
@@ -551,10 +575,10 @@ void hardware_section(std::string& o, const RunReport& r) {
   bool any_replanned = false;
   for (const auto& h : r.hardware) {
     any_replanned = any_replanned || h.replanned;
-    out(o, "<tr><td>{}{}</td><td class=\"mono\">{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1f}</td>"
+    out(o, "<tr><td>{}{}</td><td><span class=\"mono\">{}</span>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1f}</td>"
            "<td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
         esc(h.gpu), h.replanned ? " <span class=\"tag\">re-planned</span>" : "", esc(h.plan),
-        h.replan_note.empty() ? std::string() : "<br><span class=\"note\">" + esc(h.replan_note) + "</span>", secs(h.step_s),
+        h.replan_note.empty() ? std::string() : "<br><span class=\"sub\">" + esc(h.replan_note) + "</span>", secs(h.step_s),
         num(h.gpu_hours, 0), h.days, usd(h.cost_usd), pct(h.mfu), esc(h.bottleneck));
   }
   o += "</tbody></table>\n";
@@ -620,6 +644,8 @@ void memory_section(std::string& o, const RunReport& r) {
       out(o, "<rect x=\"{:.1f}\" y=\"{:.2f}\" width=\"{:.1f}\" height=\"{:.2f}\" class=\"{}\"><title>rank {} {}: {:.2f} GiB</title></rect>\n",
           x, y, bw, hh, parts[k].cls, s.rank, parts[k].label, v[k] / kGiB);
     }
+    if (bw >= 24)
+      out(o, "<text class=\"m\" x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{:.1f}</text>\n", x + bw / 2, y - 4, s.total() / kGiB);
     if (i % every == 0)
       out(o, "<text class=\"m\" x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", x + bw / 2, y0 + 14, s.rank);
   }

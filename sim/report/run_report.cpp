@@ -92,6 +92,12 @@ std::string fmt_tokens(double t) {
 }  // namespace
 
 RunReport build_run_report(const Scenario& sc) {
+  const auto cost = calibration::load_cost_model(sc.hardware, data_dir());
+  return build_run_report(sc, *cost);
+}
+
+RunReport build_run_report(const Scenario& sc, const calibration::CostModel& cost_model) {
+  const calibration::CostModel* cost = &cost_model;
   RunReport r;
   r.scenario_file = sc.file;
   r.scenario = sc.name;
@@ -101,7 +107,6 @@ RunReport build_run_report(const Scenario& sc) {
   r.gpus = sc.cluster.gpus;
   r.price_per_gpu_hour = sc.hardware.price.value;
   r.assumptions = sc.assumptions;
-  const auto cost = calibration::load_cost_model(sc.hardware, data_dir());
   r.cost_model = cost->describe();
 
   std::vector<PhaseSpec> specs;
@@ -406,8 +411,3 @@ void write_run_outputs(const RunReport& r, const std::string& dir) {
 
 }  // namespace trainsim
 
-// TEMPORARY (removed when sim/report/html_report.cpp lands): a weak placeholder so the binary
-// links while the HTML renderer is being written.
-namespace trainsim {
-__attribute__((weak)) std::string run_html(const RunReport& r) { return "<!doctype html><title>" + r.scenario + "</title>"; }
-}  // namespace trainsim

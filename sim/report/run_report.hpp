@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "calibration/cost_model.hpp"
 #include "config/scenario.hpp"
 #include "cost/training_run.hpp"
 #include "model/memory.hpp"
@@ -60,8 +61,10 @@ struct RunReport {
   std::vector<HardwareRow> hardware;        // filled by `compare`
 };
 
-// Simulates the whole run of a scenario (every phase, the batch ramp) and gathers the report.
+// Simulates the whole run of a scenario (every phase, the batch ramp) and gathers the report,
+// with the GPU's calibrated cost model (calibration::load_cost_model), or the one given.
 RunReport build_run_report(const Scenario& sc);
+RunReport build_run_report(const Scenario& sc, const calibration::CostModel& cost);
 
 nlohmann::json run_json(const RunReport& r);       // the `run --json` contract (+ more)
 std::string run_text(const RunReport& r);          // terminal report

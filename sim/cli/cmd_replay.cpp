@@ -1,0 +1,152 @@
+// `trainsim replay PROFILE [--json]`: rebuild a measured run's streams and cross-stream waits and
+// re-simulate it with the fitted per-kernel costs (sim/calibration/replay.hpp); compare span,
+// per-stream busy time and exposed communication with the measurement.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "calibration/calibration_file.hpp"
+#include "calibration/classifier.hpp"
+#include "calibration/kineto.hpp"
+#include "calibration/profile.hpp"
+#include "calibration/replay.hpp"
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "config/scenario.hpp"
+#include "core/error.hpp"
+#include "core/table.hpp"
+
+namespace trainsim::cli {
+namespace {
+
+struct ReplayOptions {
+  std::string trace;
+  std::string calibration;
+  std::string model;
+  std::string gpu;
+  std::int64_t ep = 1;
+  std::int64_t tokens = 0;
+  bool json = false;
+  bool median = false;
+};
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+std::string resolve(const std::string& path) {
+  if (path.empty() || std::filesystem::exists(path)) return path;
+  const auto in_data = data_dir() / path;
+  return std::filesystem::exists(in_data) ? in_data.string() : path;
+}
+
+void run_replay(const ReplayOptions& o) {
+  using namespace calibration;
+  Profile p;
+  std::string model = o.model;
+  if (ends_with(o.trace, ".profile.jsonl")) {
+    p = read_profile(o.trace);
+    // Default: the model the profile's shapes were inferred with ("models/x.toml (model 'x'), ...").
+    if (model.empty() && !p.provenance.shapes.empty()) model = p.provenance.shapes.substr(0, p.provenance.shapes.find(" ("));
+  } else {
+    // A raw Kineto trace: import it in memory as `trainsim import` would.
+    if (o.model.empty() || o.tokens <= 0)
+      throw UsageError("replay: a raw trace needs --model, --tokens (and --ep) for shape inference; or give a *.profile.jsonl");
+    RawImport raw = parse_kineto(o.trace);
+    p = std::move(raw.profile);
+    classify(p, Classifier::load((data_dir() / "profiles" / "classifier.toml").string()));
+    account_sms(p);
+    const ModelConfig mc = load_model(o.model);
+    ShapeModel sm;
+    sm.tokens = o.tokens;
+    sm.hidden = mc.hidden;
+    sm.expert_intermediate = mc.moe.enabled ? mc.moe.expert_intermediate : 0;
+    sm.routed_experts = mc.moe.enabled ? mc.moe.routed_experts : 0;
+    sm.top_k = mc.moe.enabled ? mc.moe.top_k : 0;
+    sm.ep = o.ep;
+    sm.heads = mc.attention.heads;
+    sm.qk_head_dim = mc.attention.qk_dim();
+    sm.source = o.model;
+    infer_shapes(p, sm);
+  }
+  std::int64_t v_head_dim = 0;
+  if (!model.empty()) {
+    const ModelConfig mc = load_model(resolve(model));
+    v_head_dim = mc.attention.v_head_dim > 0 ? mc.attention.v_head_dim : mc.attention.head_dim;
+  }
+  std::string gpu = o.gpu.empty() ? p.provenance.gpu_key : o.gpu;
+  if (gpu.empty()) gpu = "h800";
+  const std::string cal_path =
+      o.calibration.empty() ? (data_dir() / "profiles" / gpu / "calibration.toml").string() : o.calibration;
+  const Calibration cal = read_calibration(cal_path);
+  const ReplayResult r = replay(p, cal, v_head_dim, o.median);
+
+  if (o.json) {
+    nlohmann::json j;
+    j["trace"] = o.trace;
+    j["calibration"] = cal_path;
+    j["measured_span_us"] = r.measured_span_us;
+    j["simulated_span_us"] = r.simulated_span_us;
+    j["error_pct"] = r.error_pct;
+    nlohmann::json st = nlohmann::json::array();
+    for (const auto& s : r.streams)
+      st.push_back({{"stream", s.stream},
+                    {"role", s.role},
+                    {"kernels", s.kernels},
+                    {"measured_busy_us", s.measured_busy_us},
+                    {"simulated_busy_us", s.simulated_busy_us},
+                    {"busy_error_pct", s.measured_busy_us > 0 ? (s.simulated_busy_us / s.measured_busy_us - 1) * 100 : 0.0}});
+    j["streams"] = st;
+    j["exposed_comm_measured_us"] = r.measured_exposed_comm_us;
+    j["exposed_comm_simulated_us"] = r.simulated_exposed_comm_us;
+    j["cost_sources"] = r.cost_sources;
+    j["cross_stream_waits"] = r.waits.size();
+    j["waits_unresolved"] = r.waits_unresolved;
+    j["waits_contradicted_by_measurement"] = r.waits_inconsistent;
+    j["launch_latency_us"] = r.launch_latency_us;
+    j["kernel_gap_us"] = r.kernel_gap_us;
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+  std::string out = fmt::format("replay of {} ({} kernels) with {}\n", o.trace, p.kernels.size(), cal_path);
+  out += fmt::format("  span: measured {:.0f} us, simulated {:.0f} us, error {:+.2f}%\n", r.measured_span_us,
+                     r.simulated_span_us, r.error_pct);
+  out += fmt::format("  exposed communication: measured {:.0f} us, simulated {:.0f} us\n", r.measured_exposed_comm_us,
+                     r.simulated_exposed_comm_us);
+  out += fmt::format("  cross-stream waits: {} resolved, {} unresolved, {} contradicted by the measured timing\n",
+                     r.waits.size(), r.waits_unresolved, r.waits_inconsistent);
+  std::string src;
+  for (const auto& [k, v] : r.cost_sources) src += fmt::format("{}{} {}", src.empty() ? "" : ", ", v, k);
+  out += fmt::format("  kernel costs: {} (per-group = {} measured duration of the kernel's (class, name, grid, phase, "
+                     "ordinal in the phase range) group)\n\n",
+                     src, o.median ? "median" : "mean");
+  TextTable t({"stream", "role", "kernels", "measured busy us", "simulated busy us", "error"},
+              {true, false, true, true, true, true});
+  for (const auto& s : r.streams)
+    t.add_row({std::to_string(s.stream), s.role, std::to_string(s.kernels), fmt::format("{:.0f}", s.measured_busy_us),
+               fmt::format("{:.0f}", s.simulated_busy_us),
+               fmt::format("{:+.2f}%", s.measured_busy_us > 0 ? (s.simulated_busy_us / s.measured_busy_us - 1) * 100 : 0.0)});
+  out += t.str();
+  fmt::print("{}", out);
+}
+
+}  // namespace
+
+void setup_replay(CLI::App& sub) {
+  auto o = std::make_shared<ReplayOptions>();
+  sub.add_option("trace", o->trace, "Kernel profile (*.profile.jsonl) or raw Kineto trace (needs --model --tokens --ep)")
+      ->required();
+  sub.add_option("--calibration", o->calibration, "Calibration file [profiles/<gpu>/calibration.toml]");
+  sub.add_option("--gpu", o->gpu, "GPU key of the calibration [the profile's gpu_key]");
+  sub.add_option("--model", o->model, "Model TOML (attention head dims) [the one the profile's shapes name]");
+  sub.add_option("--ep", o->ep, "Expert-parallel degree of a raw trace [1]");
+  sub.add_option("--tokens", o->tokens, "Tokens per micro-batch of a raw trace");
+  sub.add_flag("--json", o->json, "Print the figures as JSON");
+  sub.add_flag("--median", o->median, "Cost unshaped kernels by their group's median duration instead of the mean");
+  sub.callback([o] { run_replay(*o); });
+}
+
+}  // namespace trainsim::cli

@@ -1,0 +1,108 @@
+// CostModel (sim/calibration/cost_model.hpp): the committed H800 calibration answers every op
+// class; the transfer rules to other GPUs (README "Transfer to other GPUs") hold, with the
+// expectations derived here from the hardware files, not from the implementation.
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "calibration/calibration_file.hpp"
+#include "calibration/cost_model.hpp"
+#include "calibration/fitted_model.hpp"
+#include "config/scenario.hpp"
+#include "support.hpp"
+
+using namespace trainsim;
+using namespace trainsim::calibration;
+
+namespace {
+Op gemm(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t groups, const std::string& dt) {
+  Op o;
+  o.name = "test.gemm";
+  o.cls = groups > 1 ? OpClass::GroupedGemm : OpClass::Gemm;
+  o.m = m, o.n = n, o.k = k, o.groups = groups, o.dtype = dt;
+  o.flops = o.flops_full = 2.0 * double(m) * double(n) * double(k);
+  return o;
+}
+Op membound(OpClass c, double bytes) {
+  Op o;
+  o.name = "test.mem";
+  o.cls = c;
+  o.dtype = "bf16";
+  o.bytes = bytes;
+  return o;
+}
+HardwareConfig hw(const std::string& name) {
+  return load_hardware((ts_test::source_dir() / "profiles" / "hardware" / (name + ".toml")).string());
+}
+}  // namespace
+
+TEST_CASE("H800 calibration: fitted costs for every op class, with a basis") {
+  const auto m = load_cost_model(hw("h800"), ts_test::source_dir());
+  REQUIRE(m->gpu() == "h800");
+  // DeepSeek-V3 EP64 expert GEMM on one GPU: 4 local experts, 4096*8 rows, on 112 SMs.
+  const OpCost c = m->op_time(gemm(4096 * 8, 4096, 7168, 4, "fp8"), 112);
+  CHECK(c.source == CostSource::Fitted);
+  CHECK(std::string(cost_source_name(c.source)) == "fitted");
+  // The trace measured 1739-2126 us for this kernel; the fit is within its residual band.
+  CHECK(c.time.micros() > 1500);
+  CHECK(c.time.micros() < 2300);
+  // Fewer SMs never make a GEMM faster.
+  CHECK(m->op_time(gemm(4096 * 8, 4096, 7168, 4, "fp8"), 100).time >= c.time);
+  for (OpClass cls : {OpClass::Norm, OpClass::Elementwise, OpClass::Router, OpClass::Permute, OpClass::Embedding, OpClass::Loss}) {
+    const OpCost mc = m->op_time(membound(cls, 1e8), 132);
+    CHECK(mc.time > Time::zero());
+    CHECK(!mc.basis.empty());
+  }
+  Op att;
+  att.cls = OpClass::Attention;
+  att.m = att.n = 4096, att.k = 192, att.groups = 128, att.dtype = "bf16";
+  att.flops = 2.0 * 4096 * 4096 * 128 * (192 + 128) / 2;
+  const OpCost af = m->op_time(att, 112);
+  CHECK(af.time.micros() == Approx(1237).epsilon(0.05));  // trace: 1199-1280 us
+  // BF16 GEMM: no large-shape measurement; the basis says so.
+  CHECK(m->op_time(gemm(4096, 4096, 7168, 1, "bf16"), 132).basis.find("assumption") != std::string::npos);
+  CHECK(m->kernel_gap() > Time::zero());
+}
+
+TEST_CASE("transfer H800 -> H200 (same die): compute-bound kept, memory-bound scaled by HBM bandwidth") {
+  const HardwareConfig h800 = hw("h800"), h200 = hw("h200");
+  const auto src = load_cost_model(h800, ts_test::source_dir());
+  const auto dst = load_cost_model(h200, ts_test::source_dir());
+  const auto* fm = dynamic_cast<const FittedCostModel*>(dst.get());
+  REQUIRE(fm != nullptr);
+  CHECK(fm->transfer() == TransferKind::SameDie);
+  // GEMM is a compute-bound class: its time is kept.
+  const Op big = gemm(4096 * 8, 4096, 7168, 4, "fp8");
+  const OpCost a = src->op_time(big, 132), b = dst->op_time(big, 132);
+  CHECK(b.source == CostSource::Transferred);
+  CHECK(b.basis.find("h800->h200") != std::string::npos);
+  CHECK(b.time == a.time);
+  // Memory-bound: overhead kept, bytes / bandwidth scaled by 3.35 / 4.8 (the hardware files).
+  const double ratio = h800.hbm_bandwidth.value / h200.hbm_bandwidth.value;
+  CHECK(ratio == Approx(3.35 / 4.8).epsilon(1e-9));
+  const double overhead = fm->mem_overhead_us();
+  const Op mem = membound(OpClass::Elementwise, 1e9);
+  const double t800 = src->op_time(mem, 132).time.micros(), t200 = dst->op_time(mem, 132).time.micros();
+  CHECK(dst->op_time(mem, 132).source == CostSource::Transferred);
+  CHECK(t200 - overhead == Approx((t800 - overhead) * ratio).epsilon(1e-6));
+}
+
+TEST_CASE("transfer across architectures: per-SM roofline ratios") {
+  const HardwareConfig h800 = hw("h800"), b200 = hw("b200"), a100 = hw("a100-sxm-80g");
+  const auto src = load_cost_model(h800, ts_test::source_dir());
+  const auto* s = dynamic_cast<const FittedCostModel*>(src.get());
+  for (const HardwareConfig* t : {&b200, &a100}) {
+    const auto dst = load_cost_model(*t, ts_test::source_dir());
+    const auto* d = dynamic_cast<const FittedCostModel*>(dst.get());
+    REQUIRE(d != nullptr);
+    CHECK(d->transfer() == TransferKind::CrossArch);
+    // K-loop time per wave scales with the per-SM FP8 rate (A100: no FP8, runs at BF16).
+    const double per_sm = (t->peak_flops("fp8") / double(t->sms)) / (h800.peak_flops("fp8") / double(h800.sms));
+    CHECK(d->gemm_fp8().a_us == Approx(s->gemm_fp8().a_us / per_sm).epsilon(1e-12));
+    const double bf16_sm = (t->bf16.value / double(t->sms)) / (h800.bf16.value / double(h800.sms));
+    CHECK(d->attn_flops_per_sm_us(false) == Approx(s->attn_flops_per_sm_us(false) * bf16_sm).epsilon(1e-12));
+    CHECK(d->mem_bytes_per_us() ==
+          Approx(s->mem_bytes_per_us() * t->hbm_bandwidth.value / h800.hbm_bandwidth.value).epsilon(1e-12));
+    CHECK(dst->op_time(gemm(8192, 8192, 8192, 1, "fp8"), int(t->sms)).source == CostSource::Transferred);
+  }
+}
