@@ -1,6 +1,9 @@
 #include "network/alltoall.hpp"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <cmath>
 #include <random>
 
@@ -135,7 +138,7 @@ struct HitProbabilities {
   std::vector<double> node, rank;  // P(a token hits node d / GPU r)
 };
 
-HitProbabilities hit_probabilities(const Shape& sh, const AllToAllSpec& spec) {
+HitProbabilities sample_hit_probabilities(const Shape& sh, const AllToAllSpec& spec) {
   Router router(spec, sh.experts, sh.gpn, sh.nodes);
   std::vector<int> experts, ranks, nodes_hit;
   const auto ep = static_cast<std::size_t>(sh.ep);
@@ -161,6 +164,24 @@ HitProbabilities hit_probabilities(const Shape& sh, const AllToAllSpec& spec) {
     std::fill(p_rank.begin(), p_rank.end(), sr / static_cast<double>(ep));
   }
   return {p_node, p_rank};
+}
+
+// The sample depends only on the routing problem (experts, top-k, node limit, node shape,
+// popularity, seed), never on tokens or bandwidths, so it is computed once per process for each
+// such problem and shared (a sweep or a batch ramp asks for the same one many times). Thread
+// safe; the cached value is exactly what the sample would give again, so results do not change.
+HitProbabilities hit_probabilities(const Shape& sh, const AllToAllSpec& spec) {
+  using Key = std::tuple<int, int, int, int, int, int, double, std::uint64_t>;
+  static std::mutex mu;
+  static std::map<Key, HitProbabilities> cache;
+  const Key key{sh.ep, sh.experts, sh.gpn, sh.nodes, spec.topk, spec.max_nodes, spec.skew, spec.seed};
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  HitProbabilities hp = sample_hit_probabilities(sh, spec);
+  std::lock_guard<std::mutex> lock(mu);
+  return cache.emplace(key, std::move(hp)).first->second;
 }
 
 GroupTraffic make_traffic(const Shape& sh, const AllToAllSpec& spec, int group, const HitProbabilities* hp) {

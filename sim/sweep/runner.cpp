@@ -1,0 +1,383 @@
+#include "sweep/runner.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "config/scenario.hpp"
+#include "core/table.hpp"
+#include "model/memory.hpp"
+#include "report/run_report.hpp"
+
+namespace trainsim::sweep {
+
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+using Clock = std::chrono::steady_clock;
+
+std::size_t metric_index(const char* name) {
+  for (std::size_t i = 0; i < kMetricCount; ++i)
+    if (std::strcmp(kMetricColumns[i], name) == 0) return i;
+  TS_ASSERT(false, fmt::format("no metric column {}", name));
+  return 0;
+}
+
+std::optional<double> metric(const PointResult& r, const char* name) { return r.metrics[metric_index(name)]; }
+
+std::string clock_text(double s) {
+  if (!(s >= 0) || s > 360000) return "--:--";
+  const auto t = static_cast<long long>(s + 0.5);
+  if (t >= 3600) return fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60);
+  return fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+// The progress bar: `[#####.....] 37/120 points  12.3 pts/s  ETA 0:07` on stderr.
+class Progress {
+ public:
+  Progress(std::size_t total, bool tty, bool on) : total_(total), tty_(tty), on_(on && total > 0), start_(Clock::now()) {}
+  void update(std::size_t done, bool force = false) {
+    if (!on_) return;
+    const auto now = Clock::now();
+    if (tty_) {
+      if (!force && now - last_ < std::chrono::milliseconds(100)) return;
+      last_ = now;
+      std::fprintf(stderr, "\r%s", bar(done, now).c_str());
+      std::fflush(stderr);
+      drawn_ = true;
+    } else {
+      const std::size_t tenth = done * 10 / total_;
+      if (tenth <= printed_tenth_ && !(force && done == total_ && printed_tenth_ < 10)) return;
+      printed_tenth_ = tenth;
+      std::fprintf(stderr, "%s\n", bar(done, now).c_str());
+    }
+  }
+  void finish() {
+    if (on_ && tty_ && drawn_) std::fputc('\n', stderr);
+  }
+
+ private:
+  std::string bar(std::size_t done, Clock::time_point now) const {
+    const double el = std::chrono::duration<double>(now - start_).count();
+    const double rate = el > 0 ? static_cast<double>(done) / el : 0;
+    const std::size_t width = 20, fill = done * width / total_;
+    std::string b = "[" + std::string(fill, '#') + std::string(width - fill, '.') + "]";
+    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : -1;
+    return fmt::format("{} {}/{} points  {:.1f} pts/s  ETA {}", b, done, total_, rate, done == total_ ? "0:00" : clock_text(eta));
+  }
+  std::size_t total_;
+  bool tty_, on_;
+  Clock::time_point start_, last_{};
+  std::size_t printed_tenth_ = 0;
+  bool drawn_ = false;
+};
+
+std::string number_text(double v) { return fmt::format("{}", v); }
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += (c == '"') ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string money(double usd) {
+  if (usd >= 1e9) return fmt::format("${:.2f}B", usd / 1e9);
+  if (usd >= 1e6) return fmt::format("${:.2f}M", usd / 1e6);
+  if (usd >= 1e3) return fmt::format("${:.1f}k", usd / 1e3);
+  return fmt::format("${:.0f}", usd);
+}
+
+}  // namespace
+
+PointResult evaluate_point(const SweepSpec& spec, const Point& p) {
+  PointResult r;
+  r.index = p.index;
+  r.id = p.id;
+  try {
+    const Scenario sc = load_scenario(spec.scenario, p.sets());
+    const MemoryReport mem = memory_per_gpu(sc);
+    if (!mem.fits) {
+      std::size_t rank = 0;
+      for (std::size_t i = 0; i < mem.ranks.size(); ++i)
+        if (mem.ranks[i].total() > mem.ranks[rank].total()) rank = i;
+      r.status = "infeasible";
+      r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed (pipeline rank {}), {:.1f} GiB available",
+                             mem.peak / kGiB, rank, mem.capacity / kGiB);
+      r.metrics[metric_index("peak_memory_gib")] = mem.peak / kGiB;
+      r.metrics[metric_index("fits_memory")] = 0;
+      return r;
+    }
+    const RunReport rep = build_run_report(sc);
+    nlohmann::json j = run_json(rep);
+    for (std::size_t m = 0; m < kMetricCount; ++m) {
+      const auto it = j.find(kMetricColumns[m]);
+      if (it == j.end() || it->is_null()) continue;
+      if (it->is_boolean()) r.metrics[m] = it->get<bool>() ? 1.0 : 0.0;
+      else if (it->is_number()) r.metrics[m] = it->get<double>();
+    }
+    j.erase("assumptions");  // the base scenario's, the same on every row
+    r.metrics_json = j.dump();
+    if (metric(r, "fits_memory").value_or(1) == 0) {
+      r.status = "infeasible";
+      r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed", metric(r, "peak_memory_gib").value_or(0));
+      return r;
+    }
+    r.status = "ok";
+  } catch (const ConfigError& e) {
+    r = PointResult{};
+    r.index = p.index;
+    r.id = p.id;
+    r.status = "infeasible";
+    r.reason = std::string("invalid plan: ") + e.what();
+  } catch (const std::exception& e) {
+    r = PointResult{};
+    r.index = p.index;
+    r.id = p.id;
+    r.status = "error";
+    r.reason = e.what();
+  }
+  return r;
+}
+
+std::vector<Point> all_points(const SweepSpec& spec) {
+  std::vector<Point> pts;
+  const std::size_t n = spec.size();
+  pts.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) pts.push_back(point_at(spec, i));
+  return pts;
+}
+
+std::string RunSummary::line() const {
+  std::string s = fmt::format("{} points: evaluated {}, reused {}; ok {}, infeasible {}, error {}; {:.2f} s", points,
+                              evaluated, reused, ok, infeasible, errors, seconds);
+  if (evaluated > 0 && seconds > 0) s += fmt::format(" ({:.1f} points/s)", static_cast<double>(evaluated) / seconds);
+  if (remaining > 0) s += fmt::format("; {} not evaluated yet{}", remaining, interrupted ? " (interrupted: rerun to resume)" : " (rerun to continue)");
+  return s;
+}
+
+RunSummary run_sweep(const SweepSpec& spec, Store& store, const RunOptions& opt) {
+  const auto t0 = Clock::now();
+  const std::vector<Point> points = all_points(spec);
+  store.ensure_key_columns(spec.keys);
+
+  RunSummary sum;
+  sum.points = points.size();
+  std::vector<const Point*> todo;
+  {
+    const auto have = store.statuses();
+    for (const auto& p : points) {
+      auto it = have.find(p.id);
+      const bool done = it != have.end() && (it->second == "ok" || it->second == "infeasible");
+      if (done && !opt.fresh) ++sum.reused;
+      else todo.push_back(&p);
+    }
+  }
+  if (opt.max_points && todo.size() > *opt.max_points) todo.resize(*opt.max_points);
+  const std::size_t n = todo.size();
+  const auto stopped = [&] { return opt.stop && opt.stop->load(); };
+
+  Progress bar(n, opt.progress_tty, opt.progress);
+  std::size_t written = 0;
+  auto last_commit = Clock::now();
+  auto store_one = [&](const PointResult& r) {
+    if (written % opt.batch == 0 || Clock::now() - last_commit > std::chrono::milliseconds(500)) {
+      store.commit();
+      last_commit = Clock::now();
+      store.begin();
+    }
+    store.write(spec, *todo[written], r);
+    ++written;
+    bar.update(written);
+  };
+
+  store.begin();
+  if (opt.jobs <= 1) {
+    for (std::size_t i = 0; i < n && !stopped(); ++i) store_one(evaluate_point(spec, *todo[i]));
+  } else {
+    // Workers take points in index order; the main thread stores the results in that order.
+    std::mutex mu;
+    std::condition_variable cv_main, cv_work;
+    std::vector<std::optional<PointResult>> slots(n);
+    std::size_t next = 0, consumed = 0;
+    const std::size_t window = 64 * opt.jobs;  // results held at most
+    {
+      std::vector<std::jthread> workers;
+      for (unsigned w = 0; w < opt.jobs; ++w)
+        workers.emplace_back([&](std::stop_token st) {
+          for (;;) {
+            std::size_t i = 0;
+            {
+              std::unique_lock lk(mu);
+              cv_work.wait(lk, [&] { return st.stop_requested() || stopped() || next >= n || next < consumed + window; });
+              if (st.stop_requested() || stopped() || next >= n) return;
+              i = next++;
+            }
+            PointResult r = evaluate_point(spec, *todo[i]);
+            {
+              std::lock_guard lk(mu);
+              slots[i] = std::move(r);
+            }
+            cv_main.notify_one();
+          }
+        });
+      try {
+        while (consumed < n) {
+          std::optional<PointResult> r;
+          {
+            std::unique_lock lk(mu);
+            cv_main.wait_for(lk, std::chrono::milliseconds(100), [&] { return slots[consumed].has_value(); });
+            if (!slots[consumed]) {
+              if (stopped()) break;
+              continue;
+            }
+            r = std::move(slots[consumed]);
+            slots[consumed].reset();
+            ++consumed;
+          }
+          cv_work.notify_all();
+          store_one(*r);
+        }
+      } catch (...) {
+        for (auto& w : workers) w.request_stop();
+        cv_work.notify_all();
+        throw;
+      }
+      for (auto& w : workers) w.request_stop();
+      cv_work.notify_all();
+    }  // joins
+  }
+  store.commit();
+  bar.update(written, true);
+  bar.finish();
+
+  sum.evaluated = written;
+  sum.interrupted = stopped() && written < n;
+  for (const auto& row : store.rows(points)) {
+    if (row.result.status == "ok") ++sum.ok;
+    else if (row.result.status == "infeasible") ++sum.infeasible;
+    else ++sum.errors;
+  }
+  sum.remaining = sum.points - sum.ok - sum.infeasible;
+  // Points evaluated this run as 'error' count as remaining too (they are retried).
+  sum.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return sum;
+}
+
+std::string csv_text(const SweepSpec& spec, const std::vector<StoredRow>& rows) {
+  std::string out = "point,id,status,reason";
+  for (const auto& k : spec.keys) out += "," + csv_field(k);
+  for (const char* m : kMetricColumns) out += std::string(",") + m;
+  out += "\n";
+  for (const auto& row : rows) {
+    out += fmt::format("{},{},{},{}", row.index, row.result.id, row.result.status, csv_field(row.result.reason));
+    for (const auto& o : row.point.overrides) out += "," + csv_field(o.display);
+    for (std::size_t m = 0; m < kMetricCount; ++m)
+      out += "," + (row.result.metrics[m] ? number_text(*row.result.metrics[m]) : std::string());
+    out += "\n";
+  }
+  return out;
+}
+
+BestResult best_plans(const std::vector<StoredRow>& rows, const BestOptions& opt) {
+  BestResult b;
+  std::vector<const StoredRow*> ok;
+  for (const auto& r : rows) {
+    if (r.result.status != "ok") continue;
+    ++b.feasible;
+    const double days = metric(r.result, "wall_clock_days").value_or(0);
+    const double cost = metric(r.result, "cost_usd").value_or(0);
+    if (opt.deadline_days && days > *opt.deadline_days) continue;
+    if (opt.budget_usd && cost > *opt.budget_usd) continue;
+    ok.push_back(&r);
+  }
+  b.meeting = ok.size();
+  const bool by_cost = opt.by == "cost";
+  std::stable_sort(ok.begin(), ok.end(), [&](const StoredRow* x, const StoredRow* y) {
+    const double cx = metric(x->result, "cost_usd").value_or(0), cy = metric(y->result, "cost_usd").value_or(0);
+    const double dx = metric(x->result, "wall_clock_days").value_or(0), dy = metric(y->result, "wall_clock_days").value_or(0);
+    if (by_cost ? cx != cy : dx != dy) return by_cost ? cx < cy : dx < dy;
+    if (by_cost ? dx != dy : cx != cy) return by_cost ? dx < dy : cx < cy;
+    return x->index < y->index;
+  });
+  for (std::size_t i = 0; i < ok.size() && i < opt.top; ++i) b.rows.push_back(*ok[i]);
+  return b;
+}
+
+namespace {
+std::string constraints_text(const BestOptions& opt) {
+  std::vector<std::string> c;
+  if (opt.deadline_days) c.push_back(fmt::format("at most {} days", *opt.deadline_days));
+  if (opt.budget_usd) c.push_back(fmt::format("at most {}", money(*opt.budget_usd)));
+  if (c.empty()) return "no constraints";
+  return c.size() == 1 ? c[0] : c[0] + " and " + c[1];
+}
+}  // namespace
+
+std::string best_text(const SweepSpec& spec, const BestResult& b, const BestOptions& opt) {
+  std::string out = fmt::format("Best plans of sweep {} by {} ({}): {} of {} feasible points meet the constraints\n",
+                                spec.name, opt.by == "cost" ? "cost" : "time", constraints_text(opt), b.meeting, b.feasible);
+  if (b.rows.empty()) return out + "  no plan meets the constraints\n";
+  std::vector<std::string> header = {"#", "point"};
+  std::vector<bool> right = {true, true};
+  for (const auto& k : spec.keys) {
+    header.push_back(k);
+    right.push_back(false);
+  }
+  for (const char* h : {"days", "cost", "GPU-hours", "step (s)", "MFU", "memory (GiB)"}) {
+    header.push_back(h);
+    right.push_back(true);
+  }
+  TextTable t(header, right);
+  std::size_t rank = 0;
+  for (const auto& r : b.rows) {
+    std::vector<std::string> cells = {fmt::format("{}", ++rank), fmt::format("{}", r.index)};
+    for (const auto& o : r.point.overrides) cells.push_back(o.display);
+    const auto m = [&](const char* k) { return metric(r.result, k).value_or(0); };
+    cells.push_back(fmt::format("{:.1f}", m("wall_clock_days")));
+    cells.push_back(money(m("cost_usd")));
+    cells.push_back(human_count(m("gpu_hours")));
+    cells.push_back(fmt::format("{:.3f}", m("step_time_s")));
+    cells.push_back(fmt::format("{:.1f}%", m("mfu") * 100));
+    cells.push_back(fmt::format("{:.1f}", m("peak_memory_gib")));
+    t.add_row(std::move(cells));
+  }
+  return out + t.str();
+}
+
+nlohmann::ordered_json best_json(const SweepSpec& spec, const BestResult& b, const BestOptions& opt) {
+  using J = nlohmann::ordered_json;
+  J plans = J::array();
+  std::size_t rank = 0;
+  for (const auto& r : b.rows) {
+    J ov = J::object();
+    for (const auto& o : r.point.overrides) {
+      switch (o.kind) {
+        case Override::Kind::Integer: ov[o.key] = o.integer; break;
+        case Override::Kind::Real: ov[o.key] = o.real; break;
+        case Override::Kind::Boolean: ov[o.key] = o.integer != 0; break;
+        case Override::Kind::Text: ov[o.key] = o.display; break;
+      }
+    }
+    J p = {{"rank", ++rank}, {"point", r.index}, {"id", r.result.id}, {"overrides", ov}};
+    for (std::size_t m = 0; m < kMetricCount; ++m)
+      p[kMetricColumns[m]] = r.result.metrics[m] ? J(*r.result.metrics[m]) : J(nullptr);
+    plans.push_back(std::move(p));
+  }
+  return J{{"sweep", spec.name},
+           {"by", opt.by},
+           {"deadline_days", opt.deadline_days ? J(*opt.deadline_days) : J(nullptr)},
+           {"budget_usd", opt.budget_usd ? J(*opt.budget_usd) : J(nullptr)},
+           {"feasible", b.feasible},
+           {"meeting_constraints", b.meeting},
+           {"plans", plans}};
+}
+
+}  // namespace trainsim::sweep

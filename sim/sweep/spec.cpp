@@ -1,0 +1,343 @@
+#include "sweep/spec.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "config/reader.hpp"
+#include "config/scenario.hpp"
+
+namespace fs = std::filesystem;
+
+namespace trainsim::sweep {
+
+std::string hash_hex(const std::string& bytes) {
+  // Two FNV-1a 64-bit lanes with different offsets, the second over the bytes reversed-mixed.
+  std::uint64_t a = 1469598103934665603ULL, b = 0x9ae16a3b2f90404fULL;
+  for (unsigned char c : bytes) {
+    a = (a ^ c) * 1099511628211ULL;
+    b = (b ^ (c + 0x5bU)) * 0x100000001b3ULL;
+    b ^= b >> 29;
+  }
+  return fmt::format("{:016x}{:016x}", a, b);
+}
+
+std::string column_name(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    out += ok ? c : '_';
+  }
+  if (out.empty() || (out[0] >= '0' && out[0] <= '9')) out = "k_" + out;
+  return out;
+}
+
+std::size_t SweepSpec::size() const {
+  std::size_t n = 1;
+  for (const auto& d : dims) n *= d.settings.size();
+  return n;
+}
+
+std::vector<std::string> Point::sets() const {
+  std::vector<std::string> out;
+  out.reserve(overrides.size());
+  for (const auto& o : overrides) out.push_back(o.key + "=" + o.toml);
+  return out;
+}
+
+Point point_at(const SweepSpec& spec, std::size_t index) {
+  Point p;
+  p.index = index;
+  std::vector<std::size_t> digit(spec.dims.size());
+  std::size_t rest = index;
+  for (std::size_t i = spec.dims.size(); i-- > 0;) {
+    const std::size_t n = spec.dims[i].settings.size();
+    digit[i] = rest % n;
+    rest /= n;
+  }
+  for (std::size_t i = 0; i < spec.dims.size(); ++i)
+    for (const auto& o : spec.dims[i].settings[digit[i]]) p.overrides.push_back(o);
+  std::vector<std::string> lines;
+  for (const auto& o : p.overrides) lines.push_back(o.key + "=" + o.toml);
+  std::sort(lines.begin(), lines.end());
+  for (const auto& l : lines) p.canonical += l + "\n";
+  p.id = hash_hex(spec.base_hash + "\n" + p.canonical);
+  return p;
+}
+
+namespace {
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': q += "\\\""; break;
+      case '\\': q += "\\\\"; break;
+      case '\n': q += "\\n"; break;
+      case '\t': q += "\\t"; break;
+      case '\r': q += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) q += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        else q += c;
+    }
+  }
+  return q + "\"";
+}
+
+bool bare_key(const std::string& k) {
+  if (k.empty()) return false;
+  return std::all_of(k.begin(), k.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+std::string real_text(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+// A value as TOML text (arrays and tables inline, table keys in sorted order).
+std::string toml_text(const toml::node& n, const std::string& file, const std::string& key) {
+  if (auto v = n.as_integer()) return fmt::format("{}", v->get());
+  if (auto v = n.as_floating_point()) return real_text(v->get());
+  if (auto v = n.as_boolean()) return v->get() ? "true" : "false";
+  if (auto v = n.as_string()) return quote(v->get());
+  if (auto a = n.as_array()) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < a->size(); ++i) s += (i ? ", " : "") + toml_text(*a->get(i), file, key);
+    return s + "]";
+  }
+  if (auto t = n.as_table()) {
+    std::string s = "{";
+    bool first = true;
+    for (const auto& [k, v] : *t) {
+      const std::string ks(k.str());
+      s += (first ? " " : ", ") + (bare_key(ks) ? ks : quote(ks)) + " = " + toml_text(v, file, key);
+      first = false;
+    }
+    return s + (first ? "}" : " }");
+  }
+  throw ConfigError(pos_of(n, file), key, "dates and times are not scenario values");
+}
+
+Override make_override(const std::string& key, const toml::node& n, const std::string& file) {
+  Override o;
+  o.key = key;
+  o.toml = toml_text(n, file, key);
+  o.display = o.toml;
+  if (auto v = n.as_integer()) {
+    o.kind = Override::Kind::Integer;
+    o.integer = v->get();
+  } else if (auto f = n.as_floating_point()) {
+    o.kind = Override::Kind::Real;
+    o.real = f->get();
+  } else if (auto b = n.as_boolean()) {
+    o.kind = Override::Kind::Boolean;
+    o.integer = b->get() ? 1 : 0;
+  } else if (auto s = n.as_string()) {
+    o.display = s->get();
+  }
+  return o;
+}
+
+bool is_key_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+// Checks a (possibly quoted-with-dots) scenario key: dot-separated bare parts.
+void check_key(const std::string& key, const SourcePos& pos, const std::string& where) {
+  bool ok = !key.empty() && key.front() != '.' && key.back() != '.' && key.find("..") == std::string::npos;
+  for (char c : key) ok = ok && (is_key_char(c) || c == '.');
+  if (!ok)
+    throw ConfigError(pos, where, fmt::format("'{}' is not a scenario key; write dotted keys such as \"plan.pp\"", key));
+}
+
+// Flattens nested tables into dotted keys; calls leaf(key, node) for every non-table value.
+template <class F>
+void flatten(const toml::table& t, const std::string& prefix, F&& leaf) {
+  for (const auto& [k, v] : t) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const toml::table* sub = v.as_table()) {
+      if (sub->empty()) leaf(key, v);
+      else flatten(*sub, key, leaf);
+    } else {
+      leaf(key, v);
+    }
+  }
+}
+
+bool before(const SourcePos& a, const SourcePos& b) {
+  return a.line != b.line ? a.line < b.line : a.column < b.column;
+}
+
+}  // namespace
+
+SweepSpec load_sweep(const std::string& path) {
+  const toml::table root = parse_toml_file(path);
+  SweepSpec spec;
+  spec.file = path;
+  Section top(root, "", path);
+  spec.name = top.string_or("name", fs::path(path).stem().string());
+  if (spec.name.empty()) top.fail("name", "a sweep name must not be empty");
+  spec.description = top.string_or("description", "");
+  const std::string scen = top.string("scenario");
+  {
+    fs::path p = fs::path(scen);
+    if (p.is_relative()) p = fs::path(path).parent_path() / p;
+    p = p.lexically_normal();
+    if (!fs::is_regular_file(p)) top.fail("scenario", fmt::format("no such scenario file '{}'", p.string()));
+    spec.scenario = p.string();
+  }
+
+  // [axes]: every leaf an array of at least one value.
+  top.allow("axes");
+  if (const toml::node* an = root.get("axes")) {
+    const toml::table* at = an->as_table();
+    if (!at) throw ConfigError(pos_of(*an, path), "axes", "expected a table of scenario keys, each with an array of values");
+    flatten(*at, "", [&](const std::string& key, const toml::node& v) {
+      const std::string full = "axes." + key;
+      check_key(key, pos_of(v, path), full);
+      const toml::array* arr = v.as_array();
+      if (!arr)
+        throw ConfigError(pos_of(v, path), full, fmt::format("expected an array of values, e.g. [{}]", toml_text(v, path, full)));
+      if (arr->empty()) throw ConfigError(pos_of(v, path), full, "an axis needs at least one value");
+      Dimension d;
+      d.name = key;
+      d.pos = pos_of(v, path);
+      d.keys = {key};
+      std::set<std::string> seen;
+      for (const auto& el : *arr) {
+        Override o = make_override(key, el, path);
+        if (!seen.insert(o.toml).second)
+          throw ConfigError(pos_of(el, path), full, fmt::format("value {} is listed twice", o.toml));
+        d.settings.push_back({std::move(o)});
+      }
+      spec.dims.push_back(std::move(d));
+    });
+  }
+
+  // [[link]]: values = [ {key = value, ...}, ... ], the same keys in every entry.
+  top.allow("link");
+  if (const toml::node* ln = root.get("link")) {
+    const toml::array* arr = ln->as_array();
+    if (!arr || !arr->is_array_of_tables())
+      throw ConfigError(pos_of(*ln, path), "link", "expected an array of tables ([[link]])");
+    std::size_t gi = 0;
+    for (const auto& el : *arr) {
+      ++gi;
+      const toml::table& g = *el.as_table();
+      const std::string gkey = fmt::format("link[{}]", gi);
+      Section gs(g, gkey, path);
+      Dimension d;
+      d.name = gs.string_or("name", gkey);
+      gs.allow("values");
+      gs.finish();
+      const toml::node* vn = g.get("values");
+      if (!vn) gs.fail("values", "missing required key: an array of tables of overrides, e.g. [{ \"plan.pp\" = 8, \"plan.dp\" = 256 }]");
+      const toml::array* va = vn->as_array();
+      if (!va || !va->is_array_of_tables())
+        throw ConfigError(pos_of(*vn, path), gkey + ".values", "expected an array of tables of overrides, e.g. [{ \"plan.pp\" = 8, \"plan.dp\" = 256 }]");
+      if (va->empty()) throw ConfigError(pos_of(*vn, path), gkey + ".values", "a link group needs at least one entry");
+      d.pos = pos_of(*vn, path);
+      std::set<std::string> seen;
+      for (std::size_t i = 0; i < va->size(); ++i) {
+        const toml::node& entry = *va->get(i);
+        const std::string ekey = fmt::format("{}.values[{}]", gkey, i + 1);
+        std::map<std::string, Override> ov;
+        flatten(*entry.as_table(), "", [&](const std::string& key, const toml::node& v) {
+          check_key(key, pos_of(v, path), ekey + "." + key);
+          ov.emplace(key, make_override(key, v, path));
+        });
+        if (ov.empty()) throw ConfigError(pos_of(entry, path), ekey, "an entry needs at least one key = value");
+        std::vector<std::string> keys;
+        for (const auto& [k, o] : ov) keys.push_back(k);
+        if (i == 0) {
+          d.keys = keys;
+        } else if (keys != d.keys) {
+          std::string missing, extra;
+          for (const auto& k : d.keys)
+            if (!ov.count(k)) missing += (missing.empty() ? "" : ", ") + k;
+          for (const auto& k : keys)
+            if (std::find(d.keys.begin(), d.keys.end(), k) == d.keys.end()) extra += (extra.empty() ? "" : ", ") + k;
+          throw ConfigError(pos_of(entry, path), ekey,
+                            fmt::format("every entry of a link group sets the same keys as the first{}{}",
+                                        missing.empty() ? "" : "; missing: " + missing,
+                                        extra.empty() ? "" : "; not in the first entry: " + extra));
+        }
+        std::vector<Override> setting;
+        std::string canon;
+        for (auto& [k, o] : ov) {
+          canon += o.key + "=" + o.toml + "\n";
+          setting.push_back(std::move(o));
+        }
+        if (!seen.insert(canon).second) throw ConfigError(pos_of(entry, path), ekey, "this entry is listed twice");
+        d.settings.push_back(std::move(setting));
+      }
+      spec.dims.push_back(std::move(d));
+    }
+  }
+  top.finish();
+  if (spec.dims.empty())
+    throw ConfigError(pos_of(root, path), "axes", "a sweep needs at least one axis ([axes]) or link group ([[link]])");
+
+  std::stable_sort(spec.dims.begin(), spec.dims.end(), [](const Dimension& a, const Dimension& b) { return before(a.pos, b.pos); });
+  std::map<std::string, const Dimension*> owner;
+  for (const auto& d : spec.dims)
+    for (const auto& k : d.keys) {
+      auto [it, inserted] = owner.emplace(k, &d);
+      if (!inserted)
+        throw ConfigError(d.pos, d.name == k ? "axes." + k : d.name,
+                          fmt::format("key '{}' is already varied by {} (line {})", k,
+                                      it->second->name == k ? "axes." + k : it->second->name, it->second->pos.line));
+      spec.keys.push_back(k);
+    }
+  // Prefix conflicts: "plan" and "plan.pp" cannot both be set.
+  for (const auto& [k, d] : owner) {
+    auto next = owner.upper_bound(k);
+    if (next != owner.end() && next->first.rfind(k + ".", 0) == 0)
+      throw ConfigError(next->second->pos, next->first, fmt::format("key '{}' is inside '{}', which the sweep also sets", next->first, k));
+  }
+
+  // The base scenario must be valid by itself; its bytes (and the files it reads) identify the points.
+  const Scenario base = load_scenario(spec.scenario);
+  std::string hashed = std::string("trainsim ") + TRAINSIM_VERSION + "\n" + read_bytes(spec.scenario);
+  for (const auto& [file, t] : base.sources->files) {
+    (void)t;
+    hashed += "\n--- " + fs::path(file).filename().string() + "\n" + read_bytes(file);
+  }
+  spec.base_hash = hash_hex(hashed);
+
+  // Every key must be a scenario key: try each dimension's first setting alone on the base.
+  for (const auto& d : spec.dims) {
+    std::vector<std::string> sets;
+    for (const auto& o : d.settings.front()) sets.push_back(o.key + "=" + o.toml);
+    try {
+      (void)load_scenario(spec.scenario, sets);
+    } catch (const ConfigError& e) {
+      if (e.pos().file == "--set" && e.message().rfind("unknown key", 0) == 0)
+        throw ConfigError(d.pos, d.name == d.keys.front() && d.keys.size() == 1 ? "axes." + d.name : d.name,
+                          fmt::format("'{}' is not a scenario key: {}", e.key(), e.message()));
+      // Other errors (an invalid plan for this setting) are the point's, recorded as infeasible.
+    }
+  }
+  return spec;
+}
+
+}  // namespace trainsim::sweep

@@ -1,0 +1,77 @@
+#pragma once
+// A sweep: a base scenario and the dimensions its points vary along (docs/sweep.md).
+//
+//   scenario = "../deepseek-v3-h800.toml"     # relative to the sweep file
+//   [axes]                                     # each key: an array of values for that scenario key
+//   "plan.schedule" = ["dualpipe", "1f1b"]
+//   [[link]]                                   # keys that vary together: one entry per setting
+//   values = [{ "plan.pp" = 8, "plan.dp" = 256 }, { "plan.pp" = 16, "plan.dp" = 128 }]
+//
+// The points are the cartesian product of the dimensions (every axis, every link group) in the
+// order they are written in the file, the last one varying fastest. A point is a list of
+// `key=value` overrides on the base scenario, exactly what `trainsim run --set` takes.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace trainsim::sweep {
+
+// One scenario key set to one value. `toml` is the value as TOML text ("16", "\"1f1b\"",
+// "[3, 4]"); `display` is how tables and CSV show it (strings unquoted).
+struct Override {
+  std::string key;
+  std::string toml;
+  std::string display;
+  enum class Kind { Integer, Real, Boolean, Text } kind = Kind::Text;  // its SQL column type
+  std::int64_t integer = 0;
+  double real = 0;
+};
+
+// One dimension of the product: an [axes] key (every setting has one override), or a [[link]]
+// group (every setting has the same keys).
+struct Dimension {
+  std::string name;                                // "plan.pp", or "link[1]"
+  SourcePos pos;                                   // where it is written
+  std::vector<std::string> keys;                   // the scenario keys it sets
+  std::vector<std::vector<Override>> settings;     // settings[i]: one override per key, in `keys` order
+};
+
+struct SweepSpec {
+  std::string file;            // the sweep file
+  std::string name;            // `name`, or the sweep file's stem
+  std::string description;
+  std::string scenario;        // the base scenario's path (resolved)
+  std::vector<Dimension> dims; // in file order
+  std::vector<std::string> keys;  // every key the sweep sets, in dimension order
+  std::string base_hash;       // hash of the trainsim version and the bytes of the base scenario and the files it reads
+
+  std::size_t size() const;    // product of the dimensions' sizes
+};
+
+struct Point {
+  std::size_t index = 0;
+  std::vector<Override> overrides;   // in spec.keys order
+  std::string canonical;             // sorted "key=value" lines: the point's identity on the base
+  std::string id;                    // 32 hex digits: hash of base_hash and canonical
+  std::vector<std::string> sets() const;  // "key=value" strings for load_scenario
+};
+
+// Reads a sweep file strictly: unknown keys, empty or non-array axes, keys set twice, link
+// entries with different keys, unknown scenario keys are ConfigErrors with file, line and key.
+// Also loads the base scenario (which must be valid by itself).
+SweepSpec load_sweep(const std::string& path);
+
+// The point with this index (0 <= index < spec.size()); the last dimension varies fastest.
+Point point_at(const SweepSpec& spec, std::size_t index);
+
+// 128-bit FNV-1a based hash as 32 hex digits (stable across platforms and runs).
+std::string hash_hex(const std::string& bytes);
+
+// A TOML value as TOML text, and a column-safe name for a key ("plan.pp" -> "plan_pp").
+std::string column_name(const std::string& key);
+
+}  // namespace trainsim::sweep
