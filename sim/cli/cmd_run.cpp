@@ -3,6 +3,8 @@
 
 #include "cli/commands.hpp"
 #include "config/scenario.hpp"
+#include "core/error.hpp"
+#include "report/chunk_report.hpp"
 #include "report/run_report.hpp"
 
 namespace trainsim::cli {
@@ -26,6 +28,12 @@ void setup_run(CLI::App& sub) {
   sub.add_option("--set", o->sets, "Override any scenario key, e.g. --set plan.schedule=1f1b (repeatable)");
   sub.callback([o] {
     const Scenario sc = load_scenario(o->file, o->sets);
+    if (sc.chunk_pair) {  // a calibration scenario: one chunk pair vs its measured profile
+      if (!o->out.empty()) throw UsageError("--out: a [chunk_pair] scenario has no run report to write");
+      const ChunkReport c = build_chunk_report(sc);
+      fmt::print("{}", o->json ? chunk_json(c).dump(2) + "\n" : chunk_text(c));
+      return;
+    }
     const RunReport r = build_run_report(sc);
     const std::string text = o->json ? run_json(r).dump(2) + "\n" : run_text(r);
     if (!o->out.empty()) write_run_outputs(r, o->out);

@@ -209,6 +209,17 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
   if (auto n = top.opt_table("network")) sc.net = network::parse_network(*n);
   if (auto e = top.opt_table("energy")) sc.energy = parse_energy(*e);
   if (auto g = top.opt_table("goodput")) sc.goodput = parse_goodput(*g);
+  if (auto cp = top.opt_table("chunk_pair")) {
+    ChunkPairConfig c;
+    c.moe_layers = cp->integer("moe_layers", 1, 1000);
+    const std::string prof = cp->string("measured_profile");
+    c.measured_profile = relative_to_file(prof, cp->pos("measured_profile")).string();
+    if (!fs::exists(c.measured_profile))
+      cp->fail("measured_profile", fmt::format("no such file '{}'", c.measured_profile));
+    c.source = cp->string("source");
+    cp->finish();
+    sc.chunk_pair = std::move(c);
+  }
   if (auto rf = top.opt_table("reference")) {
     ReferenceFigures ref;
     ref.source = rf->string("source");

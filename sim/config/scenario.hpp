@@ -61,6 +61,14 @@ struct ReferenceFigures {
   std::optional<double> gpu_hours_per_trillion_tokens;
 };
 
+// [chunk_pair]: instead of a training run, predict one DualPipe forward+backward chunk pair
+// (the workload of a measured profile) and compare it with the profile.
+struct ChunkPairConfig {
+  std::int64_t moe_layers = 0;     // MoE layers per chunk
+  std::string measured_profile;    // a *.profile.jsonl (path resolved relative to the scenario)
+  std::string source;              // where the measurement comes from
+};
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -76,6 +84,7 @@ struct Scenario {
   std::optional<GoodputConfig> goodput;
   std::map<std::string, std::string> assumptions;
   std::optional<ReferenceFigures> reference;
+  std::optional<ChunkPairConfig> chunk_pair;
   std::shared_ptr<const ScenarioSources> sources;
 
   std::int64_t microbatches_per_step(std::int64_t global_batch) const {

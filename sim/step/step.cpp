@@ -266,6 +266,92 @@ double dp_collective(const Scenario& sc, network::CollectiveKind kind, int ranks
 
 }  // namespace
 
+namespace {
+
+struct A2AInfo {
+  A2A times;
+  double dispatch_s = 0, combine_s = 0;
+  std::string bottleneck;
+};
+
+A2AInfo alltoall_times(const Scenario& sc, const PlanConfig& plan, double tokens_mb) {
+  const ModelConfig& m = sc.model;
+  A2AInfo out;
+  network::AllToAllSpec spec;
+  spec.ep = static_cast<int>(plan.ep);
+  spec.tokens = static_cast<int>(tokens_mb);
+  spec.hidden = static_cast<int>(m.hidden);
+  spec.experts = static_cast<int>(m.moe.routed_experts);
+  spec.topk = static_cast<int>(m.moe.top_k);
+  // Node-limited routing: DeepSeek's expert groups are its nodes (8 groups on EP64 over 8
+  // nodes), so "at most limited_groups groups" is "at most that many nodes".
+  spec.max_nodes = static_cast<int>(m.moe.limited_groups);
+  spec.balanced = true;
+  spec.full_rank = false;  // symmetric: one representative rank (balanced routing)
+  spec.comm_sms = static_cast<int>(plan.comm_sms);
+  const network::Topology topo(topo_spec(sc, static_cast<int>(plan.ep)));
+  const network::AllToAllResult r = network::simulate_alltoall(topo, spec);
+  // Forward: dispatch in FP8 (+ scales), combine in BF16. Backward: the gradient of the
+  // combine travels the dispatch paths and that of the dispatch the combine paths, both in
+  // BF16 (DeepSeek-V3 §3.3.3); bandwidth-bound, so the dispatch-direction time scales with
+  // the payload per token.
+  const double bf16_over_fp8 = r.combine_bytes_per_token / std::max(1.0, r.dispatch_bytes_per_token);
+  out.times.dispatch_fwd = Time::from_seconds(r.dispatch.seconds);
+  out.times.combine_fwd = Time::from_seconds(r.combine.seconds);
+  out.times.combine_bwd = Time::from_seconds(r.dispatch.seconds * bf16_over_fp8);
+  out.times.dispatch_bwd = Time::from_seconds(r.combine.seconds);
+  out.dispatch_s = r.dispatch.seconds;
+  out.combine_s = r.combine.seconds;
+  out.bottleneck = r.bottleneck_kind;
+  return out;
+}
+
+}  // namespace
+
+ChunkPairResult simulate_chunk_pair(const Scenario& sc, int moe_layers, const calibration::CostModel& cost) {
+  const trainsim::Phase& sp = sc.phases.front();
+  const PlanConfig& plan = sp.plan;
+  const TrainingConfig& tr = sp.training;
+  const ModelConfig& m = sc.model;
+  TS_ASSERT(m.moe.enabled, "a chunk pair of MoE layers needs an MoE model");
+  CostCounts counts;
+  std::set<std::string> bases;
+  const int sms = static_cast<int>(sc.hardware.sms);
+  Ctx c{sc, plan, tr, cost, sms, sms - static_cast<int>(plan.comm_sms), cost.kernel_gap(), &counts, &bases};
+  const double tokens_mb = d(plan.micro_batch) * d(tr.seq_len) / d(plan.cp);
+  const bool ep_comm = plan.ep > 1;
+  A2AInfo a2a;
+  if (ep_comm) a2a = alltoall_times(sc, plan, tokens_mb);
+  OpContext oc;
+  oc.micro_batch = plan.micro_batch;
+  oc.seq_len = tr.seq_len / plan.cp;
+  oc.gemm_dtype = tr.precision.gemm;
+  std::vector<LayerOps> layers;
+  for (int i = 0; i < moe_layers; ++i) {
+    const i64 l = m.moe.first_dense_layers + i;
+    LayerOps L{fmt::format("L{}", l), true, layer_ops(m, l, oc)};
+    for (auto& o : L.ops)
+      if (o.cls == OpClass::GroupedGemm) o.groups = std::max<i64>(1, m.moe.routed_experts / plan.ep);
+    layers.push_back(std::move(L));
+  }
+  const int all = 7;
+  std::vector<Phase> fwd, bwd;
+  for (const auto& L : layers) layer_phases(c, L, true, 1 << static_cast<int>(Pass::Forward), a2a.times, ep_comm, Time{}, fwd);
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it)
+    layer_phases(c, *it, false, all & ~(1 << static_cast<int>(Pass::Forward)), a2a.times, ep_comm, Time{}, bwd);
+  const PairResult pr = overlap(fwd, bwd);
+  ChunkPairResult r;
+  r.span_s = pr.duration.seconds();
+  r.compute_busy_s = pr.compute.seconds();
+  r.comm_busy_s = (sum(fwd, 1) + sum(bwd, 1)).seconds();
+  r.exposed_comm_s = std::max(0.0, r.span_s - r.compute_busy_s);
+  r.forward_compute_s = sum(fwd, 0).seconds();
+  r.backward_compute_s = sum(bwd, 0).seconds();
+  r.dispatch_s = a2a.dispatch_s;
+  r.combine_s = a2a.combine_s;
+  return r;
+}
+
 StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global_batch,
                          const calibration::CostModel& cost) {
   TS_ASSERT(phase_index < sc.phases.size(), "phase index out of range");
@@ -289,32 +375,11 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
   A2A a2a;
   const bool ep_comm = m.moe.enabled && plan.ep > 1;
   if (ep_comm) {
-    network::AllToAllSpec spec;
-    spec.ep = static_cast<int>(plan.ep);
-    spec.tokens = static_cast<int>(tokens_mb);
-    spec.hidden = static_cast<int>(m.hidden);
-    spec.experts = static_cast<int>(m.moe.routed_experts);
-    spec.topk = static_cast<int>(m.moe.top_k);
-    // Node-limited routing: DeepSeek's expert groups are its nodes (8 groups on EP64 over 8
-    // nodes), so "at most limited_groups groups" is "at most that many nodes".
-    spec.max_nodes = static_cast<int>(m.moe.limited_groups);
-    spec.balanced = true;
-    spec.full_rank = false;  // symmetric: one representative rank (balanced routing)
-    spec.comm_sms = static_cast<int>(plan.comm_sms);
-    const network::Topology topo(topo_spec(sc, static_cast<int>(plan.ep)));
-    const network::AllToAllResult r = network::simulate_alltoall(topo, spec);
-    // Forward: dispatch in FP8 (+ scales), combine in BF16. Backward: the gradient of the
-    // combine travels the dispatch paths and that of the dispatch the combine paths, both in
-    // BF16 (DeepSeek-V3 §3.3.3); bandwidth-bound, so the dispatch-direction time scales with
-    // the payload per token.
-    const double bf16_over_fp8 = r.combine_bytes_per_token / std::max(1.0, r.dispatch_bytes_per_token);
-    a2a.dispatch_fwd = Time::from_seconds(r.dispatch.seconds);
-    a2a.combine_fwd = Time::from_seconds(r.combine.seconds);
-    a2a.combine_bwd = Time::from_seconds(r.dispatch.seconds * bf16_over_fp8);
-    a2a.dispatch_bwd = Time::from_seconds(r.combine.seconds);
-    R.a2a_dispatch_s = r.dispatch.seconds;
-    R.a2a_combine_s = r.combine.seconds;
-    R.a2a_bottleneck = r.bottleneck_kind;
+    const A2AInfo info = alltoall_times(sc, plan, tokens_mb);
+    a2a = info.times;
+    R.a2a_dispatch_s = info.dispatch_s;
+    R.a2a_combine_s = info.combine_s;
+    R.a2a_bottleneck = info.bottleneck;
   }
   Time tp_comm;
   if (plan.tp > 1) {

@@ -95,6 +95,20 @@ struct StepResult {
   std::vector<std::string> notes;  // assumptions and approximations used in this step
 };
 
+// One DualPipe F&B pair of `moe_layers` MoE layers per chunk and one micro-batch per chunk,
+// with no pipeline communication: the workload of DeepSeek's H800 profile (issue: predict a
+// real profiled chunk from first principles). Costs from the model math, the cost model and
+// the network model only.
+struct ChunkPairResult {
+  double span_s = 0;             // the pair's duration
+  double compute_busy_s = 0;     // compute stream busy (on the SMs left to compute)
+  double comm_busy_s = 0;        // all-to-all stream busy
+  double exposed_comm_s = 0;     // span minus compute busy: communication not hidden
+  double forward_compute_s = 0, backward_compute_s = 0;  // alone, on all SMs
+  double dispatch_s = 0, combine_s = 0;                  // one layer, forward
+};
+ChunkPairResult simulate_chunk_pair(const Scenario& sc, int moe_layers, const calibration::CostModel& cost);
+
 // Simulates one step of phase `phase` of the scenario at `global_batch` sequences.
 StepResult simulate_step(const Scenario& sc, std::size_t phase, std::int64_t global_batch,
                          const calibration::CostModel& cost);
