@@ -35,6 +35,17 @@ ChunkReport build_chunk_report(const Scenario& sc) {
       r.measured_compute_busy_us = s.measured_busy_us;
     }
   }
+  for (const auto& k : prof.kernels) {
+    const std::string& c = k.op_class;
+    if (c.rfind("a2a_", 0) == 0) {
+      r.measured_comm_by_class_us[c] += k.dur_us;
+      continue;
+    }
+    const char* g = (c == "fp8_gemm" || c == "bf16_gemm") ? "dense GEMM"
+                  : c == "fp8_grouped_gemm" ? "grouped GEMM"
+                  : (c == "attn_fwd" || c == "attn_bwd") ? "attention" : "memory-bound";
+    r.measured_by_group_us[g] += k.dur_us;
+  }
   return r;
 }
 
@@ -59,6 +70,20 @@ std::string chunk_text(const ChunkReport& r) {
   out += fmt::format("  communication hidden: measured {:.0f}%, predicted {:.0f}%\n",
                      100 * (1 - r.measured_exposed_comm_us / r.measured_comm_busy_us),
                      100 * (1 - p.exposed_comm_s / p.comm_busy_s));
+  out += "\nCompute kernel time by group (measured: the profile's kernels on all streams; predicted: the\n"
+         "same ops alone on all SMs, without inter-kernel gaps)\n";
+  TextTable g({"group", "measured", "predicted", "gap"}, {false, true, true, true});
+  for (const auto& [name, meas] : r.measured_by_group_us) {
+    const auto it = p.compute_by_group_s.find(name);
+    const double pred = it == p.compute_by_group_s.end() ? 0.0 : it->second * 1e6;
+    g.add_row({name, fmt::format("{:.1f} ms", meas / 1e3), fmt::format("{:.1f} ms", pred / 1e3),
+               fmt::format("{:+.1f}%", (pred - meas) / meas * 100)});
+  }
+  out += g.str();
+  std::string comm;
+  for (const auto& [c, us] : r.measured_comm_by_class_us) comm += fmt::format(" {} {:.1f} ms,", c, us / 1e3);
+  if (!comm.empty()) comm.pop_back();
+  out += fmt::format("  measured communication kernels:{}\n", comm);
   out += fmt::format("  per layer: dispatch {:.0f} us, combine {:.0f} us (forward); compute alone: forward {:.1f} ms, "
                      "backward {:.1f} ms\n",
                      p.dispatch_s * 1e6, p.combine_s * 1e6, p.forward_compute_s * 1e3, p.backward_compute_s * 1e3);

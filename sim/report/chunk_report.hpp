@@ -1,6 +1,7 @@
 #pragma once
 // A scenario with [chunk_pair]: the predicted DualPipe forward+backward chunk pair beside the
 // measured profile it describes (issue: predict a real profiled chunk from first principles).
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,8 @@ struct ChunkReport {
   double measured_compute_busy_us = 0;  // the main compute stream (most kernels)
   double measured_comm_busy_us = 0;     // communication streams
   double measured_exposed_comm_us = 0;
+  std::map<std::string, double> measured_by_group_us;  // kernel time by the same groups
+  std::map<std::string, double> measured_comm_by_class_us;
   double span_error_pct() const {
     return (predicted.span_s * 1e6 - measured_span_us) / measured_span_us * 100.0;
   }

@@ -341,6 +341,13 @@ ChunkPairResult simulate_chunk_pair(const Scenario& sc, int moe_layers, const ca
     layer_phases(c, *it, false, all & ~(1 << static_cast<int>(Pass::Forward)), a2a.times, ep_comm, Time{}, bwd);
   const PairResult pr = overlap(fwd, bwd);
   ChunkPairResult r;
+  for (const auto& L : layers)
+    for (const auto& o : L.ops) {
+      const char* g = o.cls == OpClass::Gemm ? "dense GEMM"
+                    : o.cls == OpClass::GroupedGemm ? "grouped GEMM"
+                    : o.cls == OpClass::Attention ? "attention" : "memory-bound";
+      r.compute_by_group_s[g] += cost.op_time(o, sms).time.seconds();
+    }
   r.span_s = pr.duration.seconds();
   r.compute_busy_s = pr.compute.seconds();
   r.comm_busy_s = (sum(fwd, 1) + sum(bwd, 1)).seconds();

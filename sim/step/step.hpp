@@ -29,6 +29,7 @@
 // sees the same traffic).
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -106,6 +107,9 @@ struct ChunkPairResult {
   double exposed_comm_s = 0;     // span minus compute busy: communication not hidden
   double forward_compute_s = 0, backward_compute_s = 0;  // alone, on all SMs
   double dispatch_s = 0, combine_s = 0;                  // one layer, forward
+  // Compute alone (all SMs, no gaps) by group: "dense GEMM", "grouped GEMM", "attention",
+  // "memory-bound" (norms, casts, elementwise, routing, permutation).
+  std::map<std::string, double> compute_by_group_s;
 };
 ChunkPairResult simulate_chunk_pair(const Scenario& sc, int moe_layers, const calibration::CostModel& cost);
 
