@@ -1,2 +1,3 @@
 trainsim_add_test(test_step SOURCES test_step.cpp LABELS "quick;validation")
 trainsim_add_test(test_run SOURCES test_run.cpp LABELS "quick")
+trainsim_add_test(test_reference_report SOURCES test_reference_report.cpp LABELS "validation")

@@ -44,7 +44,7 @@ struct RunResult {
 };
 
 // Runs `trainsim ARGS` (ARGS is passed to /bin/sh, so quote paths) and captures its output.
-inline RunResult run_trainsim(const std::string& args) {
+inline RunResult run_trainsim(const std::string& args, const std::string& cwd = "") {
   static int counter = 0;
   auto dir = std::filesystem::temp_directory_path();
   auto tag = std::to_string(::getpid()) + "-" + std::to_string(counter++);
@@ -52,6 +52,7 @@ inline RunResult run_trainsim(const std::string& args) {
   auto err = dir / ("ts-err-" + tag);
   std::string cmd = std::string("'") + TRAINSIM_BIN + "' " + args + " >'" + out.string() + "' 2>'" +
                     err.string() + "'";
+  if (!cwd.empty()) cmd = "cd '" + cwd + "' && " + cmd;
   int raw = std::system(cmd.c_str());
   RunResult r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;

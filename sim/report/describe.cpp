@@ -209,7 +209,10 @@ std::string describe_text(const DescribeInput& in) {
                  {true, false, true, true, true, true, true, true, true, true, true, false});
     for (const auto& r : mr.ranks) {
       std::string st;
-      for (auto x : r.stages) st += (st.empty() ? "" : ",") + std::to_string(x);
+      for (auto x : r.stages) {
+        if (!st.empty()) st += ',';
+        st += std::to_string(x);
+      }
       if (r.has_embedding) st += " +emb";
       if (r.has_head) st += " +head";
       if (r.has_mtp) st += " +mtp";

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Regenerates the reference reports in reports/ from the committed scenarios and calibration.
+# tests/test_reference_report.cpp checks that a fresh run reproduces them byte for byte, so run
+# this (and review the diff) whenever a change is meant to move the numbers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=build/bin/trainsim
+[ -x "$bin" ] || scripts/build.sh
+out=reports/deepseek-v3-h800
+rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+"$bin" run scenarios/deepseek-v3-h800.toml --out "$out.tmp" >/dev/null
+"$bin" run scenarios/deepseek-v3-h800.toml >"$out.tmp/report.txt"
+"$bin" run scenarios/calibration/deepseek-v3-h800-chunk.toml >"$out.tmp/chunk-pair.txt"
+[ -f "$out/ANALYSIS.md" ] && cp "$out/ANALYSIS.md" "$out.tmp/"
+rm -rf "$out" && mv "$out.tmp" "$out"
+echo "regenerated $out"
