@@ -59,7 +59,8 @@ TEST_CASE("ZeRO stages shard optimizer states, gradients and weights over DP", "
                                  scenario_text("llama3-8b", "h100-sxm", 8, "dp = 8\nzero = " + std::to_string(zero),
                                                "seq_len = 4096\nglobal_batch = 8\ntokens = 1e9"));
     const double N = count_params(s.model).total;
-    const StageMemory& m = memory_per_gpu(s).ranks[0];
+    const MemoryReport rep = memory_per_gpu(s);
+    const StageMemory& m = rep.ranks[0];
     INFO("zero = " << zero);
     CHECK(m.optimizer == Approx(N * 12 / (zero >= 1 ? 8 : 1)));
     CHECK(m.gradients == Approx(N * 4 / (zero >= 2 ? 8 : 1)));
