@@ -1,6 +1,7 @@
 // `trainsim replay PROFILE [--json]`: rebuild a measured run's streams and cross-stream waits and
 // re-simulate it with the fitted per-kernel costs (sim/calibration/replay.hpp); compare span,
 // per-stream busy time and exposed communication with the measurement.
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -43,8 +44,39 @@ std::string resolve(const std::string& path) {
   return std::filesystem::exists(in_data) ? in_data.string() : path;
 }
 
-void run_replay(const ReplayOptions& o) {
+// A raw trace given without --model/--tokens: if a committed profile in profiles/*/ was
+// imported from a file of the same name, reuse the shape-inference settings recorded in its
+// provenance ("models/x.toml (model 'x'), ep=64, tokens=4096"), and say so on stderr.
+void default_shape_options(ReplayOptions& o) {
+  namespace fs = std::filesystem;
+  const std::string base = fs::path(o.trace).filename().string();
+  std::error_code ec;
+  std::vector<fs::path> candidates;
+  for (const auto& gpu : fs::directory_iterator(data_dir() / "profiles", ec))
+    if (gpu.is_directory())
+      for (const auto& f : fs::directory_iterator(gpu.path(), ec))
+        if (ends_with(f.path().string(), ".profile.jsonl")) candidates.push_back(f.path());
+  std::sort(candidates.begin(), candidates.end());
+  for (const auto& c : candidates) {
+    const calibration::Profile p = calibration::read_profile(c.string());
+    const auto& pv = p.provenance;
+    if (fs::path(pv.source_file).filename().string() != base || pv.shapes.empty()) continue;
+    const auto paren = pv.shapes.find(" (");
+    const auto ep = pv.shapes.find("ep=");
+    const auto tok = pv.shapes.find("tokens=");
+    if (paren == std::string::npos || tok == std::string::npos) continue;
+    o.model = resolve(pv.shapes.substr(0, paren));
+    if (ep != std::string::npos) o.ep = std::stoll(pv.shapes.substr(ep + 3));
+    o.tokens = std::stoll(pv.shapes.substr(tok + 7));
+    fmt::print(stderr, "replay: shape inference as recorded in {}: {}\n", c.string(), pv.shapes);
+    return;
+  }
+}
+
+void run_replay(const ReplayOptions& in) {
   using namespace calibration;
+  ReplayOptions o = in;
+  if (!ends_with(o.trace, ".profile.jsonl") && (o.model.empty() || o.tokens <= 0)) default_shape_options(o);
   Profile p;
   std::string model = o.model;
   if (ends_with(o.trace, ".profile.jsonl")) {
@@ -54,7 +86,8 @@ void run_replay(const ReplayOptions& o) {
   } else {
     // A raw Kineto trace: import it in memory as `trainsim import` would.
     if (o.model.empty() || o.tokens <= 0)
-      throw UsageError("replay: a raw trace needs --model, --tokens (and --ep) for shape inference; or give a *.profile.jsonl");
+      throw UsageError("replay: a raw trace needs --model, --tokens (and --ep) for shape inference (no committed "
+                       "profile records them for this file); or give a *.profile.jsonl");
     RawImport raw = parse_kineto(o.trace);
     p = std::move(raw.profile);
     classify(p, Classifier::load((data_dir() / "profiles" / "classifier.toml").string()));
