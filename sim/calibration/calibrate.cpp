@@ -133,7 +133,7 @@ CalibrateResult calibrate(const CalibrateInputs& in) {
 
   std::vector<GapSample> gaps;
   std::vector<double> mem_durations;
-  std::size_t trace_gemms = 0;
+  std::size_t trace_gemms = 0, trace_dense = 0;
   std::string profile_names;
   for (const auto& path : in.profile_paths) {
     const Profile p = read_profile(path);
@@ -146,14 +146,15 @@ CalibrateResult calibrate(const CalibrateInputs& in) {
         gaps.push_back(GapSample{it->second->ts_us + it->second->dur_us, k.launch_ts_us, k.ts_us});
       last[k.stream] = &k;
       if (is_membound_class(k.op_class)) mem_durations.push_back(k.dur_us);
-      if (k.op_class == "fp8_grouped_gemm" && k.shape.m > 0 && k.shape.n > 0 && k.shape.k > 0 && k.dur_us > 0) {
+      const bool dense = k.op_class == "fp8_gemm";
+      if ((k.op_class == "fp8_grouped_gemm" || dense) && k.shape.m > 0 && k.shape.n > 0 && k.shape.k > 0 && k.dur_us > 0) {
         GemmPoint g;
         g.m = k.shape.m, g.n = k.shape.n, g.k = k.shape.k, g.groups = std::max<std::int64_t>(k.shape.groups, 1);
         g.sms = kernel_sms(k);
         g.time_us = k.dur_us;
         g.source = fmt::format("{} kernel #{} ({}, {} SMs)", path, i, k.phase, g.sms);
         r.gemm_points.push_back(std::move(g));
-        ++trace_gemms;
+        ++(dense ? trace_dense : trace_gemms);
       }
       if (k.op_class == "attn_fwd" && k.shape.m > 0 && k.dur_us > 0) {
         if (in.v_head_dim <= 0) throw UsageError("calibrate: the profile has attention kernels; give --model for the value head dim");
@@ -177,6 +178,8 @@ CalibrateResult calibrate(const CalibrateInputs& in) {
   }
   if (trace_gemms > 0) gemm_src.push_back(fmt::format("{} FP8 grouped GEMM kernels with inferred shapes from {} (SMs = "
                                                       "min(sms_available, blocks))", trace_gemms, profile_names));
+  if (trace_dense > 0) gemm_src.push_back(fmt::format("{} non-grouped FP8 GEMM kernels with shapes from the layer-order "
+                                                      "rules from {}", trace_dense, profile_names));
 
   // GEMM
   const GemmFit gf = fit_gemm(r.gemm_points);

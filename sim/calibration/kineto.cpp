@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "config/scenario.hpp"
 #include "core/error.hpp"
 
 namespace trainsim::calibration {
@@ -419,6 +420,129 @@ void account_sms(Profile& p) {
   }
 }
 
+std::vector<Op> shape_layer_ops(const ModelConfig& m, std::int64_t tokens) {
+  for (std::int64_t l = 0; l < m.layers; ++l) {
+    if (!m.is_moe_layer(l)) continue;
+    OpContext ctx;
+    ctx.micro_batch = 1;
+    ctx.seq_len = tokens;
+    ctx.gemm_dtype = "fp8";
+    return layer_ops(m, l, ctx);
+  }
+  return {};
+}
+
+namespace {
+
+// Order-matching rules for the non-grouped FP8 GEMMs (class fp8_gemm) of one annotated range:
+// the i-th such kernel launched inside the range is the op `ops[i]` (name, pass) of the MoE
+// layer's op list. The order is the order DeepSeek's training code runs them in, read off the
+// trace's own structure (README, "Shape inference": the cast kernel before each GEMM has a
+// duration proportional to the GEMM's K, the RMSNorms between the down- and up-projections,
+// the recomputation of the MLA up-projections before the attention backward).
+struct RangeRule {
+  const char* range;
+  std::vector<std::pair<const char*, Pass>> ops;  // empty: deliberately not matched
+  const char* unmatched_why;                      // why, when ops is empty
+};
+
+const std::vector<RangeRule>& range_rules() {
+  static const std::vector<RangeRule> rules = {
+      {"attn(F)",
+       {{"attn.q_a", Pass::Forward},
+        {"attn.kv_a", Pass::Forward},
+        {"attn.q_b", Pass::Forward},
+        {"attn.kv_b", Pass::Forward},
+        {"attn.o", Pass::Forward}},
+       ""},
+      {"attn(B)",
+       {{"attn.o", Pass::BackwardInput},
+        {"attn.q_b", Pass::Forward},  // recomputed MLA up-projections (DeepSeek-V3 3.2.3)
+        {"attn.kv_b", Pass::Forward},
+        {"attn.q_b", Pass::BackwardInput},
+        {"attn.kv_b", Pass::BackwardInput},
+        {"attn.kv_a", Pass::BackwardInput},
+        {"attn.q_a", Pass::BackwardInput}},
+       ""},
+      {"attn(W)",
+       {{"attn.o", Pass::BackwardWeight},
+        {"attn.kv_b", Pass::BackwardWeight},
+        {"attn.q_b", Pass::BackwardWeight},
+        {"attn.kv_a", Pass::BackwardWeight},
+        {"attn.q_a", Pass::BackwardWeight}},
+       ""},
+      {"mlp(F)", {{"moe.shared.up_gate", Pass::Forward}, {"moe.shared.down", Pass::Forward}}, ""},
+      {"mlp(B)", {{"moe.shared.down", Pass::BackwardInput}, {"moe.shared.up_gate", Pass::BackwardInput}}, ""},
+      {"mlp(W)",
+       {},
+       "not matched: the per-expert weight-gradient GEMMs' token counts are not determined (balanced routing is "
+       "per rank, not per local expert; the same position takes 243-702 us across layers while two streams "
+       "overlap), and the shared expert's two kernels cannot be told apart from them"},
+  };
+  return rules;
+}
+
+const Op* find_op(const std::vector<Op>& ops, const std::string& name, Pass pass) {
+  for (const auto& o : ops)
+    if (o.name == name && o.pass == pass && o.cls == OpClass::Gemm) return &o;
+  return nullptr;
+}
+
+// Shapes the fp8_gemm kernels of every instance of each range in `range_rules`, if every
+// instance holds exactly as many as the rule expects and durations are consistent with the ops'
+// FLOPs (whenever one op has >= 2x the FLOPs of another in the range, its kernel is the slower
+// one, in every instance). Otherwise the kernels stay unshaped and `how` says why.
+void match_dense_gemms(Profile& p, const std::vector<Op>& ops, const std::string& source) {
+  std::map<int, std::vector<KernelRecord*>> per_instance;  // annotation index -> fp8_gemm kernels
+  for (auto& k : p.kernels) {
+    if (k.op_class != "fp8_gemm" || k.launch_ts_us < 0) continue;
+    const int inst = innermost(p.annotations, k.launch_ts_us);
+    if (inst >= 0) per_instance[inst].push_back(&k);
+  }
+  for (const auto& rule : range_rules()) {
+    std::vector<std::vector<KernelRecord*>*> instances;
+    for (auto& [inst, ks] : per_instance)
+      if (p.annotations[static_cast<std::size_t>(inst)].name == rule.range) instances.push_back(&ks);
+    if (instances.empty()) continue;
+    std::string why;
+    std::vector<const Op*> matched;
+    if (rule.ops.empty()) why = rule.unmatched_why;
+    for (const auto& [name, pass] : rule.ops) {
+      const Op* o = find_op(ops, name, pass);
+      if (o == nullptr && why.empty())
+        why = fmt::format("not matched: the model has no GEMM op {} ({})", name, pass_name(pass));
+      matched.push_back(o);
+    }
+    for (const auto* ks : instances)
+      if (why.empty() && ks->size() != matched.size())
+        why = fmt::format("not matched: an instance holds {} fp8_gemm kernels, the rule expects {}", ks->size(),
+                          matched.size());
+    for (const auto* ks : instances) {
+      for (std::size_t i = 0; why.empty() && i < matched.size(); ++i)
+        for (std::size_t j = 0; why.empty() && j < matched.size(); ++j)
+          if (matched[i]->flops >= 2 * matched[j]->flops && (*ks)[i]->dur_us <= (*ks)[j]->dur_us)
+            why = fmt::format("not matched: #{} ({}) has >= 2x the FLOPs of #{} ({}) but is not slower", i,
+                              matched[i]->name, j, matched[j]->name);
+    }
+    for (auto* ks : instances) {
+      for (std::size_t i = 0; i < ks->size(); ++i) {
+        KernelRecord& k = *(*ks)[i];
+        if (!why.empty()) {
+          k.shape.how = fmt::format("{} {}", rule.range, why);
+          continue;
+        }
+        const Op& o = *matched[i];
+        k.shape = Shape{o.m, o.n, o.k, 1, 0, 0,
+                        fmt::format("layer-order: {} fp8_gemm #{} = {} {} ({}; counts and FLOP order checked)",
+                                    rule.range, i, o.name, pass_name(o.pass), source)};
+        k.dtype = o.dtype;
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void infer_shapes(Profile& p, const ShapeModel& m) {
   if (m.tokens <= 0) return;
   const std::int64_t local_experts = m.routed_experts > 0 ? std::max<std::int64_t>(1, m.routed_experts / std::max<std::int64_t>(m.ep, 1)) : 0;
@@ -462,6 +586,13 @@ void infer_shapes(Profile& p, const ShapeModel& m) {
       s = Shape{0, 0, 0, 0, k.grid[0], 0, "per-token kernel: tokens = grid.x (one block per token, launch)"};
     }
   }
+  std::vector<Op> ops = m.layer_ops;
+  if (ops.empty()) {
+    const std::string path = m.source.substr(0, m.source.find(" ("));
+    if (path.size() > 5 && path.compare(path.size() - 5, 5, ".toml") == 0 && std::ifstream(path).good())
+      ops = shape_layer_ops(load_model(path), m.tokens);
+  }
+  if (!ops.empty()) match_dense_gemms(p, ops, "model layer op list");
   p.provenance.shapes = m.source;
 }
 

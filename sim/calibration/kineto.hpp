@@ -12,6 +12,7 @@
 
 #include "calibration/classifier.hpp"
 #include "calibration/profile.hpp"
+#include "model/model_math.hpp"
 
 namespace trainsim::calibration {
 
@@ -47,7 +48,16 @@ struct ShapeModel {
   std::int64_t heads = 0;
   std::int64_t qk_head_dim = 0;
   std::string source;                    // e.g. "models/deepseek-v3.toml, ep=64, tokens=4096"
+  // The ops of one MoE layer (layer_ops with micro_batch 1, seq_len = tokens, FP8 GEMMs), for the
+  // order-matching rules of the non-grouped FP8 GEMMs. When empty, infer_shapes loads the model
+  // file that `source` starts with (text before the first " (", as `trainsim import`/`replay`
+  // write it) if there is one.
+  std::vector<Op> layer_ops;
 };
+
+// The ops infer_shapes matches kernels against: layer_ops of the model's first MoE layer
+// (micro_batch 1, seq_len = tokens, gemm_dtype fp8); empty for a model without MoE layers.
+std::vector<Op> shape_layer_ops(const ModelConfig& m, std::int64_t tokens);
 
 // Step 2: class per kernel (first matching rule), dtype from the rule.
 void classify(Profile& p, const Classifier& c);

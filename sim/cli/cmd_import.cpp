@@ -74,6 +74,7 @@ void run_import(const ImportOptions& o) {
     sm.heads = mc.attention.heads;
     sm.qk_head_dim = mc.attention.qk_dim();
     sm.source = fmt::format("{} (model '{}'), ep={}, tokens={}", o.model, mc.name, o.ep, o.tokens);
+    sm.layer_ops = shape_layer_ops(mc, o.tokens);
     infer_shapes(p, sm);
   }
   const std::string text = write_profile(p);

@@ -103,6 +103,7 @@ void run_replay(const ReplayOptions& in) {
     sm.heads = mc.attention.heads;
     sm.qk_head_dim = mc.attention.qk_dim();
     sm.source = o.model;
+    sm.layer_ops = shape_layer_ops(mc, o.tokens);
     infer_shapes(p, sm);
   }
   std::int64_t v_head_dim = 0;
