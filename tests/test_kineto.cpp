@@ -235,6 +235,13 @@ TEST_CASE("importer errors: file, position, what was expected") {
     CHECK(msg.find("bad.json:3:5:") == 0);
     CHECK(msg.find("malformed JSON") != std::string::npos);
   }
+  SECTION("a number too large for a double is a DataError at the number (found by fuzzing)") {
+    // The literal starts after `{"traceEvents": [{"ts": ` = 24 characters: column 25.
+    const std::string text = "{\"traceEvents\": [{\"ts\": 44444444444E4444441}]}";
+    const std::string msg = data_error([&] { parse_kineto_text(text, "big.json"); });
+    CHECK(msg.find("big.json:1:25:") == 0);
+    CHECK(msg.find("out of range") != std::string::npos);
+  }
   SECTION("truncated file") {
     std::string text = synthetic_trace();
     text.resize(text.size() / 2);

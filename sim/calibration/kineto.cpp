@@ -209,6 +209,17 @@ RawImport parse_kineto_text(const std::string& text, const std::string& file) {
     const bool at_end = e.byte >= text.size();
     throw DataError(pos_at(text, off, file),
                     fmt::format("{}: {}", at_end ? "truncated or malformed JSON (input ends here)" : "malformed JSON", what));
+  } catch (const json::exception& e) {
+    // A number too large for a double (nlohmann's out_of_range 406) carries no byte offset;
+    // locate the literal it quotes ("number overflow parsing '1E999'").
+    const std::string what = e.what();
+    std::size_t off = std::string::npos;
+    if (const auto a = what.find("parsing '"); a != std::string::npos) {
+      const auto b = what.find('\'', a + 9);
+      if (b != std::string::npos) off = text.find(what.substr(a + 9, b - a - 9));
+    }
+    throw DataError(off == std::string::npos ? SourcePos{file, 0, 0} : pos_at(text, off, file),
+                    fmt::format("malformed JSON: a number out of range ({})", what));
   }
 
   RawImport r;
