@@ -64,6 +64,31 @@ TEST_CASE("H800 calibration: fitted costs for every op class, with a basis") {
   CHECK(m->kernel_gap() > Time::zero());
 }
 
+TEST_CASE("H800 calibration: weight-gradient GEMMs use the fitted wgrad factor") {
+  const auto m = load_cost_model(hw("h800"), ts_test::source_dir());
+  const Calibration cal = read_calibration((ts_test::source_dir() / "profiles" / "h800" / "calibration.toml").string());
+  // The attn(W) kernels are ~1.4x slower than the one-curve prediction (README residual table).
+  CHECK(cal.gemm_fp8_wgrad_factor > 1.2);
+  CHECK(cal.gemm_fp8_wgrad_factor < 1.7);
+  // Dense: same (M, N, K) as a forward GEMM, times the factor.
+  Op fwd = gemm(7168, 16384, 4096, 1, "fp8");
+  Op wg = fwd;
+  wg.pass = Pass::BackwardWeight;
+  const OpCost cf = m->op_time(fwd, 112), cw = m->op_time(wg, 112);
+  CHECK(cw.time.micros() == Approx(cf.time.micros() * cal.gemm_fp8_wgrad_factor).epsilon(1e-6));
+  CHECK(cw.basis.find("weight gradient") != std::string::npos);
+  CHECK(cf.basis.find("weight gradient") == std::string::npos);
+  // Input gradients stay on the main curve.
+  Op bi = fwd;
+  bi.pass = Pass::BackwardInput;
+  CHECK(m->op_time(bi, 112).time == cf.time);
+  // Grouped wgrad: the dense factor applied, marked as an assumption.
+  Op gw = gemm(2048, 7168, 4096 * 8, 4, "fp8");
+  gw.pass = Pass::BackwardWeight;
+  const OpCost cg = m->op_time(gw, 112);
+  CHECK(cg.basis.find("grouped wgrad uses the dense wgrad factor (assumption") != std::string::npos);
+}
+
 TEST_CASE("transfer H800 -> H200 (same die): compute-bound kept, memory-bound scaled by HBM bandwidth") {
   const HardwareConfig h800 = hw("h800"), h200 = hw("h200");
   const auto src = load_cost_model(h800, ts_test::source_dir());

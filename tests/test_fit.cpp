@@ -35,6 +35,40 @@ TEST_CASE("GEMM fit recovers a known wave-quantised formula, tile size included"
   CHECK(f.residuals.points == static_cast<std::int64_t>(pts.size()));
 }
 
+TEST_CASE("GEMM fit recovers a known weight-gradient factor") {
+  // Truth: the main curve of the test above; weight-gradient kernels (dW = X^T dY, K = tokens)
+  // take 1.4x the main curve's time. The main curve must come back unbiased by the wgrad points
+  // and the factor exactly.
+  const GemmParams truth{128, 128, 4.0, 0.0009, 0.5, 3e-7};
+  const double factor = 1.4;
+  std::vector<GemmPoint> pts;
+  for (std::int64_t m : {64, 128, 4096})
+    for (auto [n, k] : std::vector<std::pair<std::int64_t, std::int64_t>>{{2112, 7168}, {24576, 1536}, {32768, 512}, {7168, 16384}})
+      pts.push_back(GemmPoint{m, n, k, 1, 132, gemm_time_us(truth, m, n, k, 1, 132), "synthetic", false});
+  // attn(W)-like shapes: M x N = weight, K = 4096 tokens, on the SMs left by communication.
+  for (std::int64_t sms : {112, 132})
+    for (auto [m, n] : std::vector<std::pair<std::int64_t, std::int64_t>>{{7168, 16384}, {32768, 512}, {24576, 1536}, {576, 7168}, {1536, 7168}})
+      pts.push_back(GemmPoint{m, n, 4096, 1, sms, factor * gemm_time_us(truth, m, n, 4096, 1, sms), "synthetic wgrad", true});
+  const GemmFit f = fit_gemm(pts);
+  CHECK(f.params.tile_m == 128);
+  CHECK(f.params.tile_n == 128);
+  CHECK(f.params.a_us == Approx(truth.a_us).epsilon(1e-6));
+  CHECK(f.params.t0_us == Approx(truth.t0_us).epsilon(1e-6));
+  CHECK(f.wgrad_factor == Approx(factor).epsilon(1e-9));
+  CHECK(f.residuals.max_rel < 1e-9);
+  CHECK(f.wgrad_residuals.points == 10);
+  CHECK(f.main_residuals.points == static_cast<std::int64_t>(pts.size()) - 10);
+  // The one-curve fit (wgrad points unflagged) is biased: what the factor removes.
+  std::vector<GemmPoint> unflagged = pts;
+  for (auto& p : unflagged) p.wgrad = false;
+  const GemmFit one = fit_gemm(unflagged);
+  CHECK(one.wgrad_factor == 1.0);
+  CHECK(one.residuals.rms_rel > 0.05);
+  // No wgrad points: factor 1.
+  std::vector<GemmPoint> main_only(pts.begin(), pts.end() - 10);
+  CHECK(fit_gemm(main_only).wgrad_factor == 1.0);
+}
+
 TEST_CASE("wave quantisation: fewer SMs means more waves, efficiency rises with size") {
   // 4 groups x 64 x 16 tiles of 128x128 = 4096 tiles -> ceil(4096/132) = 32, ceil(4096/112) = 37.
   CHECK(gemm_waves(8192, 2048, 4, 132, 128, 128) == 32.0);
@@ -89,6 +123,9 @@ TEST_CASE("calibration file round-trips byte for byte and is read strictly") {
   c.gemm_fp8 = GemmParams{64, 128, 1.25, 0.0007, 0.13, 2.3e-7};
   c.gemm_fp8_fit.residuals = Residuals{38, 0.097, 0.19, -0.009};
   c.gemm_fp8_fit.source = "s";
+  c.gemm_fp8_wgrad_factor = 1.45;
+  c.gemm_fp8_wgrad_fit.residuals = Residuals{20, 0.089, 0.17, -0.008};
+  c.gemm_fp8_wgrad_fit.source = "w";
   c.attn_fwd_flops_per_sm_us = 4.9e6;
   c.attn_bwd_flops_per_sm_us = 2.8e6;
   c.mem_bytes_per_us = 3e6;
@@ -99,6 +136,12 @@ TEST_CASE("calibration file round-trips byte for byte and is read strictly") {
   const Calibration r = read_calibration_text(text, "mem.toml");
   CHECK(write_calibration(r) == text);
   CHECK(r.gemm_fp8.c_us_per_byte == c.gemm_fp8.c_us_per_byte);
+  CHECK(r.gemm_fp8_wgrad_factor == 1.45);
+  CHECK(r.gemm_fp8_wgrad_fit.residuals.points == 20);
+  // Format version 2 only: a version-1 file (no [gemm_fp8_wgrad]) is rejected.
+  std::string v1 = text;
+  v1.replace(v1.find("version = 2"), 11, "version = 1");
+  CHECK_THROWS_AS(read_calibration_text(v1, "v1.toml"), trainsim::ConfigError);
   std::string bad = text;
   bad.replace(bad.find("t0_us"), 5, "t1_us");
   try {

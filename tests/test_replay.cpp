@@ -35,8 +35,10 @@ TEST_CASE("replay of the DeepSeek H800 trace: span within 3%, per-stream busy wi
     CHECK(s.measured_busy_us == Approx(busy[s.stream]));
     CHECK(std::abs(s.simulated_busy_us / s.measured_busy_us - 1.0) <= 0.05);
   }
-  // Shape-fitted kernels: the 16 FP8 grouped GEMMs, 4 attention forward, 12 backward kernels.
-  CHECK(r.cost_sources.at("fitted-shape") == 32);
+  // Shape-fitted kernels: the 16 FP8 grouped GEMMs, the 84 dense FP8 GEMMs whose shapes the
+  // importer infers (per layer 5 in attn(F) + 7 in attn(B) + 5 in attn(W) + 2 in mlp(F) + 2 in
+  // mlp(B) = 21, over 4 layers), 4 attention forward and 12 attention backward kernels.
+  CHECK(r.cost_sources.at("fitted-shape") == 16 + 4 * (5 + 7 + 5 + 2 + 2) + 4 + 12);
   // The cross-stream waits resolved from the 56 cudaStreamWaitEvent records never contradict
   // the measured order.
   CHECK(r.waits.size() + static_cast<std::size_t>(r.waits_unresolved) == 56);

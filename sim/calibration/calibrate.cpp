@@ -133,7 +133,7 @@ CalibrateResult calibrate(const CalibrateInputs& in) {
 
   std::vector<GapSample> gaps;
   std::vector<double> mem_durations;
-  std::size_t trace_gemms = 0, trace_dense = 0;
+  std::size_t trace_gemms = 0, trace_dense = 0, trace_wgrad = 0;
   std::string profile_names;
   for (const auto& path : in.profile_paths) {
     const Profile p = read_profile(path);
@@ -152,7 +152,10 @@ CalibrateResult calibrate(const CalibrateInputs& in) {
         g.m = k.shape.m, g.n = k.shape.n, g.k = k.shape.k, g.groups = std::max<std::int64_t>(k.shape.groups, 1);
         g.sms = kernel_sms(k);
         g.time_us = k.dur_us;
-        g.source = fmt::format("{} kernel #{} ({}, {} SMs)", path, i, k.phase, g.sms);
+        // Weight-gradient kernels: the shape rule names the op's pass (attn(W): "... bwd_weight").
+        g.wgrad = k.shape.how.find("bwd_weight") != std::string::npos;
+        g.source = fmt::format("{} kernel #{} ({}, {} SMs{})", path, i, k.phase, g.sms, g.wgrad ? ", wgrad" : "");
+        if (g.wgrad) ++trace_wgrad;
         r.gemm_points.push_back(std::move(g));
         ++(dense ? trace_dense : trace_gemms);
       }
@@ -187,8 +190,21 @@ CalibrateResult calibrate(const CalibrateInputs& in) {
   r.gemm_rel = gf.rel;
   c.gemm_fp8_fit.residuals = gf.residuals;
   for (const auto& s : gemm_src) c.gemm_fp8_fit.source += (c.gemm_fp8_fit.source.empty() ? "" : "; ") + s;
+  c.gemm_fp8_wgrad_factor = gf.wgrad_factor;
+  c.gemm_fp8_wgrad_fit.residuals = gf.wgrad_residuals;
+  c.gemm_fp8_wgrad_fit.source =
+      trace_wgrad == 0 ? std::string("no weight-gradient GEMM kernel with a shape in the inputs (factor 1)")
+                       : fmt::format("{} FP8 weight-gradient GEMM kernels (shape rule names pass bwd_weight: attn(W)) from {}; "
+                                     "factor = least squares of relative error with the [gemm_fp8] curve fixed",
+                                     trace_wgrad, profile_names);
+  c.gemm_fp8_wgrad_fit.notes =
+      "a different kernel (fp8_dptp128c_acc: dW = X^T dY, K = tokens, 128x1 rescaled tiles); applied to model ops with "
+      "pass bwd_weight, dense and grouped (assumption for grouped: no grouped wgrad kernel has a shape in the trace); "
+      "the [gemm_fp8] curve is fitted to the other points only";
   c.gemm_fp8_fit.notes =
-      "tile size chosen from {64,128,256}^2 by smallest RMS; DeepGEMM masked (decode) rows excluded; BF16/other dtypes "
+      "residuals over all points, weight-gradient points with the [gemm_fp8_wgrad] factor (curve fitted to the "
+      "non-wgrad points: rms " + fmt::format("{:.4g}, bias {:.4g}", gf.main_residuals.rms_rel, gf.main_residuals.mean_rel) +
+      "); tile size chosen from {64,128,256}^2 by smallest RMS; DeepGEMM masked (decode) rows excluded; BF16/other dtypes "
       "use this fit x peak ratio (assumption: no large-shape BF16 GEMM was measured)";
 
   // Attention

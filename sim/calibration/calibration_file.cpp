@@ -57,7 +57,7 @@ std::string write_calibration(const Calibration& c) {
   std::string o;
   o += "# Fitted kernel cost models for one GPU, written by `trainsim calibrate` (do not edit by hand;\n";
   o += "# regenerate with the command below). Format and models: sim/calibration/README.md.\n";
-  o += "version = 1\n";
+  o += "version = 2\n";
   o += fmt::format("gpu = {}\nsms = {}\ncommand = {}\n", str(c.gpu), c.sms, str(c.command));
   o += "inputs = [\n";
   for (const auto& i : c.inputs) o += fmt::format("  {},\n", str(i));
@@ -69,6 +69,9 @@ std::string write_calibration(const Calibration& c) {
                    c.gemm_fp8.tile_n, num(c.gemm_fp8.t0_us), num(c.gemm_fp8.a_us), num(c.gemm_fp8.b_us),
                    num(c.gemm_fp8.c_us_per_byte));
   write_fit(o, c.gemm_fp8_fit);
+  o += "\n# weight-gradient FP8 GEMMs (dW = X^T dY): t = factor * (the [gemm_fp8] curve)\n[gemm_fp8_wgrad]\n";
+  o += fmt::format("factor = {}\n", num(c.gemm_fp8_wgrad_factor));
+  write_fit(o, c.gemm_fp8_wgrad_fit);
   o += "\n# t = FLOPs (model, causal) / (flops_per_sm_us * sms)\n[attention_fwd]\n";
   o += fmt::format("flops_per_sm_us = {}\n", num(c.attn_fwd_flops_per_sm_us));
   write_fit(o, c.attn_fwd_fit);
@@ -88,7 +91,7 @@ namespace {
 Calibration from_table(const toml::table& root, const std::string& file) {
   Section top(root, "", file);
   Calibration c;
-  top.integer("version", 1, 1);
+  top.integer("version", 2, 2);  // 2: [gemm_fp8_wgrad] added
   c.gpu = top.string("gpu");
   c.sms = top.integer("sms", 1, 100000);
   c.command = top.string("command");
@@ -111,6 +114,12 @@ Calibration from_table(const toml::table& root, const std::string& file) {
     c.gemm_fp8.b_us = s.number("b_us", -1e6, 1e6);
     c.gemm_fp8.c_us_per_byte = s.number("c_us_per_byte", 0, 1e6);
     c.gemm_fp8_fit = read_fit(s);
+    s.finish();
+  }
+  {
+    Section s = top.table("gemm_fp8_wgrad");
+    c.gemm_fp8_wgrad_factor = s.number("factor", 1e-3, 1e3);
+    c.gemm_fp8_wgrad_fit = read_fit(s);
     s.finish();
   }
   {

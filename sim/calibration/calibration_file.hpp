@@ -24,7 +24,10 @@ struct Calibration {
   std::vector<std::string> inputs;    // "path (what; source)" per input
 
   GemmParams gemm_fp8;                // FP8 GEMM, dense and grouped (per-group shape)
-  ClassFit gemm_fp8_fit;
+  ClassFit gemm_fp8_fit;               // residuals over all points (wgrad points with the factor)
+  // Weight-gradient (backward-for-weights) FP8 GEMMs: time = gemm_fp8 curve x this factor.
+  double gemm_fp8_wgrad_factor = 1.0;
+  ClassFit gemm_fp8_wgrad_fit;        // residuals of the wgrad points only
   double attn_fwd_flops_per_sm_us = 0, attn_bwd_flops_per_sm_us = 0;
   ClassFit attn_fwd_fit, attn_bwd_fit;
   double mem_bytes_per_us = 0;        // achieved HBM bandwidth of memory-bound kernels

@@ -112,8 +112,15 @@ OpCost FittedCostModel::op_time(const Op& op, int sms_in) const {
       }
       const double scale = dtype_scale(op.dtype);
       const double in_bytes = op.dtype == "fp8" || op.dtype.empty() ? 1.0 : op.dtype == "fp32" ? 4.0 : 2.0;
-      const double us = gemm_time_us(gemm_, M, N, K, g, sms, in_bytes, scale);
+      const bool wgrad = op.pass == Pass::BackwardWeight;
+      const double wf = wgrad ? cal_.gemm_fp8_wgrad_factor : 1.0;
+      const double us = gemm_time_us(gemm_, M, N, K, g, sms, in_bytes, scale) * wf;
       std::string basis = fmt::format("{} FP8 GEMM fit (wave model, {} SMs)", gpu_tag, sms);
+      if (wgrad) {
+        basis += fmt::format("; weight gradient: x{:.3g} (wgrad factor fitted to {} measured dense wgrad kernels)", wf,
+                             cal_.gemm_fp8_wgrad_fit.residuals.points);
+        if (g > 1) basis += "; grouped wgrad uses the dense wgrad factor (assumption: no grouped wgrad kernel measured)";
+      }
       if (scale != 1.0)
         basis += fmt::format("; {} has no measured large-shape fit: FP8 fit x peak ratio fp8/{} = {:.3g} (assumption)",
                              op.dtype, op.dtype, scale);

@@ -63,20 +63,23 @@ double gemm_time_us(const GemmParams& p, std::int64_t m, std::int64_t n, std::in
 
 GemmFit fit_gemm(const std::vector<GemmPoint>& pts, const std::vector<std::int64_t>& tile_m_candidates,
                  const std::vector<std::int64_t>& tile_n_candidates) {
-  if (pts.size() < 4) too_few("GEMM", pts.size(), 4);
-  for (const auto& p : pts)
+  std::vector<const GemmPoint*> main_pts, wgrad_pts;
+  for (const auto& p : pts) {
     if (!(p.time_us > 0) || p.sms < 1 || p.m < 1 || p.n < 1 || p.k < 1)
       throw DataError(SourcePos{}, fmt::format("GEMM fit: point '{}' has no time, SMs or shape", p.source));
+    (p.wgrad ? wgrad_pts : main_pts).push_back(&p);
+  }
+  if (main_pts.size() < 4) too_few("GEMM (non-weight-gradient points)", main_pts.size(), 4);
   GemmFit best;
   double best_rms = std::numeric_limits<double>::infinity();
-  const auto rows = static_cast<Eigen::Index>(pts.size());
+  const auto rows = static_cast<Eigen::Index>(main_pts.size());
   for (std::int64_t tm : tile_m_candidates)
     for (std::int64_t tn : tile_n_candidates) {
       // Minimise sum ((pred - t) / t)^2: each row divided by its measured time.
       Eigen::MatrixXd A(rows, 4);
       Eigen::VectorXd y = Eigen::VectorXd::Ones(rows);
       for (Eigen::Index i = 0; i < rows; ++i) {
-        const auto& p = pts[static_cast<std::size_t>(i)];
+        const auto& p = *main_pts[static_cast<std::size_t>(i)];
         const double w = gemm_waves(p.m, p.n, p.groups, p.sms, tm, tn);
         A(i, 0) = 1.0 / p.time_us;
         A(i, 1) = w * d(p.k) / p.time_us;
@@ -86,11 +89,25 @@ GemmFit fit_gemm(const std::vector<GemmPoint>& pts, const std::vector<std::int64
       const Eigen::VectorXd x = A.colPivHouseholderQr().solve(y);
       GemmFit f;
       f.params = GemmParams{tm, tn, x(0), x(1), x(2), x(3)};
-      for (const auto& p : pts)
-        f.rel.push_back(gemm_time_us(f.params, p.m, p.n, p.k, p.groups, p.sms) / p.time_us - 1.0);
+      // Weight-gradient factor: minimise sum (f * z_i - 1)^2, z_i = pred_i / t_i -> f = sum z / sum z^2.
+      double num = 0, den = 0;
+      for (const GemmPoint* p : wgrad_pts) {
+        const double z = gemm_time_us(f.params, p->m, p->n, p->k, p->groups, p->sms) / p->time_us;
+        num += z;
+        den += z * z;
+      }
+      if (!wgrad_pts.empty() && den > 0) f.wgrad_factor = num / den;
+      std::vector<double> rel_main, rel_wgrad;
+      for (const auto& p : pts) {
+        const double pred = gemm_time_us(f.params, p.m, p.n, p.k, p.groups, p.sms) * (p.wgrad ? f.wgrad_factor : 1.0);
+        f.rel.push_back(pred / p.time_us - 1.0);
+        (p.wgrad ? rel_wgrad : rel_main).push_back(f.rel.back());
+      }
       f.residuals = summarize(f.rel);
+      f.main_residuals = summarize(rel_main);
+      f.wgrad_residuals = summarize(rel_wgrad);
       // Physical: the per-K rate must be positive.
-      if (f.params.a_us > 0 && f.params.c_us_per_byte >= 0 && f.residuals.rms_rel < best_rms - 1e-12) {
+      if (f.params.a_us > 0 && f.params.c_us_per_byte >= 0 && f.wgrad_factor > 0 && f.residuals.rms_rel < best_rms - 1e-12) {
         best_rms = f.residuals.rms_rel;
         best = std::move(f);
       }

@@ -37,6 +37,9 @@ struct GemmPoint {
   std::int64_t sms = 0;
   double time_us = 0;
   std::string source;  // where the point came from (table row, trace kernel)
+  // A weight-gradient kernel (dW = X^T dY, K = tokens): a different kernel, fitted as the main
+  // curve times wgrad_factor (see fit_gemm).
+  bool wgrad = false;
 };
 double gemm_waves(std::int64_t m, std::int64_t n, std::int64_t groups, std::int64_t sms,
                   std::int64_t tile_m, std::int64_t tile_n);
@@ -45,12 +48,17 @@ double gemm_time_us(const GemmParams& p, std::int64_t m, std::int64_t n, std::in
                     std::int64_t groups, std::int64_t sms, double in_bytes = 1.0, double compute_scale = 1.0);
 struct GemmFit {
   GemmParams params;
-  std::vector<double> rel;  // per point, same order as the input
-  Residuals residuals;
+  // Weight-gradient GEMMs: t_wgrad = wgrad_factor * gemm_time_us(params, ...); 1 when no point
+  // is a wgrad point.
+  double wgrad_factor = 1.0;
+  std::vector<double> rel;  // per point, same order as the input (wgrad points with the factor)
+  Residuals residuals;      // all points
+  Residuals main_residuals, wgrad_residuals;  // the non-wgrad points / the wgrad points
 };
-// Weighted linear least squares (relative error) for t0, a, b, c at each candidate tile size;
-// keeps the tile with the smallest RMS relative residual (ties: first candidate). Throws
-// DataError with fewer than 4 points.
+// Weighted linear least squares (relative error) for t0, a, b, c on the non-wgrad points at each
+// candidate tile size, then wgrad_factor = argmin_f sum (f * pred_i / t_i - 1)^2 over the wgrad
+// points (closed form); keeps the tile with the smallest RMS relative residual over all points
+// (ties: first candidate). Throws DataError with fewer than 4 non-wgrad points.
 GemmFit fit_gemm(const std::vector<GemmPoint>& pts,
                  const std::vector<std::int64_t>& tile_m_candidates = {64, 128, 256},
                  const std::vector<std::int64_t>& tile_n_candidates = {64, 128, 256});

@@ -182,8 +182,12 @@ ReplayResult replay(const Profile& p, const Calibration& cal, std::int64_t v_hea
   for (std::size_t i = 0; i < n; ++i) {
     const auto& k = p.kernels[i];
     const std::int64_t sms = kernel_sms(k);
-    if (k.op_class == "fp8_grouped_gemm" && k.shape.m > 0 && k.shape.n > 0 && k.shape.k > 0) {
-      dur[i] = gemm_time_us(cal.gemm_fp8, k.shape.m, k.shape.n, k.shape.k, std::max<std::int64_t>(k.shape.groups, 1), sms);
+    if ((k.op_class == "fp8_grouped_gemm" || k.op_class == "fp8_gemm") && k.shape.m > 0 && k.shape.n > 0 &&
+        k.shape.k > 0) {
+      // Dense and grouped FP8 GEMMs with inferred shapes: the GEMM fit, times the
+      // weight-gradient factor for kernels whose shape rule says they compute dW.
+      const double wf = k.shape.how.find("bwd_weight") != std::string::npos ? cal.gemm_fp8_wgrad_factor : 1.0;
+      dur[i] = wf * gemm_time_us(cal.gemm_fp8, k.shape.m, k.shape.n, k.shape.k, std::max<std::int64_t>(k.shape.groups, 1), sms);
       r.kernel_source[i] = "fitted-shape";
     } else if (k.op_class == "attn_fwd" && k.shape.m > 0 && v_head_dim > 0) {
       dur[i] = attention_flops(k.shape, v_head_dim, false) / (cal.attn_fwd_flops_per_sm_us * d(sms));

@@ -16,7 +16,7 @@ struct ChunkReport {
   step::ChunkPairResult predicted;
   double measured_span_us = 0;
   double measured_compute_busy_us = 0;  // the main compute stream (most kernels)
-  double measured_comm_busy_us = 0;     // communication streams
+  double measured_comm_busy_us = 0;     // dispatch and combine kernels (notify/layout apart)
   double measured_exposed_comm_us = 0;
   std::map<std::string, double> measured_by_group_us;  // kernel time by the same groups
   std::map<std::string, double> measured_comm_by_class_us;
