@@ -431,6 +431,22 @@ void account_sms(Profile& p) {
   }
 }
 
+ShapeModel make_shape_model(const ModelConfig& mc, const std::string& model_path, std::int64_t tokens,
+                            std::int64_t ep) {
+  ShapeModel sm;
+  sm.tokens = tokens;
+  sm.hidden = mc.hidden;
+  sm.expert_intermediate = mc.moe.enabled ? mc.moe.expert_intermediate : 0;
+  sm.routed_experts = mc.moe.enabled ? mc.moe.routed_experts : 0;
+  sm.top_k = mc.moe.enabled ? mc.moe.top_k : 0;
+  sm.ep = ep;
+  sm.heads = mc.attention.heads;
+  sm.qk_head_dim = mc.attention.qk_dim();
+  sm.source = fmt::format("{} (model '{}'), ep={}, tokens={}", model_path, mc.name, ep, tokens);
+  sm.layer_ops = shape_layer_ops(mc, tokens);
+  return sm;
+}
+
 std::vector<Op> shape_layer_ops(const ModelConfig& m, std::int64_t tokens) {
   for (std::int64_t l = 0; l < m.layers; ++l) {
     if (!m.is_moe_layer(l)) continue;

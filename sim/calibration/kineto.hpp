@@ -55,6 +55,12 @@ struct ShapeModel {
   std::vector<Op> layer_ops;
 };
 
+// The shape-inference settings for a trace of `model` (read from `model_path`) with `tokens`
+// tokens per micro-batch on the traced rank and expert parallelism `ep`; `source` records them
+// as "<model_path> (model '<name>'), ep=<ep>, tokens=<tokens>" (what profiles' provenance keeps).
+ShapeModel make_shape_model(const ModelConfig& model, const std::string& model_path, std::int64_t tokens,
+                            std::int64_t ep);
+
 // The ops infer_shapes matches kernels against: layer_ops of the model's first MoE layer
 // (micro_batch 1, seq_len = tokens, gemm_dtype fp8); empty for a model without MoE layers.
 std::vector<Op> shape_layer_ops(const ModelConfig& m, std::int64_t tokens);

@@ -64,17 +64,7 @@ void run_import(const ImportOptions& o) {
   account_sms(p);
   if (!o.model.empty()) {
     const ModelConfig mc = load_model(o.model);
-    ShapeModel sm;
-    sm.tokens = o.tokens;
-    sm.hidden = mc.hidden;
-    sm.expert_intermediate = mc.moe.enabled ? mc.moe.expert_intermediate : 0;
-    sm.routed_experts = mc.moe.enabled ? mc.moe.routed_experts : 0;
-    sm.top_k = mc.moe.enabled ? mc.moe.top_k : 0;
-    sm.ep = o.ep;
-    sm.heads = mc.attention.heads;
-    sm.qk_head_dim = mc.attention.qk_dim();
-    sm.source = fmt::format("{} (model '{}'), ep={}, tokens={}", o.model, mc.name, o.ep, o.tokens);
-    sm.layer_ops = shape_layer_ops(mc, o.tokens);
+    const ShapeModel sm = make_shape_model(mc, o.model, o.tokens, o.ep);
     infer_shapes(p, sm);
   }
   const std::string text = write_profile(p);
