@@ -227,8 +227,10 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     for (const char* what : {"gpu_hours", "cost_usd"}) {
       if (auto t = rf->opt_table(what)) {
         auto& dst = std::string_view(what) == "gpu_hours" ? ref.gpu_hours : ref.cost_usd;
-        for (const auto& k : kinds)
+        for (const auto& k : kinds) {
+          t->allow(k);  // every kind is a known key, so a misspelt one gets a suggestion
           if (t->has(k)) dst[k] = t->number(k, 0, 1e15);
+        }
         t->finish();
       }
     }
