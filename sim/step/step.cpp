@@ -88,35 +88,43 @@ struct Ctx {
   std::set<std::string>* bases;
 };
 
+// The op context of one micro-batch on one GPU: seq/cp tokens per rank (context parallelism).
+OpContext gpu_op_context(const Ctx& c) {
+  OpContext oc;
+  oc.micro_batch = c.plan.micro_batch;
+  oc.seq_len = c.tr.seq_len / c.plan.cp;
+  oc.gemm_dtype = c.tr.precision.gemm;
+  return oc;
+}
+
+// Model ops as one GPU runs them under the plan.
+std::vector<Op> for_gpu(const Ctx& c, std::vector<Op> ops) {
+  const ModelConfig& m = c.sc.model;
+  const PlanConfig& p = c.plan;
+  for (auto& o : ops) {
+    if (o.cls == OpClass::GroupedGemm) {
+      // Expert parallelism: this GPU holds routed/ep experts and (balanced routing) receives
+      // as many token-expert rows as it sends, so the rows stay tokens*top_k.
+      o.groups = std::max<i64>(1, m.moe.routed_experts / p.ep);
+    }
+    if (o.cls == OpClass::Attention && p.cp > 1) {
+      // CP: seq/cp queries attend to all seq keys (ring attention): cp x the per-rank
+      // attention of a seq/cp sequence.
+      o.n = c.tr.seq_len;
+      o.flops *= d(p.cp);
+      o.flops_full *= d(p.cp);
+    }
+    apply_tp(o, p.tp);
+  }
+  return ops;
+}
+
 // The ops one GPU runs for one micro-batch of one stage, layer by layer.
 std::vector<LayerOps> stage_ops(const Ctx& c, i64 stage, i64 nstages) {
   const ModelConfig& m = c.sc.model;
   const PlanConfig& p = c.plan;
-  OpContext oc;
-  oc.micro_batch = p.micro_batch;
-  oc.seq_len = c.tr.seq_len / p.cp;  // context parallelism: each rank holds seq/cp tokens
-  oc.gemm_dtype = c.tr.precision.gemm;
-  const i64 routed_local = m.moe.enabled ? std::max<i64>(1, m.moe.routed_experts / p.ep) : 1;
-  auto adjust = [&](std::vector<Op> ops) {
-    for (auto& o : ops) {
-      if (o.cls == OpClass::GroupedGemm) {
-        // Expert parallelism: this GPU holds routed/ep experts and (balanced routing) receives
-        // as many token-expert rows as it sends, so the rows stay tokens*top_k.
-        const double per_group = o.flops / d(o.groups);
-        o.groups = routed_local;
-        (void)per_group;
-      }
-      if (o.cls == OpClass::Attention && p.cp > 1) {
-        // CP: seq/cp queries attend to all seq keys (ring attention): cp x the per-rank
-        // attention of a seq/cp sequence.
-        o.n = c.tr.seq_len;
-        o.flops *= d(p.cp);
-        o.flops_full *= d(p.cp);
-      }
-      apply_tp(o, p.tp);
-    }
-    return ops;
-  };
+  const OpContext oc = gpu_op_context(c);
+  auto adjust = [&](std::vector<Op> ops) { return for_gpu(c, std::move(ops)); };
   const std::vector<i64> split = stage_layers(m, p);
   const i64 first = std::accumulate(split.begin(), split.begin() + stage, i64{0});
   std::vector<LayerOps> out;
@@ -322,17 +330,11 @@ ChunkPairResult simulate_chunk_pair(const Scenario& sc, int moe_layers, const ca
   const bool ep_comm = plan.ep > 1;
   A2AInfo a2a;
   if (ep_comm) a2a = alltoall_times(sc, plan, tokens_mb);
-  OpContext oc;
-  oc.micro_batch = plan.micro_batch;
-  oc.seq_len = tr.seq_len / plan.cp;
-  oc.gemm_dtype = tr.precision.gemm;
+  const OpContext oc = gpu_op_context(c);
   std::vector<LayerOps> layers;
   for (int i = 0; i < moe_layers; ++i) {
     const i64 l = m.moe.first_dense_layers + i;
-    LayerOps L{fmt::format("L{}", l), true, layer_ops(m, l, oc)};
-    for (auto& o : L.ops)
-      if (o.cls == OpClass::GroupedGemm) o.groups = std::max<i64>(1, m.moe.routed_experts / plan.ep);
-    layers.push_back(std::move(L));
+    layers.push_back(LayerOps{fmt::format("L{}", l), true, for_gpu(c, layer_ops(m, l, oc))});
   }
   const int all = 7;
   std::vector<Phase> fwd, bwd;
