@@ -15,8 +15,8 @@ namespace ts_test {
 inline trainsim::step::StepResult synthetic_step(double scale) {
   trainsim::step::StepResult s;
   s.breakdown.compute_s = 8.2 * scale;
-  s.breakdown.exposed_a2a_s = 1.1 * scale;
-  s.breakdown.bubble_s = 2.4 * scale;
+  s.breakdown.exposed_ep_s = 1.1 * scale;
+  s.breakdown.schedule_bubble_s = 2.4 * scale;
   s.breakdown.exposed_dp_s = 0.9 * scale;
   s.breakdown.optimizer_s = 0.35 * scale;
   s.breakdown.p2p_s = 0.05 * scale;

@@ -465,12 +465,29 @@ TEST_CASE("ep does not fit the dp*tp*cp group of a stage", "[config]") {
               "ep = 256 does not fit the dp*tp*cp = 128 GPUs");
 }
 
-TEST_CASE("Layers that do not split over the pipeline stages need layer_split", "[config]") {
-  // 61 layers over 16 stages without an explicit split.
-  const std::string text = remove_line(kScenario, "layer_split = [");
-  Tree t("split-needed", text);
-  check_error(scenario_error(t), t.scenario, where(text, "pp = 16", "16"), "plan.pp",
+TEST_CASE("layer_split = \"even\" needs layers that divide over the pipeline stages", "[config]") {
+  // 61 layers over 16 stages.
+  const std::string text = replace(kScenario, "layer_split = [3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2]",
+                                   "layer_split = \"even\"");
+  Tree t("split-even", text);
+  check_error(scenario_error(t), t.scenario, where(text, "layer_split = ", "\"even\""), "plan.layer_split",
               "61 layers cannot be split evenly over 16 pipeline stages");
+}
+
+TEST_CASE("layer_split rules: an unknown rule, and fewer layers than stages", "[config]") {
+  const std::string bad = replace(kScenario, "layer_split = [3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2]",
+                                  "layer_split = \"balance\"");
+  Tree t("split-rule", bad);
+  check_error(scenario_error(t), t.scenario, where(bad, "layer_split = ", "\"balance\""), "plan.layer_split",
+              "unknown value 'balance'");
+  // 61 layers cannot fill 128 pipeline stages.
+  std::string few = remove_line(kScenario, "layer_split = [");
+  few = replace(few, "pp = 16", "pp = 128");
+  few = replace(few, "dp = 128", "dp = 16");
+  few = replace(few, "ep = 64", "ep = 16");
+  Tree t2("split-few", few);
+  check_error(scenario_error(t2), t2.scenario, where(few, "pp = 128", "128"), "plan.pp",
+              "61 layers cannot fill 128 pipeline stages");
 }
 
 TEST_CASE("layer_split with the wrong length or the wrong sum", "[config]") {
@@ -598,4 +615,45 @@ TEST_CASE("A missing referenced model file", "[config]") {
   Tree t2("model-missing-table", table);
   check_error(scenario_error(t2), t2.scenario, where(table, "file = ", "\"../models/deepseek-v4.toml\""), "model.file",
               "no such file");
+}
+
+TEST_CASE("Framework switches: wrong types, contradictions and ranges are refused at their key", "[config]") {
+  struct Case {
+    const char* add;      // line added to [plan]
+    const char* key;      // key named in the error
+    const char* target;   // the text the position points at
+    const char* message;
+  };
+  const Case cases[] = {
+      {"sequence_parallel = 1", "plan.sequence_parallel", "1", "expected a boolean"},
+      {"tp_comm_overlap = true", "plan.tp_comm_overlap", "true", "needs sequence_parallel = true"},
+      {"ep_comm_overlap = \"yes\"", "plan.ep_comm_overlap", "\"yes\"", "expected a boolean"},
+      {"overlap_grad_reduce = 0.5", "plan.overlap_grad_reduce", "0.5", "expected a boolean"},
+      {"dp_bucket_params = 0", "plan.dp_bucket_params", "0", "out of range"},
+      {"cp_comm = \"allgather\"", "plan.cp_comm", "\"allgather\"", "did you mean 'all_gather'?"},
+      {"recompute_num_layers = 2", "plan.recompute_num_layers", "2", "applies to recompute = \"full\""},
+      {"shared_expert_overlap = []", "plan.shared_expert_overlap", "[]", "expected a boolean"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.add);
+    const std::string text = replace(kScenario, "comm_sms = 20 ", std::string(c.add) + "\ncomm_sms = 20 ");
+    Tree t(std::string("switch-") + c.key, text);
+    check_error(scenario_error(t), t.scenario, where(text, c.add, c.target), c.key, c.message);
+  }
+  // overlap_param_gather needs a sharded optimizer.
+  const std::string z0 = replace(replace(kScenario, "zero = 1 ", "zero = 0 "), "comm_sms = 20 ",
+                                 "overlap_param_gather = true\ncomm_sms = 20 ");
+  Tree t("switch-param-gather", z0);
+  check_error(scenario_error(t), t.scenario, where(z0, "overlap_param_gather", "true"), "plan.overlap_param_gather",
+              "needs a sharded optimizer");
+}
+
+TEST_CASE("cluster.nvlink_domain must join whole nodes", "[config]") {
+  const std::string text = replace(kScenario, "gpus_per_node = 8 ", "nvlink_domain = 36\ngpus_per_node = 8 ");
+  Tree t("nvlink-domain", text);
+  check_error(scenario_error(t), t.scenario, where(text, "nvlink_domain", "36"), "cluster.nvlink_domain",
+              "not a multiple of gpus_per_node 8");
+  const std::string zero = replace(kScenario, "gpus_per_node = 8 ", "nvlink_domain = 0\ngpus_per_node = 8 ");
+  Tree t2("nvlink-domain-0", zero);
+  check_error(scenario_error(t2), t2.scenario, where(zero, "nvlink_domain", "0"), "cluster.nvlink_domain", "out of range");
 }

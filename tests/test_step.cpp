@@ -48,7 +48,7 @@ TEST_CASE("Without a pipeline a step is M x (F + B) plus DP communication and th
   const double M = 32.0 / 8;
   REQUIRE(r.microbatches == 4);
   CHECK(r.pipeline_s == Approx(M * (f + b)).epsilon(1e-6));
-  CHECK(r.breakdown.bubble_s == Approx(0).margin(1e-9));
+  CHECK(r.breakdown.schedule_bubble_s == Approx(0).margin(1e-9));
   CHECK(r.step_s == Approx(r.pipeline_s + r.dp_reduce_scatter_s + r.dp_all_gather_s + r.breakdown.optimizer_s));
   CHECK(r.dp_reduce_scatter_s > 0);
   // MFU by its definition: model FLOPs of the step over GPU-seconds at the BF16 peak.
@@ -60,7 +60,7 @@ TEST_CASE("Without a pipeline a step is M x (F + B) plus DP communication and th
 TEST_CASE("GPipe over uniform stages: (M + P - 1)(F + B) + 2(P - 1) p2p", "[step]") {
   // GPT-3-shaped stages are uniform only without embedding and head, so compare each stage's
   // F and B with its own hand sum instead and check the pipeline closed form on the largest.
-  const Scenario sc = scenario("gpipe", "llama3-8b", 32, "dp = 8\npp = 4\nzero = 1\nschedule = \"gpipe\"",
+  const Scenario sc = scenario("gpipe", "llama3-8b", 32, "dp = 8\npp = 4\nzero = 1\nschedule = \"gpipe\"\nlayer_split = \"even\"",
                                "seq_len = 4096\nglobal_batch = 64\ntokens = 1e9");
   const LinearCost cost(132);
   const auto r = step::simulate_step(sc, 0, 64, cost);
@@ -95,8 +95,8 @@ TEST_CASE("DualPipe overlaps the all-to-all that 1F1B exposes", "[step]") {
   REQUIRE(one.a2a_dispatch_s > 0);
   // 1F1B runs each chunk's phases back to back: its all-to-all is fully exposed. Per micro-batch
   // and MoE layer: dispatch + combine forward, their gradients backward.
-  CHECK(one.breakdown.exposed_a2a_s > 0);
-  CHECK(dual.breakdown.exposed_a2a_s < one.breakdown.exposed_a2a_s);
+  CHECK(one.breakdown.exposed_ep_s > 0);
+  CHECK(dual.breakdown.exposed_ep_s < one.breakdown.exposed_ep_s);
   // An F&B pair never takes longer than running its two chunks one after the other on all SMs
   // scaled to the SMs left, and never less than either stream's busy time.
   for (const auto& st : dual.stages) {
@@ -112,5 +112,5 @@ TEST_CASE("Same scenario, same step, same numbers", "[step]") {
   const auto a = step::simulate_step(sc, 0, 64, cost);
   const auto b = step::simulate_step(sc, 0, 64, cost);
   CHECK(a.step_s == b.step_s);
-  CHECK(a.breakdown.exposed_a2a_s == b.breakdown.exposed_a2a_s);
+  CHECK(a.breakdown.exposed_ep_s == b.breakdown.exposed_ep_s);
 }

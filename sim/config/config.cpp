@@ -41,6 +41,8 @@ ModelConfig parse_model(Section s) {
     auto& at = m.attention;
     at.heads = a.integer("heads", 1, 1 << 20);
     at.bias = a.boolean_or("bias", false);
+    at.qkv_bias = a.boolean_or("qkv_bias", at.bias);
+    if (at.bias && !at.qkv_bias) a.fail("qkv_bias", "bias = true puts a bias on q/k/v too; qkv_bias = false contradicts it");
     if (type == "mla") {
       at.kind = AttentionKind::MLA;
       at.q_lora_rank = a.integer("q_lora_rank", 0, kBig);
@@ -60,7 +62,8 @@ ModelConfig parse_model(Section s) {
   }
   {
     Section p = s.table("mlp");
-    m.mlp.activation = p.choice("activation", {"swiglu", "gelu"}) == "swiglu" ? Activation::SwiGLU : Activation::GELU;
+    const std::string act = p.choice("activation", {"swiglu", "gelu", "squared_relu"});
+    m.mlp.activation = act == "swiglu" ? Activation::SwiGLU : act == "gelu" ? Activation::GELU : Activation::SquaredReLU;
     m.mlp.intermediate = p.integer("intermediate", 1, kBig);
     m.mlp.bias = p.boolean_or("bias", false);
     p.finish();
@@ -162,6 +165,10 @@ ClusterConfig parse_cluster(Section s) {
   c.gpus_per_node = s.integer("gpus_per_node", 1, 1024);
   if (c.gpus % c.gpus_per_node != 0)
     s.fail("gpus", fmt::format("gpus {} is not a multiple of gpus_per_node {}", c.gpus, c.gpus_per_node));
+  c.nvlink_domain = s.integer_or("nvlink_domain", 0, 1, 1'000'000);
+  if (c.nvlink_domain > 0 && c.nvlink_domain % c.gpus_per_node != 0)
+    s.fail("nvlink_domain", fmt::format("nvlink_domain {} is not a multiple of gpus_per_node {} (a domain joins whole nodes)",
+                                        c.nvlink_domain, c.gpus_per_node));
   s.finish();
   return c;
 }
@@ -182,10 +189,26 @@ PlanConfig parse_plan(Section s) {
   const std::string rc = s.choice_or("recompute", "none", {"none", "selective", "deepseek", "full"});
   p.recompute = rc == "none" ? Recompute::None : rc == "selective" ? Recompute::Selective
               : rc == "deepseek" ? Recompute::DeepSeek : Recompute::Full;
+  p.recompute_num_layers = s.integer_or("recompute_num_layers", 0, 1, 100000);
+  if (p.recompute_num_layers > 0 && p.recompute != Recompute::Full)
+    s.fail("recompute_num_layers", fmt::format("recompute_num_layers applies to recompute = \"full\" (recompute is '{}')", rc));
   p.comm_sms = s.integer_or("comm_sms", 0, 0, 100000);
-  if (s.has("layer_split")) p.layer_split = s.integer_array("layer_split", 0, 100000);
+  if (s.is_string("layer_split")) p.split_rule = s.choice("layer_split", {"balanced", "even"});
+  else if (s.has("layer_split")) p.layer_split = s.integer_array("layer_split", 0, 100000);
   else s.allow("layer_split");
   p.comm_buffers = s.opt_quantity("comm_buffers", Dim::Bytes, 0, 1e15).value_or(0.0);
+  p.sequence_parallel = s.boolean_or("sequence_parallel", false);
+  p.tp_comm_overlap = s.boolean_or("tp_comm_overlap", false);
+  p.ep_comm_overlap = s.boolean_or("ep_comm_overlap", false);
+  p.shared_expert_overlap = s.boolean_or("shared_expert_overlap", false);
+  p.overlap_grad_reduce = s.boolean_or("overlap_grad_reduce", false);
+  p.overlap_param_gather = s.boolean_or("overlap_param_gather", false);
+  p.dp_bucket_params = s.integer_or("dp_bucket_params", 0, 1, std::int64_t{1} << 40);
+  p.cp_comm = s.choice_or("cp_comm", "ring", {"ring", "all_gather"});
+  if (p.tp_comm_overlap && !p.sequence_parallel)
+    s.fail("tp_comm_overlap", "tp_comm_overlap (TransformerEngine userbuffers) needs sequence_parallel = true");
+  if (p.overlap_param_gather && p.zero < 1)
+    s.fail("overlap_param_gather", "overlap_param_gather needs a sharded optimizer (zero >= 1)");
   if (p.vpp > 1 && p.schedule != "interleaved")
     s.fail("vpp", fmt::format("vpp {} needs schedule 'interleaved' (schedule is '{}')", p.vpp, p.schedule));
   s.finish();

@@ -21,7 +21,7 @@ namespace trainsim {
 
 // ---------------------------------------------------------------------------------------------
 enum class AttentionKind { MHA, GQA, MLA };
-enum class Activation { SwiGLU, GELU };
+enum class Activation { SwiGLU, GELU, SquaredReLU };  // squared ReLU: Nemotron-4 (relu(x)^2, no gate)
 enum class NormKind { RMSNorm, LayerNorm };
 
 struct AttentionConfig {
@@ -30,6 +30,7 @@ struct AttentionConfig {
   std::int64_t kv_heads = 0;   // MHA: = heads; GQA: fewer
   std::int64_t head_dim = 0;   // MHA/GQA
   bool bias = false;           // bias on q/k/v/o projections
+  bool qkv_bias = false;       // bias on q/k/v only (Qwen2); implied by `bias`
   // MLA (DeepSeek-V2/V3). q_lora_rank == 0 means queries are projected directly (V2-Lite).
   std::int64_t q_lora_rank = 0;
   std::int64_t kv_lora_rank = 0;
@@ -117,7 +118,11 @@ struct ClusterConfig {
   std::string gpu;            // hardware name or path, as written
   std::int64_t gpus = 0;
   std::int64_t gpus_per_node = 0;
+  // GPUs joined by one NVLink/NVSwitch domain (GB200 NVL72: 72 over compute trays of 4). 0 = one
+  // node. A multiple of gpus_per_node; need not divide gpus (the last domain is partial).
+  std::int64_t nvlink_domain = 0;
   std::int64_t nodes() const { return gpus / gpus_per_node; }
+  std::int64_t domain_size() const { return nvlink_domain > 0 ? nvlink_domain : gpus_per_node; }
 };
 
 ClusterConfig parse_cluster(Section s);
@@ -132,8 +137,20 @@ struct PlanConfig {
   std::int64_t micro_batch = 1;          // sequences per micro-batch
   Recompute recompute = Recompute::None;
   std::int64_t comm_sms = 0;             // SMs reserved for communication kernels
-  std::vector<std::int64_t> layer_split; // layers per pipeline stage (empty = even split)
+  std::int64_t recompute_num_layers = 0; // recompute = "full": layers per stage recomputed (0 = all)
+  std::vector<std::int64_t> layer_split; // layers per pipeline stage (empty: see split_rule)
+  std::string split_rule = "balanced";   // when layer_split is empty: balanced | even
   double comm_buffers = 0;               // bytes per GPU for communication buffers
+  // Framework overlaps and communication switches (defaults: Megatron-Core's argument defaults,
+  // docs/configuration.md). Each is a model in sim/step/ with its citation.
+  bool sequence_parallel = false;        // Megatron sequence parallelism (TP all-gather/reduce-scatter)
+  bool tp_comm_overlap = false;          // TransformerEngine userbuffers: TP collectives pipelined with GEMMs
+  bool ep_comm_overlap = false;          // Megatron overlap_moe_expert_parallel_comm (combined 1F1B)
+  bool shared_expert_overlap = false;    // shared-expert compute overlapped with the all-to-all
+  bool overlap_grad_reduce = false;      // DP gradient reduce-scatter/all-reduce in buckets during backward
+  bool overlap_param_gather = false;     // ZeRO parameter all-gather during the next forward
+  std::int64_t dp_bucket_params = 0;     // parameters per gradient bucket; 0 = max(40M, 1M x dp) (Megatron)
+  std::string cp_comm = "ring";          // context-parallel attention: ring (p2p K/V) | all_gather
   SourcePos pos;
 };
 

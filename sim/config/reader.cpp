@@ -303,6 +303,11 @@ std::optional<Section> Section::opt_table(std::string_view key) {
 
 void Section::allow(std::string_view key) { known_.emplace(key); }
 
+bool Section::is_string(std::string_view key) const {
+  const toml::node* n = lookup(key);
+  return n && n->is_string();
+}
+
 void Section::finish() const {
   // Report the first unknown key of the top-most layer that has one, in file order, so the
   // message points at the top-most mistake.

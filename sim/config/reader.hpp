@@ -49,6 +49,7 @@ class Section {
   const std::string& prefix() const { return prefix_; }
   std::string full_key(std::string_view key) const;
   bool has(std::string_view key) const;
+  bool is_string(std::string_view key) const;  // the key is present and its value is a string
 
   // Required values. min/max bound the value (inclusive).
   std::int64_t integer(std::string_view key, std::int64_t min, std::int64_t max);

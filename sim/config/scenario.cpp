@@ -272,11 +272,6 @@ std::int64_t pipeline_stage_count(const PlanConfig& p) {
   return p.schedule == "dualpipev" ? 2 * p.pp : p.pp * p.vpp;
 }
 
-std::vector<std::int64_t> stage_layers(const ModelConfig& m, const PlanConfig& p) {
-  if (!p.layer_split.empty()) return p.layer_split;
-  const std::int64_t stages = pipeline_stage_count(p);
-  return std::vector<std::int64_t>(static_cast<std::size_t>(stages), m.layers / stages);
-}
 
 namespace {
 
@@ -338,9 +333,13 @@ void validate_phase(const Scenario& s, const PhaseLocator& at) {
                                          s.hardware.name, s.hardware.sms));
   const std::int64_t stages = pipeline_stage_count(p);
   if (p.layer_split.empty()) {
-    if (m.layers % stages != 0)
-      fail("plan", "pp", fmt::format("{} layers cannot be split evenly over {} pipeline stages; "
-                                     "give plan.layer_split with {} entries", m.layers, stages, stages));
+    if (m.layers < stages)
+      fail("plan", "pp", fmt::format("{} layers cannot fill {} pipeline stages (every stage needs a layer)", m.layers,
+                                     stages));
+    if (p.split_rule == "even" && m.layers % stages != 0)
+      fail("plan", "layer_split", fmt::format("layer_split = \"even\": {} layers cannot be split evenly over {} "
+                                              "pipeline stages; use \"balanced\" or give {} entries", m.layers,
+                                              stages, stages));
   } else {
     if (static_cast<std::int64_t>(p.layer_split.size()) != stages)
       fail("plan", "layer_split", fmt::format("has {} entries but the plan has {} pipeline stages", p.layer_split.size(), stages));

@@ -118,7 +118,6 @@ void validate_scenario(const Scenario& s);
 
 // Pipeline stages (model chunks): pp*vpp, or 2*pp for dualpipev (two chunks per device).
 std::int64_t pipeline_stage_count(const PlanConfig& p);
-// Layers per pipeline stage: plan.layer_split if given, else an even split.
-std::vector<std::int64_t> stage_layers(const ModelConfig& m, const PlanConfig& p);
+// Layers per pipeline stage: model/layer_split.hpp (stage_layers).
 
 }  // namespace trainsim

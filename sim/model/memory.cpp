@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "model/layer_split.hpp"
+
 namespace trainsim {
 
 namespace {
@@ -85,7 +87,7 @@ MemoryReport memory_per_gpu(const Scenario& s) {
   MemoryReport rep;
   rep.capacity = s.hardware.hbm_capacity.value;
 
-  const std::vector<i64> split = stage_layers(m, p);
+  const std::vector<i64> split = stage_layers(m, p, s.training.seq_len);
   std::vector<i64> first_layer(split.size(), 0);
   for (std::size_t i = 1; i < split.size(); ++i) first_layer[i] = first_layer[i - 1] + split[i - 1];
   const i64 nstages = static_cast<i64>(split.size());

@@ -62,7 +62,8 @@ double attention_params(const ModelConfig& m) {
   }
   const double q = d(a.heads * a.head_dim), kv = d(a.kv_heads * a.head_dim);
   double p = h * q + 2 * h * kv + q * h;
-  if (a.bias) p += q + 2 * kv + h;
+  if (a.qkv_bias) p += q + 2 * kv;
+  if (a.bias) p += h;  // the output projection's bias
   return p;
 }
 
@@ -283,8 +284,10 @@ void add_mlp(const ModelConfig& m, OpBuilder& B, const OpContext& ctx, const std
     B.linear(name + ".up_gate", rows, 2 * inter, h, dt, groups);
     B.membound(name + ".swiglu", OpClass::Elementwise, 3.0 * d(rows) * d(inter) * 2);
   } else {
+    // GELU or squared ReLU (Nemotron-4): one up projection, an elementwise activation.
+    const char* act = m.mlp.activation == Activation::GELU ? ".gelu" : ".sqrelu";
     B.linear(name + ".up", rows, inter, h, dt, groups);
-    B.membound(name + ".gelu", OpClass::Elementwise, 2.0 * d(rows) * d(inter) * 2);
+    B.membound(name + act, OpClass::Elementwise, 2.0 * d(rows) * d(inter) * 2);
   }
   B.linear(name + ".down", rows, h, inter, dt, groups);
 }

@@ -14,17 +14,14 @@ constexpr double kGiB = 1073741824.0;
 
 std::string bottleneck_of(const step::StepResult& s) {
   const auto& b = s.breakdown;
-  const std::pair<double, const char*> parts[] = {
-      {b.exposed_a2a_s, "exposed all-to-all"},
-      {b.bubble_s, "pipeline bubble"},
-      {b.exposed_dp_s, "DP communication"},
-      {b.optimizer_s, "optimizer"},
-  };
-  const auto* worst = std::max_element(std::begin(parts), std::end(parts),
-                                       [](const auto& x, const auto& y) { return x.first < y.first; });
+  // The largest part of the step that is not compute.
+  const auto lines = b.lines();
+  const auto* worst = &lines[1];
+  for (const auto& l : lines)
+    if (std::string_view(l.name) != "compute" && l.seconds > worst->seconds) worst = &l;
   // Compute-bound unless some overhead takes at least a tenth of the step.
-  if (worst->first < 0.1 * s.step_s) return "compute";
-  return fmt::format("{} ({:.0f}%)", worst->second, 100 * worst->first / s.step_s);
+  if (worst->seconds < 0.1 * s.step_s) return "compute";
+  return fmt::format("{} ({:.0f}%)", worst->label, 100 * worst->seconds / s.step_s);
 }
 
 }  // namespace

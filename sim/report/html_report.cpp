@@ -193,7 +193,7 @@ svg .ax{stroke:#9aa5b1;stroke-width:1}
 svg .band{fill:#f4f6f9}
 svg .cap{stroke:#c0262d;stroke-width:1.5;stroke-dasharray:6 4;fill:none}
 svg .capt{fill:#c0262d;font-size:11px;font-weight:600}
-.s0{fill:#4e79a7}.s1{fill:#f28e2b}.s2{fill:#b8b0ab}.s3{fill:#e15759}.s4{fill:#76b7b2}
+.s0{fill:#4e79a7}.s1{fill:#f28e2b}.s2{fill:#b8b0ab}.s3{fill:#e15759}.s4{fill:#76b7b2}.s5{fill:#59a14f}.s6{fill:#edc948}.s7{fill:#b07aa1}.s8{fill:#ff9da7}.s9{fill:#9c755f}
 .m0{fill:#4e79a7}.m1{fill:#a0cbe8}.m2{fill:#f28e2b}.m3{fill:#59a14f}.m4{fill:#b8b0ab}
 .b0{fill:#4e79a7}.b1{fill:#59a14f}.b2{fill:#9c755f}
 .kF{fill:#4e79a7}.kB{fill:#59a14f}.kI{fill:#8cd17d}.kW{fill:#b6992d}.kX{fill:#f28e2b}
@@ -339,13 +339,19 @@ void phase_table(std::string& o, const RunReport& r) {
 void breakdown_chart(std::string& o, const RunReport& r) {
   if (r.phases.empty()) return;
   o += "<section id=\"breakdown\">\n<h2>Step-time breakdown</h2>\n"
-       "<p class=\"note\">One step at each phase's final batch. Compute, exposed all-to-all and bubble are "
-       "means over pipeline ranks; DP collectives and the optimizer run after the pipeline.</p>\n";
-  const std::vector<Swatch> parts = {{"Compute", "s0"}, {"Exposed all-to-all", "s1"}, {"Pipeline bubble", "s2"},
-                                     {"Exposed DP", "s3"}, {"Optimizer", "s4"}};
+       "<p class=\"note\">One step at each phase's final batch, mean per GPU; the parts add up to the step "
+       "time.</p>\n";
+  // One swatch per part of the breakdown (step::Breakdown::lines(), stable order and names).
+  static const char* const kClasses[] = {"s0", "s5", "s1", "s3", "s6", "s7", "s8", "s4", "s2", "s9"};
+  std::vector<Swatch> parts;
+  {
+    std::size_t k = 0;
+    for (const auto& l : step::Breakdown{}.lines()) parts.push_back({l.label, kClasses[k++ % 10]});
+  }
   auto values = [](const step::Breakdown& b) {
-    return std::array<double, 5>{pos(b.compute_s), pos(b.exposed_a2a_s), pos(b.bubble_s), pos(b.exposed_dp_s),
-                                 pos(b.optimizer_s)};
+    std::vector<double> v;
+    for (const auto& l : b.lines()) v.push_back(pos(l.seconds));
+    return v;
   };
   double max = 0;
   for (const auto& p : r.phases) {
@@ -386,16 +392,15 @@ void breakdown_chart(std::string& o, const RunReport& r) {
   }
   svg_close(o);
 
-  o += "<table>\n<thead><tr><th>Phase</th><th class=\"n\">Step</th><th class=\"n\">Compute</th><th class=\"n\">Exposed a2a</th>"
-       "<th class=\"n\">Bubble</th><th class=\"n\">Exposed DP</th><th class=\"n\">Optimizer</th><th class=\"n\">P2P</th>"
-       "<th class=\"n\">MFU (causal / full)</th><th class=\"n\">Tokens/s/GPU</th></tr></thead>\n<tbody>\n";
+  o += "<table>\n<thead><tr><th>Phase</th><th class=\"n\">Step</th>";
+  for (const auto& sw : parts) out(o, "<th class=\"n\">{}</th>", esc(sw.label));
+  o += "<th class=\"n\">MFU (causal / full)</th><th class=\"n\">Tokens/s/GPU</th></tr></thead>\n<tbody>\n";
   for (const auto& p : r.phases) {
     const auto& s = p.step;
-    const auto& b = s.breakdown;
-    out(o, "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
-           "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{} / {}</td><td class=\"n\">{}</td></tr>\n",
-        esc(p.name), secs(s.step_s), secs(b.compute_s), secs(b.exposed_a2a_s), secs(b.bubble_s), secs(b.exposed_dp_s),
-        secs(b.optimizer_s), secs(b.p2p_s), pct(s.mfu_causal), pct(s.mfu_full), num(s.tokens_per_s_per_gpu, 0));
+    out(o, "<tr><td>{}</td><td class=\"n\">{}</td>", esc(p.name), secs(s.step_s));
+    for (const auto& l : s.breakdown.lines()) out(o, "<td class=\"n\">{}</td>", secs(l.seconds));
+    out(o, "<td class=\"n\">{} / {}</td><td class=\"n\">{}</td></tr>\n", pct(s.mfu_causal), pct(s.mfu_full),
+        num(s.tokens_per_s_per_gpu, 0));
   }
   o += "</tbody></table>\n</section>\n";
 }

@@ -20,6 +20,13 @@ namespace {
 
 using i64 = std::int64_t;
 using json = nlohmann::json;
+
+// The step's breakdown under its stable names, in seconds.
+json breakdown_json(const step::Breakdown& b) {
+  json j = json::object();
+  for (const auto& l : b.lines()) j[l.name] = l.seconds;
+  return j;
+}
 constexpr double kGiB = 1073741824.0;
 
 std::string plan_string(const PlanConfig& p) {
@@ -225,12 +232,7 @@ json run_json(const RunReport& r) {
                       {"wall_clock_days", p.result.wall_s / 86400.0},
                       {"energy_mwh", p.result.energy_mwh ? json(*p.result.energy_mwh) : json(nullptr)},
                       {"mfu", p.step.mfu_causal},
-                      {"breakdown_s",
-                       {{"compute", b.compute_s},
-                        {"exposed_all_to_all", b.exposed_a2a_s},
-                        {"bubble", b.bubble_s},
-                        {"exposed_dp", b.exposed_dp_s},
-                        {"optimizer", b.optimizer_s}}},
+                      {"breakdown_s", breakdown_json(b)},
                       {"cost_sources",
                        {{"measured", p.step.costs.measured},
                         {"fitted", p.step.costs.fitted},
@@ -299,15 +301,35 @@ std::string run_text(const RunReport& r) {
   if (r.run.goodput < 1) out += fmt::format("  goodput: {:.1f}% of wall-clock time is useful work\n", r.run.goodput * 100);
 
   out += "\nOne step at the final batch, per phase (mean per GPU)\n";
-  TextTable bt({"phase", "step", "compute", "exposed a2a", "bubble", "DP comm", "optimizer", "MFU", "tokens/s/GPU"},
-               {false, true, true, true, true, true, true, true, true});
+  // One column per part of the breakdown that is non-zero in some phase (stable names in --json).
+  const auto proto = step::Breakdown{}.lines();
+  std::vector<std::size_t> cols;
+  for (std::size_t k = 0; k < proto.size(); ++k)
+    for (const auto& p : r.phases)
+      if (p.step.breakdown.lines()[k].seconds > 0) {
+        cols.push_back(k);
+        break;
+      }
+  std::vector<std::string> head = {"phase", "step"};
+  std::vector<bool> right = {false, true};
+  for (std::size_t k : cols) {
+    head.push_back(proto[k].label);
+    right.push_back(true);
+  }
+  for (const char* h : {"MFU", "tokens/s/GPU"}) {
+    head.push_back(h);
+    right.push_back(true);
+  }
+  TextTable bt(head, right);
   for (const auto& p : r.phases) {
-    const auto& b = p.step.breakdown;
+    const auto lines = p.step.breakdown.lines();
     const double st = p.step.step_s;
     auto pc = [&](double x) { return fmt::format("{:.2f}s {:>3.0f}%", x, 100 * x / st); };
-    bt.add_row({p.name, fmt::format("{:.2f}s", st), pc(b.compute_s), pc(b.exposed_a2a_s), pc(b.bubble_s),
-                pc(b.exposed_dp_s), pc(b.optimizer_s), fmt::format("{:.1f}%", 100 * p.step.mfu_causal),
-                fmt::format("{:.0f}", p.step.tokens_per_s_per_gpu)});
+    std::vector<std::string> row = {p.name, fmt::format("{:.2f}s", st)};
+    for (std::size_t k : cols) row.push_back(pc(lines[k].seconds));
+    row.push_back(fmt::format("{:.1f}%", 100 * p.step.mfu_causal));
+    row.push_back(fmt::format("{:.0f}", p.step.tokens_per_s_per_gpu));
+    bt.add_row(row);
   }
   out += bt.str();
   out += fmt::format("  MFU: model FLOPs (causal attention, MTP included) over the dense BF16 peak ({:.0f} TFLOPS)\n",
@@ -357,13 +379,15 @@ std::string run_markdown(const RunReport& r) {
                        fmt_hours(p.result.gpu_hours), p.result.wall_s / 86400.0, fmt_usd(p.result.cost_usd));
   out += fmt::format("| **total** | | | | | | | **{}** | **{:.1f}** | **{}** |\n\n", fmt_hours(r.run.gpu_hours),
                      r.run.wall_clock_days, fmt_usd(r.run.cost_usd));
-  out += "## One step (final batch), mean per GPU\n\n| phase | step | compute | exposed all-to-all | bubble | DP comm | "
-         "optimizer | MFU |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
+  out += "## One step (final batch), mean per GPU\n\n| phase | step |";
+  for (const auto& l : step::Breakdown{}.lines()) out += fmt::format(" {} |", l.label);
+  out += " MFU |\n|---|---:|";
+  for (std::size_t k = 0; k < step::Breakdown{}.lines().size(); ++k) out += "---:|";
+  out += "---:|\n";
   for (const auto& p : r.phases) {
-    const auto& b = p.step.breakdown;
-    out += fmt::format("| {} | {:.3f} s | {:.3f} s | {:.3f} s | {:.3f} s | {:.3f} s | {:.3f} s | {:.1f}% |\n", p.name,
-                       p.step.step_s, b.compute_s, b.exposed_a2a_s, b.bubble_s, b.exposed_dp_s, b.optimizer_s,
-                       100 * p.step.mfu_causal);
+    out += fmt::format("| {} | {:.3f} s |", p.name, p.step.step_s);
+    for (const auto& l : p.step.breakdown.lines()) out += fmt::format(" {:.3f} s |", l.seconds);
+    out += fmt::format(" {:.1f}% |\n", 100 * p.step.mfu_causal);
   }
   out += fmt::format("\nMemory per GPU: peak {:.1f} GiB of {:.1f} GiB ({}).\n", r.memory.peak / kGiB,
                      r.memory.capacity / kGiB, r.memory.fits ? "fits" : "does not fit");

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "model/layer_split.hpp"
 #include "model/memory.hpp"
 #include "model/model_math.hpp"
 #include "network/alltoall.hpp"
@@ -56,7 +57,7 @@ void apply_tp(Op& o, i64 tp) {
     o.flops /= d(tp);
     o.flops_full /= d(tp);
     o.bytes /= d(tp);
-  } else if (ends_with(o.name, ".swiglu") || ends_with(o.name, ".gelu") || ends_with(o.name, ".rope") ||
+  } else if (ends_with(o.name, ".swiglu") || ends_with(o.name, ".gelu") || ends_with(o.name, ".sqrelu") || ends_with(o.name, ".rope") ||
              ends_with(o.name, ".quant")) {
     o.bytes /= d(tp);
   }
@@ -125,7 +126,7 @@ std::vector<LayerOps> stage_ops(const Ctx& c, i64 stage, i64 nstages) {
   const PlanConfig& p = c.plan;
   const OpContext oc = gpu_op_context(c);
   auto adjust = [&](std::vector<Op> ops) { return for_gpu(c, std::move(ops)); };
-  const std::vector<i64> split = stage_layers(m, p);
+  const std::vector<i64> split = stage_layers(m, p, c.tr.seq_len);
   const i64 first = std::accumulate(split.begin(), split.begin() + stage, i64{0});
   std::vector<LayerOps> out;
   if (stage == 0) out.push_back({"embed", false, adjust(embedding_ops(m, oc))});
@@ -273,6 +274,25 @@ double dp_collective(const Scenario& sc, network::CollectiveKind kind, int ranks
 }
 
 }  // namespace
+
+std::vector<Breakdown::Line> Breakdown::lines() const {
+  return {{"compute", "compute", compute_s},
+          {"recompute", "recompute", recompute_s},
+          {"exposed_tp", "exposed TP", exposed_tp_s},
+          {"exposed_ep", "exposed EP all-to-all", exposed_ep_s},
+          {"exposed_cp", "exposed CP", exposed_cp_s},
+          {"exposed_pp", "exposed PP", exposed_pp_s},
+          {"exposed_dp", "exposed DP", exposed_dp_s},
+          {"optimizer", "optimizer", optimizer_s},
+          {"schedule_bubble", "schedule bubble", schedule_bubble_s},
+          {"imbalance", "imbalance", imbalance_s}};
+}
+
+double Breakdown::total() const {
+  double t = 0;
+  for (const auto& l : lines()) t += l.seconds;
+  return t;
+}
 
 namespace {
 
@@ -494,17 +514,17 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
   }
   const double nranks = d(static_cast<i64>(rep.ops.size()));
   R.breakdown.compute_s = compute_sum / nranks;
-  R.breakdown.exposed_a2a_s = exposed_sum / nranks;
+  R.breakdown.exposed_ep_s = exposed_sum / nranks;  // TP all-reduces included (step/ rewrite splits them)
   double bubble = 0;
   for (Time b : rep.bubble) bubble += b.seconds();
-  R.breakdown.bubble_s = bubble / nranks;
+  R.breakdown.schedule_bubble_s = bubble / nranks;
 
   // --- data parallelism and the optimizer ---------------------------------------------------
   // Parameters of the busiest pipeline rank (from the memory model, which knows the placement).
   const MemoryReport mem = memory_per_gpu(sc);
   double dense = 0, routed = 0;
   {
-    const std::vector<i64> split = stage_layers(m, plan);
+    const std::vector<i64> split = stage_layers(m, plan, tr.seq_len);
     std::vector<i64> first(split.size(), 0);
     for (std::size_t i = 1; i < split.size(); ++i) first[i] = first[i - 1] + split[i - 1];
     for (const auto& rk : mem.ranks) {
@@ -577,8 +597,9 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
   R.mfu_full = R.flops_per_step_full / (R.step_s * gpus * R.mfu_peak_flops);
   R.tokens_per_s_per_gpu = R.tokens / R.step_s / gpus;
   R.utilization = R.breakdown.compute_s / R.step_s;
-  R.bubble_fraction = R.breakdown.bubble_s / R.step_s;
-  R.exposed_comm_fraction = (R.breakdown.exposed_a2a_s + R.breakdown.exposed_dp_s) / R.step_s;
+  R.bubble_fraction = (R.breakdown.schedule_bubble_s + R.breakdown.imbalance_s) / R.step_s;
+  R.exposed_comm_fraction = (R.breakdown.exposed_tp_s + R.breakdown.exposed_ep_s + R.breakdown.exposed_cp_s +
+                              R.breakdown.exposed_pp_s + R.breakdown.exposed_dp_s) / R.step_s;
   R.costs = counts;
   R.costs.bases.assign(bases.begin(), bases.end());
   return R;

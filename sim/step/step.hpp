@@ -59,13 +59,29 @@ struct StageCost {
   double flops_fwd = 0, flops_bwd = 0; // model FLOPs (causal) of the stage, one micro-batch
 };
 
+// The parts of one step, mean per GPU, in seconds; they add up to StepResult::step_s. The names
+// that lines() gives are stable: text, --json ("breakdown_s"), Markdown and HTML use them.
 struct Breakdown {
-  double compute_s = 0;         // mean per rank: compute busy time in pipeline ops
-  double exposed_a2a_s = 0;     // mean per rank: all-to-all time not hidden behind compute
-  double bubble_s = 0;          // mean per rank: idle time inside the pipeline makespan
-  double exposed_dp_s = 0;      // DP reduce-scatter + all-gather after the pipeline
-  double optimizer_s = 0;
-  double p2p_s = 0;             // per-hop activation transfer time (inside the makespan)
+  double compute_s = 0;          // compute busy time of the model's ops (first execution)
+  double recompute_s = 0;        // forward ops recomputed in the backward (plan.recompute)
+  double exposed_tp_s = 0;       // tensor-parallel collectives not hidden behind compute
+  double exposed_ep_s = 0;       // expert-parallel all-to-all not hidden behind compute
+  double exposed_cp_s = 0;       // context-parallel K/V exchange not hidden behind compute
+  double exposed_pp_s = 0;       // pipeline activation/gradient sends not hidden
+  double exposed_dp_s = 0;       // data-parallel gradient and parameter collectives not hidden
+  double optimizer_s = 0;        // the optimizer step
+  double schedule_bubble_s = 0;  // idle in the pipeline that the schedule leaves with equal stages
+  double imbalance_s = 0;        // idle in the pipeline because another stage is slower
+  double p2p_s = 0;              // information, not a part: one activation transfer between neighbours
+
+  struct Line {
+    const char* name;   // stable key: compute, recompute, exposed_tp, exposed_ep, exposed_cp, exposed_pp,
+                        // exposed_dp, optimizer, schedule_bubble, imbalance
+    const char* label;  // for people: "exposed TP", ...
+    double seconds;
+  };
+  std::vector<Line> lines() const;  // in the order above
+  double total() const;             // sum of the lines
 };
 
 struct CostCounts {
