@@ -11,8 +11,10 @@
 
 namespace ts_test {
 
-inline std::filesystem::path source_dir() { return TRAINSIM_SOURCE_DIR; }
-inline std::filesystem::path shared_dir() { return TRAINSIM_SHARED_DIR; }
+// Compiled into support_paths.cpp alone, so test sources do not depend on where the tree is.
+std::filesystem::path source_dir();
+std::filesystem::path shared_dir();
+const char* trainsim_bin();
 inline std::filesystem::path data(const std::string& rel) { return source_dir() / rel; }
 
 inline std::string read_file(const std::filesystem::path& p) {
@@ -50,7 +52,7 @@ inline RunResult run_trainsim(const std::string& args, const std::string& cwd = 
   auto tag = std::to_string(::getpid()) + "-" + std::to_string(counter++);
   auto out = dir / ("ts-out-" + tag);
   auto err = dir / ("ts-err-" + tag);
-  std::string cmd = std::string("'") + TRAINSIM_BIN + "' " + args + " >'" + out.string() + "' 2>'" +
+  std::string cmd = std::string("'") + trainsim_bin() + "' " + args + " >'" + out.string() + "' 2>'" +
                     err.string() + "'";
   if (!cwd.empty()) cmd = "cd '" + cwd + "' && " + cmd;
   int raw = std::system(cmd.c_str());
