@@ -14,3 +14,11 @@ rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 [ -f "$out/ANALYSIS.md" ] && cp "$out/ANALYSIS.md" "$out.tmp/"
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "regenerated $out"
+
+# The validation suite (validation/README.md): every published run of V1-V6 against trainsim.
+# tests/test_validate.cpp checks that a fresh `trainsim validate` reproduces it byte for byte.
+out=reports/validation
+rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+"$bin" validate -q --out "$out.tmp" | head -n -2 >"$out.tmp/report.txt"
+rm -rf "$out" && mv "$out.tmp" "$out"
+echo "regenerated $out"

@@ -22,6 +22,7 @@ void setup_import(CLI::App& sub);
 void setup_calibrate(CLI::App& sub);
 void setup_replay(CLI::App& sub);
 void setup_sweep(CLI::App& sub);
+void setup_validate(CLI::App& sub);
 
 // The table main() registers, in the order --help lists them.
 inline constexpr Command kCommands[] = {
@@ -33,6 +34,7 @@ inline constexpr Command kCommands[] = {
     {"calibrate", "Fit per-class kernel cost models to measured profiles and microbenchmark tables", setup_calibrate},
     {"replay", "Re-simulate a measured kernel profile with the fitted costs and compare", setup_replay},
     {"sweep", "Evaluate the cartesian product of scenario settings into SQLite (resumable), with the best plans under constraints", setup_sweep},
+    {"validate", "Run the validation suite: published training runs simulated and compared, median and max error per family", setup_validate},
     {"alltoall", "Simulate one MoE layer's DeepEP-style all-to-all dispatch and combine on a cluster network", setup_alltoall},
 };
 
