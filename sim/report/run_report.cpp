@@ -400,11 +400,11 @@ std::string run_markdown(const RunReport& r) {
   out += fmt::format("\nMemory per GPU: peak {:.1f} GiB of {:.1f} GiB ({}).\n", r.memory.peak / kGiB,
                      r.memory.capacity / kGiB, r.memory.fits ? "fits" : "does not fit");
   if (!r.hardware.empty()) {
-    out += "\n## Hardware comparison\n\n| GPU | plan | step | GPU-hours | days | cost | MFU | bottleneck |\n"
-           "|---|---|---:|---:|---:|---:|---:|---|\n";
+    out += "\n## Hardware comparison\n\n| GPU | plan | step | memory/GPU | GPU-hours | days | cost | MFU | bottleneck |\n"
+           "|---|---|---:|---:|---:|---:|---:|---:|---|\n";
     for (const auto& h : r.hardware)
-      out += fmt::format("| {} | {}{} | {:.2f} s | {} | {:.1f} | {} | {:.1f}% | {} |\n", h.gpu, h.plan,
-                         h.replanned ? " (re-planned)" : "", h.step_s, fmt_hours(h.gpu_hours), h.days,
+      out += fmt::format("| {} | {}{} | {:.2f} s | {:.1f} GiB | {} | {:.1f} | {} | {:.1f}% | {} |\n", h.gpu, h.plan,
+                         h.replanned ? " (re-planned)" : "", h.step_s, h.memory_gib, fmt_hours(h.gpu_hours), h.days,
                          fmt_usd(h.cost_usd), 100 * h.mfu, h.bottleneck);
   }
   if (!r.assumptions.empty()) {
