@@ -113,7 +113,7 @@ TEST_CASE("a point-to-point delay shifts the makespan by the hand-derived amount
 }
 
 TEST_CASE("critical path runs contiguously from 0 to the makespan") {
-  const auto kind = GENERATE(as<std::string>{}, "gpipe", "1f1b", "zb1p", "dualpipe");
+  const auto kind = GENERATE(as<std::string>{}, "gpipe", "1f1b", "zb1p", "dualpipe", "dualpipev");
   CAPTURE(kind);
   const Time d = Time::us(1);
   const auto r = ts::run(kind, {4, 8, 1}, times(Time::us(2), Time::us(4), Time::us(2), Time::us(5)), d);
@@ -166,7 +166,7 @@ TEST_CASE("op names round-trip through the fixture notation") {
 }
 
 TEST_CASE("every schedule runs each micro-batch's forward and backward on every stage once") {
-  const auto kind = GENERATE(as<std::string>{}, "gpipe", "1f1b", "interleaved", "zb1p", "dualpipe");
+  const auto kind = GENERATE(as<std::string>{}, "gpipe", "1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev");
   const int pp = 4, m = 8;
   const int v = kind == "interleaved" ? 2 : 1;
   const auto s = ts::build(kind, {pp, m, v});
@@ -177,8 +177,10 @@ TEST_CASE("every schedule runs each micro-batch's forward and backward on every 
       backwards += (op.kind == trainsim::graph::OpKind::B || op.kind == trainsim::graph::OpKind::I ||
                     op.kind == trainsim::graph::OpKind::FB) ? 1 : 0;
     }
-  // Stages per micro-batch: P (v*P interleaved). DualPipe: M/2 per direction, P stages each.
-  const int stages = pp * v;
+  // Stages per micro-batch: P (v*P interleaved, 2P DualPipeV). DualPipe: M/2 per direction,
+  // P stages each.
+  const int stages = kind == "dualpipev" ? 2 * pp : pp * v;
+  CHECK(s.stages_per_rank * pp == (kind == "dualpipe" ? 2 * pp : stages));
   CHECK(forwards == m * stages);
   CHECK(backwards == m * stages);
 }

@@ -96,6 +96,9 @@ TEST_CASE("bad input exits 2 and names the option") {
                             Bad{"--kind dualpipe --pp 5 --microbatches 20", "--pp"},
                             Bad{"--kind dualpipe --pp 4 --microbatches 6", "--microbatches"},
                             Bad{"--kind dualpipe --pp 4 --microbatches 9", "--microbatches"},
+                            Bad{"--kind dualpipev --pp 4 --microbatches 7", "--microbatches"},
+                            Bad{"--kind dualpipev --pp 0 --microbatches 8", "--pp"},
+                            Bad{"--kind dualpipev --pp 4 --microbatches 8 --vpp 2", "--vpp"},
                             Bad{"--kind interleaved --pp 4 --microbatches 6 --vpp 2", "--microbatches"},
                             Bad{"--kind 1f1b --pp 4 --microbatches 8 --vpp 2", "--vpp"},
                             Bad{"--kind 1f1b --pp 4 --microbatches 8 --f -3", "--f"},
@@ -107,6 +110,32 @@ TEST_CASE("bad input exits 2 and names the option") {
   CHECK(r.status == 2);
   CHECK(r.out.empty());
   CHECK_THAT(r.err, Catch::Contains(bad.mentions));
+}
+
+TEST_CASE("dualpipev: --json, --order and --trace") {
+  // Odd P and odd M (DualPipeV allows both): 3 ranks holding 6 stages, 7 micro-batches.
+  const auto dir = ts_test::temp_dir("sched-v");
+  const auto path = dir / "v.json";
+  const auto r = run_trainsim("schedule --kind dualpipev --pp 3 --microbatches 7 --fb 3 --json --order --trace '" +
+                              path.string() + "'");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j.at("kind") == "dualpipev");
+  CHECK(j.at("weight_copies") == 1);
+  CHECK(j.at("stages_per_rank") == 2);
+  // 2P+1 = 7 chunk activations on every rank.
+  CHECK(j.at("peak_inflight_microbatches") == nlohmann::json::array({7, 7, 7}));
+  REQUIRE(j.at("order").size() == 3);
+  // Rank 2 (the last) has no step-1 forwards: F0:0 F1:0 first.
+  CHECK(j.at("order")[2][0] == "F0:0");
+  CHECK(j.at("order")[2][1] == "F1:0");
+  const auto trace = nlohmann::json::parse(ts_test::read_file(path));
+  CHECK(trace.at("otherData").at("kind") == "dualpipev");
+  const auto text = run_trainsim("schedule --kind dualpipev --pp 3 --microbatches 7");
+  CHECK(text.status == 0);
+  CHECK(text.out.find("2 stages per rank (6 in all)") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("the F&B overlap model sets F&B from the communication share") {

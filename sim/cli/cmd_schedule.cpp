@@ -143,9 +143,11 @@ void run_schedule(const ScheduleOptions& o) {
 
 void setup_schedule(CLI::App& sub) {
   auto o = std::make_shared<ScheduleOptions>();
-  sub.add_option("--kind", o->kind, "Schedule: gpipe, 1f1b, interleaved, zb1p, dualpipe")->required();
-  sub.add_option("--pp", o->pp, "Pipeline ranks")->required();
-  sub.add_option("--microbatches", o->microbatches, "Micro-batches per step (dualpipe: both directions)")->required();
+  sub.add_option("--kind", o->kind, "Schedule: " + schedule::known_schedules_list())->required();
+  sub.add_option("--pp", o->pp, "Pipeline ranks (dualpipev: devices, each holding 2 of the 2*pp stages)")->required();
+  sub.add_option("--microbatches", o->microbatches,
+                 "Micro-batches per step (dualpipe: both directions together; dualpipe, dualpipev: at least 2*pp)")
+      ->required();
   sub.add_option("--vpp", o->vpp, "Model chunks per rank (interleaved only)");
   sub.add_option("--f", o->f, "Forward chunk time (microseconds, or with a unit: 3.7us, 1.2ms) [1us]");
   sub.add_option("--b", o->b, "Full backward chunk time [2 x F]");

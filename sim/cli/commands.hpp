@@ -29,7 +29,7 @@ inline constexpr Command kCommands[] = {
     {"run", "Simulate a whole training run of a scenario: step time, GPU-hours, days, dollars, energy, reports", setup_run},
     {"compare", "The same model and token budget on several GPU types (and schedules), re-planned if needed", setup_compare},
     {"describe", "Parameters, FLOPs, per-layer operations and memory of a model or scenario", setup_describe},
-    {"schedule", "Replay a pipeline schedule (gpipe, 1f1b, interleaved, zb1p, dualpipe) with given op times", setup_schedule},
+    {"schedule", "Replay a pipeline schedule (gpipe, 1f1b, interleaved, zb1p, dualpipe, dualpipev) with given op times", setup_schedule},
     {"import", "Import a PyTorch-profiler (Kineto) trace into a classified kernel profile", setup_import},
     {"calibrate", "Fit per-class kernel cost models to measured profiles and microbenchmark tables", setup_calibrate},
     {"replay", "Re-simulate a measured kernel profile with the fitted costs and compare", setup_replay},

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "schedule/schedule_rules.hpp"
+
 namespace trainsim {
 
 namespace {
@@ -184,7 +186,9 @@ PlanConfig parse_plan(Section s) {
   p.cp = s.integer_or("cp", 1, 1, 4096);
   p.vpp = s.integer_or("vpp", 1, 1, 1024);
   p.zero = s.integer_or("zero", 0, 0, 3);
-  p.schedule = s.choice_or("schedule", "1f1b", {"gpipe", "1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev"});
+  // The names the schedule registry knows (sim/schedule/schedule.cpp), so a name the config
+  // accepts always runs.
+  p.schedule = s.choice_or("schedule", "1f1b", schedule::known_schedules());
   p.micro_batch = s.integer_or("micro_batch", 1, 1, 1 << 20);
   const std::string rc = s.choice_or("recompute", "none", {"none", "selective", "deepseek", "full"});
   p.recompute = rc == "none" ? Recompute::None : rc == "selective" ? Recompute::Selective

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "schedule/schedule_rules.hpp"
+
 namespace trainsim {
 
 namespace fs = std::filesystem;
@@ -331,6 +333,28 @@ void validate_phase(const Scenario& s, const PhaseLocator& at) {
   if (p.comm_sms >= s.hardware.sms)
     fail("plan", "comm_sms", fmt::format("comm_sms = {} leaves no SM for compute ({} has {})", p.comm_sms,
                                          s.hardware.name, s.hardware.sms));
+  const std::int64_t per_step = p.dp * p.micro_batch;
+  if (t.global_batch % per_step != 0)
+    fail("training", "global_batch",
+         fmt::format("global_batch {} is not divisible by dp*micro_batch = {}*{} = {}", t.global_batch, p.dp,
+                     p.micro_batch, per_step));
+  if (t.ramp && t.ramp->start % per_step != 0)
+    fail("training", "batch_ramp.start",
+         fmt::format("ramp start {} is not divisible by dp*micro_batch = {}", t.ramp->start, per_step));
+  const std::int64_t mbs = t.global_batch / per_step;
+  // The schedule's own rules (sim/schedule/schedule_rules.hpp) at the phase's final batch;
+  // smaller batches of a ramp are extrapolated from the fewest micro-batches it runs.
+  const schedule::ScheduleParams sp{static_cast<int>(p.pp), static_cast<int>(std::min<std::int64_t>(mbs, 1 << 30)),
+                                    static_cast<int>(p.vpp)};
+  if (const auto problem = schedule::check_params(p.schedule, sp)) {
+    switch (problem->param) {
+      case schedule::Param::Pp: fail("plan", "pp", fmt::format("{}, got {}", problem->need, p.pp)); break;
+      case schedule::Param::Vpp: fail("plan", "vpp", fmt::format("{}, got {}", problem->need, p.vpp)); break;
+      case schedule::Param::Microbatches:
+        fail("plan", "schedule", fmt::format("{}; global_batch/(dp*micro_batch) = {}", problem->need, mbs));
+        break;
+    }
+  }
   const std::int64_t stages = pipeline_stage_count(p);
   if (p.layer_split.empty()) {
     if (m.layers < stages)
@@ -342,30 +366,14 @@ void validate_phase(const Scenario& s, const PhaseLocator& at) {
                                               stages, stages));
   } else {
     if (static_cast<std::int64_t>(p.layer_split.size()) != stages)
-      fail("plan", "layer_split", fmt::format("has {} entries but the plan has {} pipeline stages", p.layer_split.size(), stages));
+      fail("plan", "layer_split",
+           fmt::format("has {} entries but the plan has {} pipeline stages{}", p.layer_split.size(), stages,
+                       p.schedule == "dualpipev"
+                           ? fmt::format(" (dualpipev: 2 stages on each of the pp = {} ranks; or \"balanced\")", p.pp)
+                           : ""));
     const std::int64_t sum = std::accumulate(p.layer_split.begin(), p.layer_split.end(), std::int64_t{0});
     if (sum != m.layers) fail("plan", "layer_split", fmt::format("sums to {} layers but the model has {}", sum, m.layers));
   }
-  const std::int64_t per_step = p.dp * p.micro_batch;
-  if (t.global_batch % per_step != 0)
-    fail("training", "global_batch",
-         fmt::format("global_batch {} is not divisible by dp*micro_batch = {}*{} = {}", t.global_batch, p.dp,
-                     p.micro_batch, per_step));
-  if (t.ramp && t.ramp->start % per_step != 0)
-    fail("training", "batch_ramp.start",
-         fmt::format("ramp start {} is not divisible by dp*micro_batch = {}", t.ramp->start, per_step));
-  const std::int64_t mbs = t.global_batch / per_step;
-  if (p.schedule == "dualpipe" || p.schedule == "dualpipev") {
-    if (p.pp % 2 != 0) fail("plan", "pp", fmt::format("{} needs an even pp, got {}", p.schedule, p.pp));
-    if (mbs < 2 * p.pp)
-      fail("plan", "schedule",
-           fmt::format("{} needs at least 2*pp = {} micro-batches per step; global_batch/(dp*micro_batch) = {}",
-                       p.schedule, 2 * p.pp, mbs));
-    if (mbs % 2 != 0)
-      fail("plan", "schedule", fmt::format("{} needs an even number of micro-batches per step, got {}", p.schedule, mbs));
-  }
-  if (p.schedule == "interleaved" && mbs % p.pp != 0)
-    fail("plan", "schedule", fmt::format("interleaved needs micro-batches per step ({}) divisible by pp ({})", mbs, p.pp));
 }
 
 }  // namespace

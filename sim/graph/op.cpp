@@ -103,4 +103,11 @@ PipelineTopology PipelineTopology::bidirectional(int ranks) {
   return PipelineTopology(ranks, 2, {down, up});
 }
 
+PipelineTopology PipelineTopology::v_shape(int ranks) {
+  std::vector<Stage> path;
+  for (int r = 0; r < ranks; ++r) path.push_back({r, 0});
+  for (int r = ranks - 1; r >= 0; --r) path.push_back({r, 1});
+  return PipelineTopology(ranks, 2, {path});
+}
+
 }  // namespace trainsim::graph

@@ -8,7 +8,8 @@
 //   Wc:k    backward for weights of an earlier Ic:k
 //   Fc:k+Bd:j  a forward and a full backward chunk run overlapped (F&B)
 // "Chunk" is the model chunk a rank holds: 0 for GPipe/1F1B/ZB-H1, the virtual-stage index
-// for interleaved (0..v-1), the direction for DualPipe (0: enters at rank 0, 1: at rank P-1).
+// for interleaved (0..v-1), the direction for DualPipe (0: enters at rank 0, 1: at rank P-1),
+// the arm of the V for DualPipeV (0: stage r on rank r, 1: stage 2P-1-r on rank r).
 
 #include <cstdint>
 #include <string>
@@ -58,6 +59,9 @@ class PipelineTopology {
   static PipelineTopology interleaved(int ranks, int v);
   // DualPipe: flow 0 = chunk 0 on ranks 0..P-1; flow 1 = chunk 1 on ranks P-1..0.
   static PipelineTopology bidirectional(int ranks);
+  // DualPipeV: 1 flow of 2P stages, chunk 0 on ranks 0..P-1 then chunk 1 on ranks P-1..0 (the
+  // V: rank r holds stages r and 2P-1-r; the turn at rank P-1 is local, with no transfer).
+  static PipelineTopology v_shape(int ranks);
 
   int ranks() const { return ranks_; }
   int chunks() const { return chunks_; }

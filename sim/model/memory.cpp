@@ -76,7 +76,10 @@ double inflight_microbatches(const PlanConfig& plan, i64 r, i64 M) {
     const i64 chunks = std::min(M * v, 2 * (pp - r - 1) + (v - 1) * pp + 1);
     return d(chunks) / d(v);
   }
-  // dualpipe / dualpipev: PP+1 chunk activations per device (DeepSeek-V3 Table 2).
+  // dualpipe / dualpipev: PP+1 chunk activations per device (DeepSeek-V3 Table 2; DualPipe
+  // README), PP the pipeline stages: pp for dualpipe, 2*pp for dualpipev, whose ranks each run M
+  // forwards of each of their two chunks (so at most 2M are live).
+  if (plan.schedule == "dualpipev") return d(std::min(2 * M, 2 * pp + 1));
   return d(std::min(M, pp + 1));
 }
 

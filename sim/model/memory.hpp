@@ -15,7 +15,9 @@
 //
 // In-flight micro-batches per rank (in units of one stage's activations of one micro-batch):
 //   gpipe: M;  1f1b, zb1p: min(M, pp - r);  interleaved: min(M·v, 2(pp-r-1) + (v-1)pp + 1)/v;
-//   dualpipe: pp + 1 (its two chunks, one per direction, hold (pp+1)/2 each on average).
+//   dualpipe: pp + 1 (its two chunks, one per direction, hold (pp+1)/2 each on average);
+//   dualpipev: 2pp + 1 = PP + 1 of its 2pp stages (rank r holds stages r and 2pp-1-r, one copy
+//   of each stage's parameters in the whole pipeline), again shared equally by its two chunks.
 
 #include <cstdint>
 #include <string>

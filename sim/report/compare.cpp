@@ -24,6 +24,50 @@ std::string bottleneck_of(const step::StepResult& s) {
   return fmt::format("{} ({:.0f}%)", worst->label, 100 * worst->seconds / s.step_s);
 }
 
+// The scenario under another pipeline schedule: plan.schedule switched in every phase. When a
+// phase gives an explicit layer_split and the schedule holds a different number of stages per
+// rank (dualpipev 2, the others 1), the phase keeps its stages and their split instead: S stages
+// go on S/2 ranks for dualpipev (DualPipeV's "half the devices") or on S ranks back from it,
+// with dp scaled so the GPU count stays. `note` says so; empty when nothing but the schedule
+// changed. Throws ConfigError (validate_scenario) when the re-planned phase is invalid.
+Scenario schedule_variant(const std::string& file, std::vector<std::string> sets, const std::string& sched,
+                          std::string& note) {
+  note.clear();
+  Scenario sc = load_scenario(file, sets);
+  const auto per_rank = [](const std::string& name) -> std::int64_t { return name == "dualpipev" ? 2 : 1; };
+  // The ranks that hold a phase's explicit split under `sched`, when they differ from its pp.
+  const auto kept_stages_pp = [&](const PlanConfig& p) -> std::int64_t {
+    if (p.layer_split.empty() || p.vpp != 1 || sched == "interleaved" || per_rank(sched) == per_rank(p.schedule))
+      return 0;
+    const std::int64_t stages = pipeline_stage_count(p);
+    if (stages % per_rank(sched) != 0 || (p.dp * p.pp) % (stages / per_rank(sched)) != 0) return 0;
+    return stages / per_rank(sched);
+  };
+  if (std::none_of(sc.phases.begin(), sc.phases.end(), [&](const Phase& ph) { return kept_stages_pp(ph.plan) > 0; })) {
+    sets.push_back("plan.schedule=" + sched);
+    return load_scenario(file, sets);
+  }
+  for (auto& ph : sc.phases) {
+    if (const std::int64_t pp = kept_stages_pp(ph.plan); pp > 0) {
+      const std::int64_t dp = ph.plan.dp * ph.plan.pp / pp;
+      if (note.empty())
+        note = fmt::format("{} keeps the scenario's {} stages and layer split: pp {} -> {} ({} stages per rank), "
+                           "dp {} -> {}", sched, pipeline_stage_count(ph.plan), ph.plan.pp, pp, per_rank(sched),
+                           ph.plan.dp, dp);
+      ph.plan.dp = dp;
+      ph.plan.pp = pp;
+    }
+    ph.plan.schedule = sched;
+  }
+  sc.plan = sc.phases.front().plan;
+  try {
+    validate_scenario(sc);
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.pos(), e.key(), fmt::format("{} (--schedules {}: {})", e.message(), sched, note));
+  }
+  return sc;
+}
+
 }  // namespace
 
 RunReport compare_hardware(const CompareRequest& req) {
@@ -31,30 +75,42 @@ RunReport compare_hardware(const CompareRequest& req) {
   RunReport out = build_run_report(base);
   std::vector<std::string> schedules = req.schedules;
   if (schedules.empty()) schedules.push_back(base.plan.schedule);
-  for (const auto& gpu : req.gpus) {
+  std::vector<std::string> gpus = req.gpus;
+  if (gpus.empty()) gpus.push_back(base.cluster.gpu);  // --schedules alone: the scenario's GPU
+  for (const auto& gpu : gpus) {
     for (const auto& sched : schedules) {
       std::vector<std::string> sets = req.sets;
       sets.push_back("cluster.gpu=" + gpu);
-      sets.push_back("plan.schedule=" + sched);
-      Scenario sc = load_scenario(req.scenario_file, sets);
+      std::string plan_note;
+      Scenario sc = schedule_variant(req.scenario_file, sets, sched, plan_note);
       HardwareRow row;
       row.gpu = req.schedules.empty() ? gpu : gpu + " / " + sched;
       MemoryReport mem = memory_per_gpu(sc);
+      if (!plan_note.empty()) {
+        row.replanned = true;
+        row.replan_note = plan_note;
+      }
       if (!mem.fits) {
         const double before = mem.peak;
         sets.push_back("plan.recompute=full");
-        Scenario re = load_scenario(req.scenario_file, sets);
+        Scenario re = schedule_variant(req.scenario_file, sets, sched, plan_note);
         const MemoryReport mem2 = memory_per_gpu(re);
         row.replanned = true;
-        row.replan_note = fmt::format("{:.1f} GiB did not fit {:.1f} GiB; full recomputation: {:.1f} GiB{}", before / kGiB,
-                                      mem.capacity / kGiB, mem2.peak / kGiB, mem2.fits ? "" : " (still does not fit)");
+        row.replan_note = (row.replan_note.empty() ? "" : row.replan_note + "; ") +
+                          fmt::format("{:.1f} GiB did not fit {:.1f} GiB; full recomputation: {:.1f} GiB{}",
+                                      before / kGiB, mem.capacity / kGiB, mem2.peak / kGiB,
+                                      mem2.fits ? "" : " (still does not fit)");
         sc = std::move(re);
+        mem = mem2;
       }
+      row.memory_gib = mem.peak / kGiB;
+      row.fits = mem.fits;
       const RunReport r = build_run_report(sc);
       const auto& s = r.phases.front().step;
       const auto& p = sc.plan;
       row.plan = fmt::format("dp{} tp{} pp{} ep{} {}{}", p.dp, p.tp, p.pp, p.ep, p.schedule,
-                             row.replanned ? " recompute=full" : "");
+                             p.recompute == Recompute::Full && base.plan.recompute != Recompute::Full
+                                 ? " recompute=full" : "");
       row.step_s = s.step_s;
       row.gpu_hours = r.run.gpu_hours;
       row.days = r.run.wall_clock_days;
@@ -72,18 +128,20 @@ std::string compare_text(const RunReport& r) {
   out += fmt::format("  base scenario: {} on {}\n\n", r.model, r.gpu);
   double max_h = 0;
   for (const auto& h : r.hardware) max_h = std::max(max_h, h.gpu_hours);
-  TextTable t({"GPU", "plan", "step", "GPU-hours", "", "days", "cost", "MFU", "bottleneck"},
-              {false, false, true, true, false, true, true, true, false});
+  TextTable t({"GPU", "plan", "step", "memory/GPU", "GPU-hours", "", "days", "cost", "MFU", "bottleneck"},
+              {false, false, true, true, true, false, true, true, true, false});
   for (const auto& h : r.hardware) {
     const int bar = max_h > 0 ? static_cast<int>(20.0 * h.gpu_hours / max_h + 0.5) : 0;
-    t.add_row({h.gpu, h.plan, fmt::format("{:.2f} s", h.step_s), fmt::format("{:.3f}M", h.gpu_hours / 1e6),
+    t.add_row({h.gpu, h.plan, fmt::format("{:.2f} s", h.step_s),
+               fmt::format("{:.1f} GiB{}", h.memory_gib, h.fits ? "" : " (over)"), fmt::format("{:.3f}M", h.gpu_hours / 1e6),
                std::string(static_cast<std::size_t>(bar), '#'), fmt::format("{:.1f}", h.days),
                fmt::format("${:.2f}M", h.cost_usd / 1e6), fmt::format("{:.1f}%", 100 * h.mfu), h.bottleneck});
   }
   out += t.str();
   for (const auto& h : r.hardware)
     if (h.replanned) out += fmt::format("  re-planned {}: {}\n", h.gpu, h.replan_note);
-  out += "  GPU-hours and cost cover every phase of the scenario; step and MFU are the first phase's final batch.\n";
+  out += "  GPU-hours and cost cover every phase of the scenario; step and MFU are the first phase's final batch;\n"
+         "  memory/GPU is the peak over pipeline ranks of the plan used.\n";
   return out;
 }
 

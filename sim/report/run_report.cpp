@@ -35,9 +35,11 @@ std::string plan_string(const PlanConfig& p) {
   return s + " " + p.schedule + fmt::format(" zero{} mb{}", p.zero, p.micro_batch);
 }
 
-// DualPipe runs an even number of at least 2*pp micro-batches. A batch below that (early in a
-// batch ramp) is simulated at the two smallest valid counts and extrapolated linearly in the
-// micro-batch count: the bubble is fixed and each further micro-batch adds the same work.
+// DualPipe runs an even number of at least 2*pp micro-batches, DualPipeV at least 2*pp,
+// interleaved a multiple of pp (schedule_rules.hpp). A batch with a count the schedule does not
+// run (early in a batch ramp) is simulated at the next two counts it runs and extrapolated
+// linearly in the micro-batch count: the bubble is fixed and each further micro-batch adds the
+// same work.
 struct StepFn {
   const Scenario& sc;
   const calibration::CostModel& cost;
@@ -55,15 +57,19 @@ struct StepFn {
     const PlanConfig& p = sc.phases[phase].plan;
     const i64 per_mb = p.dp * p.micro_batch;
     const i64 M = batch / per_mb;
-    const bool dual = p.schedule == "dualpipe";
-    i64 lo = M;
-    if (dual) lo = std::max<i64>(2 * p.pp, M + (M % 2));
-    if (p.schedule == "interleaved") lo = std::max<i64>(p.pp, (M + p.pp - 1) / p.pp * p.pp);
+    // The fewest micro-batches the schedule runs from M up, and the next count it runs.
+    const auto fewest = [&](i64 at_least) -> i64 {
+      const int n = schedule::fewest_microbatches(p.schedule, static_cast<int>(p.pp), static_cast<int>(p.vpp),
+                                                  static_cast<int>(at_least));
+      TS_ASSERT(n > 0, "no micro-batch count the schedule runs");
+      return n;
+    };
+    const i64 lo = fewest(M);
     if (lo == M) {
       const auto& r = sim(phase, batch);
       return {r.step_s, r.utilization};
     }
-    const i64 step_mb = p.schedule == "interleaved" ? p.pp : 2;
+    const i64 step_mb = fewest(lo + 1) - lo;
     const auto& a = sim(phase, lo * per_mb);
     const auto& b = sim(phase, (lo + step_mb) * per_mb);
     const double slope = (b.step_s - a.step_s) / static_cast<double>(step_mb);
@@ -257,6 +263,8 @@ json run_json(const RunReport& r) {
                    {"wall_clock_days", x.days},
                    {"cost_usd", x.cost_usd},
                    {"mfu", x.mfu},
+                   {"memory_peak_gib", x.memory_gib},
+                   {"fits", x.fits},
                    {"bottleneck", x.bottleneck}});
     j["hardware"] = h;
   }
@@ -392,11 +400,11 @@ std::string run_markdown(const RunReport& r) {
   out += fmt::format("\nMemory per GPU: peak {:.1f} GiB of {:.1f} GiB ({}).\n", r.memory.peak / kGiB,
                      r.memory.capacity / kGiB, r.memory.fits ? "fits" : "does not fit");
   if (!r.hardware.empty()) {
-    out += "\n## Hardware comparison\n\n| GPU | plan | step | GPU-hours | days | cost | MFU | bottleneck |\n"
-           "|---|---|---:|---:|---:|---:|---:|---|\n";
+    out += "\n## Hardware comparison\n\n| GPU | plan | step | memory/GPU | GPU-hours | days | cost | MFU | bottleneck |\n"
+           "|---|---|---:|---:|---:|---:|---:|---:|---|\n";
     for (const auto& h : r.hardware)
-      out += fmt::format("| {} | {}{} | {:.2f} s | {} | {:.1f} | {} | {:.1f}% | {} |\n", h.gpu, h.plan,
-                         h.replanned ? " (re-planned)" : "", h.step_s, fmt_hours(h.gpu_hours), h.days,
+      out += fmt::format("| {} | {}{} | {:.2f} s | {:.1f} GiB | {} | {:.1f} | {} | {:.1f}% | {} |\n", h.gpu, h.plan,
+                         h.replanned ? " (re-planned)" : "", h.step_s, h.memory_gib, fmt_hours(h.gpu_hours), h.days,
                          fmt_usd(h.cost_usd), 100 * h.mfu, h.bottleneck);
   }
   if (!r.assumptions.empty()) {

@@ -43,6 +43,8 @@ struct HardwareRow {
   bool replanned = false;
   std::string replan_note;
   double step_s = 0, gpu_hours = 0, days = 0, cost_usd = 0, mfu = 0;
+  double memory_gib = 0;       // peak memory per GPU (over pipeline ranks) of the plan used
+  bool fits = true;            // ... within the GPU's HBM
   std::string bottleneck;      // dominant non-compute part of the step
 };
 

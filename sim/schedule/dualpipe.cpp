@@ -18,7 +18,8 @@
 //   7. P/2-h-1 times: W (oldest first), split backward near
 //   8. h+1 times: W (oldest first)
 // The fixtures in shared/reference/dualpipe/ are the arbiter; tests/test_schedule_dualpipe.cpp
-// checks all of them.
+// checks all of them. DualPipeV (dualpipev.cpp) runs the same eight steps with h = r over one
+// arm of P ranks (append_dualpipe_steps).
 #include <deque>
 
 #include <fmt/format.h>
@@ -72,59 +73,69 @@ class RankOrder {
 
 }  // namespace
 
+void append_dualpipe_steps(std::vector<Op>& ops, int near_chunk, int h, int half, int per_chunk) {
+  const bool middle = h == half - 1;
+  RankOrder o(ops, near_chunk);
+  constexpr bool kNear = true, kFar = false;
+
+  for (int i = 0; i < 2 * (half - h - 1); ++i) o.forward(kNear);           // 1
+  for (int i = 0; i < h + 1; ++i) {                                        // 2
+    o.forward(kNear);
+    o.forward(kFar);
+  }
+  for (int i = 0; i < half - h - 1; ++i) {                                 // 3
+    o.backward(kFar, true);
+    o.weight();
+    o.forward(kFar);
+  }
+  for (int i = 0; i < per_chunk - 2 * half + h + 1; ++i) {                 // 4
+    if (i == 0 && middle) {
+      o.forward(kNear);
+      o.backward(kFar, false);
+    } else {
+      o.forward_backward(kNear);
+    }
+    o.forward_backward(kFar);
+  }
+  for (int i = 0; i < half - h - 1; ++i) {                                 // 5
+    o.backward(kFar, false);
+    o.forward_backward(kFar);
+  }
+  bool split = false;                                                      // 6
+  for (int i = 0; i < h + 1; ++i) {
+    if (i == (h + 1) / 2 && h % 2 == 1) split = true;
+    o.backward(kFar, split);
+    if (i == (h + 1) / 2 && h % 2 == 0) split = true;
+    o.backward(kNear, split);
+  }
+  for (int i = 0; i < half - h - 1; ++i) {                                 // 7
+    o.weight();
+    o.backward(kNear, true);
+  }
+  for (int i = 0; i < h + 1; ++i) o.weight();                              // 8
+  TS_ASSERT(o.done(), "DualPipe: a deferred W was never run");
+}
+
+std::optional<ParamProblem> check_dualpipe(const ScheduleParams& p) {
+  if (p.pp % 2 != 0) return ParamProblem{Param::Pp, "dualpipe needs an even pp"};
+  if (p.microbatches % 2 != 0)
+    return ParamProblem{Param::Microbatches,
+                        "dualpipe splits micro-batches evenly over two directions and needs an even number per step"};
+  if (p.microbatches < 2 * p.pp)
+    return ParamProblem{Param::Microbatches,
+                        fmt::format("dualpipe needs at least 2*pp = {} micro-batches per step", 2 * p.pp)};
+  return std::nullopt;
+}
+
 Schedule build_dualpipe(const ScheduleParams& p) {
+  TS_ASSERT(!check_dualpipe(p), "dualpipe built with unchecked parameters");
   const int P = p.pp, M = p.microbatches;
-  require(P % 2 == 0, "--pp", fmt::format("dualpipe needs an even number of ranks, got {}", P));
-  require(M % 2 == 0, "--microbatches",
-          fmt::format("dualpipe splits micro-batches evenly over two directions; {} is odd", M));
-  require(M >= 2 * P, "--microbatches",
-          fmt::format("dualpipe needs at least 2 x --pp = {} micro-batches, got {}", 2 * P, M));
-  Schedule s{"dualpipe", p, graph::PipelineTopology::bidirectional(P), {}, 2};
+  Schedule s{"dualpipe", p, graph::PipelineTopology::bidirectional(P), {}, 2, 2};
   s.order.resize(static_cast<std::size_t>(P));
   const int half = P / 2;
-  for (int r = 0; r < P; ++r) {
-    const int h = r < half ? r : P - 1 - r;
-    const bool middle = h == half - 1;
-    RankOrder o(s.order[static_cast<std::size_t>(r)], r < half ? 0 : 1);
-    constexpr bool kNear = true, kFar = false;
-
-    for (int i = 0; i < 2 * (half - h - 1); ++i) o.forward(kNear);           // 1
-    for (int i = 0; i < h + 1; ++i) {                                        // 2
-      o.forward(kNear);
-      o.forward(kFar);
-    }
-    for (int i = 0; i < half - h - 1; ++i) {                                 // 3
-      o.backward(kFar, true);
-      o.weight();
-      o.forward(kFar);
-    }
-    for (int i = 0; i < M / 2 - P + h + 1; ++i) {                            // 4
-      if (i == 0 && middle) {
-        o.forward(kNear);
-        o.backward(kFar, false);
-      } else {
-        o.forward_backward(kNear);
-      }
-      o.forward_backward(kFar);
-    }
-    for (int i = 0; i < half - h - 1; ++i) {                                 // 5
-      o.backward(kFar, false);
-      o.forward_backward(kFar);
-    }
-    bool split = false;                                                      // 6
-    for (int i = 0; i < h + 1; ++i) {
-      if (i == (h + 1) / 2 && h % 2 == 1) split = true;
-      o.backward(kFar, split);
-      if (i == (h + 1) / 2 && h % 2 == 0) split = true;
-      o.backward(kNear, split);
-    }
-    for (int i = 0; i < half - h - 1; ++i) {                                 // 7
-      o.weight();
-      o.backward(kNear, true);
-    }
-    for (int i = 0; i < h + 1; ++i) o.weight();                              // 8
-    TS_ASSERT(o.done(), "DualPipe: a deferred W was never run");
-  }
+  for (int r = 0; r < P; ++r)
+    append_dualpipe_steps(s.order[static_cast<std::size_t>(r)], r < half ? 0 : 1, r < half ? r : P - 1 - r, half,
+                          M / 2);
   return s;
 }
 

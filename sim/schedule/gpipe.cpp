@@ -7,7 +7,7 @@
 namespace trainsim::schedule {
 
 Schedule build_gpipe(const ScheduleParams& p) {
-  Schedule s{"gpipe", p, graph::PipelineTopology::linear(p.pp), {}, 1};
+  Schedule s{"gpipe", p, graph::PipelineTopology::linear(p.pp), {}, 1, 1};
   s.order.resize(static_cast<std::size_t>(p.pp));
   for (auto& ops : s.order) {
     for (int k = 0; k < p.microbatches; ++k) ops.push_back(graph::Op::f(0, k));

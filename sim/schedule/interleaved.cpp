@@ -8,15 +8,22 @@
 
 #include <fmt/format.h>
 
+#include "core/error.hpp"
 #include "schedule/families.hpp"
 
 namespace trainsim::schedule {
 
+std::optional<ParamProblem> check_interleaved(const ScheduleParams& p) {
+  if (p.microbatches % p.pp != 0)
+    return ParamProblem{Param::Microbatches,
+                        fmt::format("interleaved needs micro-batches per step in multiples of pp = {}", p.pp)};
+  return std::nullopt;
+}
+
 Schedule build_interleaved(const ScheduleParams& p) {
-  require(p.microbatches % p.pp == 0, "--microbatches",
-          fmt::format("interleaved needs a multiple of --pp ({}), got {}", p.pp, p.microbatches));
+  TS_ASSERT(!check_interleaved(p), "interleaved built with unchecked parameters");
   const int P = p.pp, v = p.vpp, m = p.microbatches;
-  Schedule s{"interleaved", p, graph::PipelineTopology::interleaved(P, v), {}, 1};
+  Schedule s{"interleaved", p, graph::PipelineTopology::interleaved(P, v), {}, 1, v};
   s.order.resize(static_cast<std::size_t>(P));
   const int total = m * v;
   // The k-th forward (backward) a rank runs: chunk and micro-batch in Megatron's order.

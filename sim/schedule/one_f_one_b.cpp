@@ -9,7 +9,7 @@
 namespace trainsim::schedule {
 
 Schedule build_1f1b(const ScheduleParams& p) {
-  Schedule s{"1f1b", p, graph::PipelineTopology::linear(p.pp), {}, 1};
+  Schedule s{"1f1b", p, graph::PipelineTopology::linear(p.pp), {}, 1, 1};
   s.order.resize(static_cast<std::size_t>(p.pp));
   const int m = p.microbatches;
   for (int r = 0; r < p.pp; ++r) {

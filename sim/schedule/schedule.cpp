@@ -9,45 +9,101 @@
 
 namespace trainsim::schedule {
 
-void require(bool ok, std::string_view option, std::string_view message) {
-  if (!ok) throw UsageError(fmt::format("{}: {}", option, message));
-}
-
 const std::vector<ScheduleInfo>& registry() {
   static const std::vector<ScheduleInfo> table = {
       {"gpipe", "GPipe (Huang et al. 2019, arXiv:1811.06965)",
-       "all forwards, then all backwards; bubble (P-1)(F+B), M micro-batches in flight", build_gpipe},
+       "all forwards, then all backwards; bubble (P-1)(F+B), M micro-batches in flight", nullptr, build_gpipe},
       {"1f1b", "1F1B / PipeDream-Flush (Narayanan et al. 2021, arXiv:2006.09503)",
-       "P-r-1 warm-up forwards, then one forward one backward; bubble (P-1)(F+B), P in flight",
+       "P-r-1 warm-up forwards, then one forward one backward; bubble (P-1)(F+B), P in flight", nullptr,
        build_1f1b},
       {"interleaved", "interleaved 1F1B (Megatron-LM, Narayanan et al. SC21, arXiv:2104.04473)",
-       "v model chunks per rank in Megatron's order; bubble (P-1)(F+B)/v", build_interleaved},
+       "v model chunks per rank in Megatron's order; bubble (P-1)(F+B)/v", check_interleaved, build_interleaved},
       {"zb1p", "ZB-H1 (Qi et al. 2024, \"Zero Bubble Pipeline Parallelism\", arXiv:2401.10241)",
-       "1F1B with backward split into I and W, W deferred into the bubbles; bubble (P-1)(F+B-2W)",
+       "1F1B with backward split into I and W, W deferred into the bubbles; bubble (P-1)(F+B-2W)", nullptr,
        build_zb1p},
       {"dualpipe", "DualPipe (DeepSeek-V3 report arXiv:2412.19437 §3.2.1; deepseek-ai/DualPipe)",
-       "bidirectional, two chunks per rank, F&B pairs overlapped; bubble (P/2-1)(F&B+B-3W)",
+       "bidirectional, two chunks per rank, F&B pairs overlapped; bubble (P/2-1)(F&B+B-3W)", check_dualpipe,
        build_dualpipe},
+      {"dualpipev",
+       "DualPipeV, the cut-in-half DualPipe (deepseek-ai/DualPipe README; dualpipe/dualpipev.py @3da1bbe, the "
+       "reference op order in shared/reference/dualpipe/)",
+       "V-shaped: rank r holds stages r and 2P-1-r of 2P, F&B pairs of its two chunks overlapped; bubble "
+       "(P-1)(F&B+B-3W), 2P+1 chunk activations per rank, one copy of the model",
+       check_dualpipev, build_dualpipev},
   };
   return table;
 }
 
-const ScheduleInfo& find(std::string_view name) {
+namespace {
+const ScheduleInfo* lookup(std::string_view name) {
   for (const auto& s : registry())
-    if (name == s.name) return s;
+    if (name == s.name) return &s;
+  return nullptr;
+}
+
+const char* option_name(Param p) {
+  switch (p) {
+    case Param::Pp: return "--pp";
+    case Param::Microbatches: return "--microbatches";
+    case Param::Vpp: return "--vpp";
+  }
+  return "?";
+}
+
+int value_of(const ScheduleParams& params, Param p) {
+  switch (p) {
+    case Param::Pp: return params.pp;
+    case Param::Microbatches: return params.microbatches;
+    case Param::Vpp: return params.vpp;
+  }
+  return 0;
+}
+}  // namespace
+
+std::vector<std::string> known_schedules() {
+  std::vector<std::string> out;
+  for (const auto& s : registry()) out.emplace_back(s.name);
+  return out;
+}
+
+std::string known_schedules_list() {
   std::string names;
   for (const auto& s : registry()) names += std::string(names.empty() ? "" : ", ") + s.name;
-  throw UsageError(fmt::format("--kind: unknown schedule '{}' (known: {})", name, names));
+  return names;
+}
+
+bool is_known_schedule(std::string_view name) { return lookup(name) != nullptr; }
+
+const ScheduleInfo& find(std::string_view name) {
+  if (const ScheduleInfo* s = lookup(name)) return *s;
+  throw UsageError(fmt::format("--kind: unknown schedule '{}' (known: {})", name, known_schedules_list()));
+}
+
+std::optional<ParamProblem> check_params(std::string_view name, const ScheduleParams& params) {
+  const ScheduleInfo* info = lookup(name);
+  TS_ASSERT(info != nullptr, "check_params of an unknown schedule");
+  if (params.pp < 1) return ParamProblem{Param::Pp, "needs at least 1 pipeline rank"};
+  if (params.microbatches < 1) return ParamProblem{Param::Microbatches, "needs at least 1 micro-batch per step"};
+  if (params.vpp < 1) return ParamProblem{Param::Vpp, "needs at least 1 model chunk per rank"};
+  if (params.vpp != 1 && name != "interleaved")
+    return ParamProblem{Param::Vpp,
+                        fmt::format("more than 1 model chunk per rank (vpp) applies to interleaved only, not {}", name)};
+  return info->check ? info->check(params) : std::nullopt;
+}
+
+int fewest_microbatches(std::string_view name, int pp, int vpp, int at_least) {
+  const int start = std::max(1, at_least);
+  const int limit = start + 4 * std::max(1, pp) * std::max(1, vpp) + 2;
+  for (int m = start; m <= limit; ++m)
+    if (!check_params(name, ScheduleParams{pp, m, vpp})) return m;
+  return -1;
 }
 
 Schedule build(std::string_view name, const ScheduleParams& params) {
   const ScheduleInfo& info = find(name);
-  require(params.pp >= 1, "--pp", fmt::format("needs at least 1 pipeline rank, got {}", params.pp));
-  require(params.microbatches >= 1, "--microbatches",
-          fmt::format("needs at least 1 micro-batch, got {}", params.microbatches));
-  require(params.vpp >= 1, "--vpp", fmt::format("needs at least 1 chunk per rank, got {}", params.vpp));
-  require(params.vpp == 1 || name == "interleaved", "--vpp",
-          fmt::format("applies to --kind interleaved only, not {}", name));
+  if (auto problem = check_params(name, params))
+    throw UsageError(fmt::format("{}: {}, got {}", option_name(problem->param), problem->need,
+                                 value_of(params, problem->param)));
   return info.build(params);
 }
 

@@ -3,7 +3,7 @@
 //
 // A schedule is only an order per rank (graph::Op lists) over a PipelineTopology; timing comes
 // from replaying it on the task graph with op times. The registry is a plain table
-// {name, citation, summary, builder}.
+// {name, citation, summary, check, builder}; schedule_rules.hpp exposes its rules to config/.
 
 #include <string>
 #include <string_view>
@@ -12,34 +12,37 @@
 #include "core/time.hpp"
 #include "graph/op.hpp"
 #include "graph/task_graph.hpp"
+#include "schedule/schedule_rules.hpp"
 
 namespace trainsim::schedule {
-
-struct ScheduleParams {
-  int pp = 0;            // pipeline ranks
-  int microbatches = 0;  // micro-batches per step (DualPipe: both directions together)
-  int vpp = 1;           // virtual stages (model chunks) per rank; interleaved only
-};
 
 struct Schedule {
   std::string kind;
   ScheduleParams params;
   graph::PipelineTopology topo;
   std::vector<std::vector<graph::Op>> order;  // [rank] in program order
-  int weight_copies = 1;  // copies of one rank's parameters held (DualPipe: 2)
+  // Copies of the model's parameters the pipeline holds: DualPipe 2 (every stage on two
+  // ranks, one per direction); every other schedule 1, DualPipeV included.
+  int weight_copies = 1;
+  // Pipeline stages (model chunks) each rank holds: vpp for interleaved, 2 for DualPipe and
+  // DualPipeV, 1 otherwise. The stage of (rank, chunk) is topo.position_of(rank, chunk).
+  int stages_per_rank = 1;
 };
 
 struct ScheduleInfo {
   const char* name;
   const char* citation;
   const char* summary;
-  Schedule (*build)(const ScheduleParams&);  // throws UsageError for unsupported params
+  // The family's own rules on top of the common ones (schedule_rules.hpp); nullptr: none.
+  std::optional<ParamProblem> (*check)(const ScheduleParams&);
+  Schedule (*build)(const ScheduleParams&);  // called only with params that pass the checks
 };
 
 // The registered schedules in a fixed order.
 const std::vector<ScheduleInfo>& registry();
 // Throws UsageError naming --kind and listing the known names.
 const ScheduleInfo& find(std::string_view name);
+// Throws UsageError naming the refused option (--kind, --pp, --microbatches, --vpp).
 Schedule build(std::string_view name, const ScheduleParams& params);
 
 // Memory proxy: the most micro-batches whose activations a rank holds at once, counted in
@@ -59,8 +62,5 @@ struct Result {
 // Builds the schedule, its task graph, and replays it. Throws UsageError/InputError/DeadlockError.
 Result run(std::string_view name, const ScheduleParams& params, const graph::OpTimes& times, Time p2p);
 Result run(Schedule s, const graph::OpTimes& times, Time p2p);
-
-// Checks a parameter and throws UsageError "--option: message" when it fails.
-void require(bool ok, std::string_view option, std::string_view message);
 
 }  // namespace trainsim::schedule

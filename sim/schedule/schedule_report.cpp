@@ -73,7 +73,8 @@ std::string summary_text(const Result& r) {
   const auto& s = r.schedule;
   const auto& rp = r.replay;
   std::string out = fmt::format("schedule {}: {} ranks, {} micro-batches", s.kind, s.params.pp, s.params.microbatches);
-  if (s.kind == "interleaved") out += fmt::format(", {} chunks per rank", s.params.vpp);
+  if (s.stages_per_rank > 1)
+    out += fmt::format(", {} stages per rank ({} in all)", s.stages_per_rank, s.stages_per_rank * s.params.pp);
   out += fmt::format("\n  {}\n", citation_of(s.kind));
   out += fmt::format("op times: F {}, B {}, W {} (I {}), F&B {}, p2p {}\n", r.times.f, r.times.b, r.times.w,
                      r.times.b - r.times.w, r.times.fb, r.p2p);
@@ -121,6 +122,7 @@ nlohmann::ordered_json to_json(const Result& r, bool with_order) {
   j["bubble_fraction"] = r.bubble_fraction;
   j["peak_inflight_microbatches"] = r.peak_inflight;
   j["weight_copies"] = s.weight_copies;
+  j["stages_per_rank"] = s.stages_per_rank;
   auto cp = nlohmann::ordered_json::array();
   for (const auto& c : rp.critical_path)
     cp.push_back({{"rank", c.rank},

@@ -20,7 +20,7 @@ std::string order_text(const Schedule& s);
 std::string summary_text(const Result& r);
 
 // makespan_us, busy_us / bubble_us per rank, bubble_fraction, peak_inflight_microbatches,
-// weight_copies, critical_path; with_order adds "order": one list of op strings per rank.
+// weight_copies, stages_per_rank, critical_path; with_order adds "order": one list of op strings per rank.
 nlohmann::ordered_json to_json(const Result& r, bool with_order);
 
 // Chrome Trace Event JSON (object form, times in microseconds): process per rank with an "ops"

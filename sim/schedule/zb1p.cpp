@@ -14,7 +14,7 @@
 namespace trainsim::schedule {
 
 Schedule build_zb1p(const ScheduleParams& p) {
-  Schedule s{"zb1p", p, graph::PipelineTopology::linear(p.pp), {}, 1};
+  Schedule s{"zb1p", p, graph::PipelineTopology::linear(p.pp), {}, 1, 1};
   s.order.resize(static_cast<std::size_t>(p.pp));
   const int m = p.microbatches;
   for (int r = 0; r < p.pp; ++r) {
