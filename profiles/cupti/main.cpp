@@ -34,6 +34,7 @@
 #include "calibration/profile.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
+#include "cupti_records.hpp"
 #include "kernels.hpp"
 #include "model/model_math.hpp"
 #include "profile_convert.hpp"
@@ -75,6 +76,14 @@ std::mutex g_mu;
 Recording* g_rec = nullptr;
 std::size_t g_dropped = 0;
 constexpr std::size_t kBufferBytes = 8u << 20;
+const std::pair<CUpti_ActivityKind, const char*> kCuptiKinds[] = {
+    {CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION, "cuptiActivityEnable(EXTERNAL_CORRELATION)"},
+    {CUPTI_ACTIVITY_KIND_RUNTIME, "cuptiActivityEnable(RUNTIME)"},
+    {CUPTI_ACTIVITY_KIND_DRIVER, "cuptiActivityEnable(DRIVER)"},
+    {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, "cuptiActivityEnable(CONCURRENT_KERNEL)"},
+    {CUPTI_ACTIVITY_KIND_MEMSET, "cuptiActivityEnable(MEMSET)"},
+    {CUPTI_ACTIVITY_KIND_MEMCPY, "cuptiActivityEnable(MEMCPY)"},
+};
 
 void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_records) {
   *buffer = static_cast<uint8_t*>(std::aligned_alloc(8, kBufferBytes));
@@ -82,29 +91,28 @@ void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_recor
   *max_records = 0;
 }
 
+std::string api_name(bool driver, std::uint32_t cbid) {
+  const char* name = nullptr;
+  if (cuptiGetCallbackName(driver ? CUPTI_CB_DOMAIN_DRIVER_API : CUPTI_CB_DOMAIN_RUNTIME_API, cbid, &name) != CUPTI_SUCCESS ||
+      name == nullptr)
+    return "";
+  return name;
+}
+
+std::size_t g_walk_errors = 0;  // buffers whose walk ended with an error other than "end of buffer"
+
 void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream, uint8_t* buffer, size_t /*size*/, size_t valid) {
   {
     std::lock_guard<std::mutex> lock(g_mu);
     CUpti_Activity* rec = nullptr;
-    while (g_rec && cuptiActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS) {
-      if (rec->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL || rec->kind == CUPTI_ACTIVITY_KIND_KERNEL) {
-        const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(rec);
-        ActivityKernel a;
-        a.name = k->name ? k->name : "";
-        a.start_ns = k->start;
-        a.end_ns = k->end;
-        a.device_id = k->deviceId;
-        a.context_id = k->contextId;
-        a.stream_id = k->streamId;
-        a.correlation_id = k->correlationId;
-        a.grid = {k->gridX, k->gridY, k->gridZ};
-        a.block = {k->blockX, k->blockY, k->blockZ};
-        g_rec->kernels.push_back(std::move(a));
-      } else if (rec->kind == CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION) {
-        const auto* e = reinterpret_cast<const CUpti_ActivityExternalCorrelation*>(rec);
-        if (e->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0)
-          g_rec->correlations.push_back(ExternalCorrelation{e->correlationId, e->externalId});
+    while (g_rec) {
+      const CUptiResult st = cuptiActivityGetNextRecord(buffer, valid, &rec);
+      if (st == CUPTI_ERROR_MAX_LIMIT_REACHED) break;  // the normal end of the buffer
+      if (st != CUPTI_SUCCESS) {
+        ++g_walk_errors;
+        break;
       }
+      cupti::decode_record(rec, *g_rec, api_name);
     }
     size_t dropped = 0;
     if (cuptiActivityGetNumDroppedRecords(ctx, stream, &dropped) == CUPTI_SUCCESS) g_dropped += dropped;
@@ -324,13 +332,20 @@ int profile(const Options& o, const std::string& command, int ndev) {
 #ifdef TRAINSIM_PROFILE_NCCL
   ncclGetVersion(&nccl_version);
 #endif
-  run.software = fmt::format("trainsim-profile {} (CUPTI API {}, cuBLASLt {}{})", TRAINSIM_PROFILE_VERSION, cupti_version,
-                             cublasLtGetVersion(),
+  run.software = fmt::format("trainsim-profile {} (CUPTI API {} (headers {}), cuBLASLt {}{})", TRAINSIM_PROFILE_VERSION,
+                             cupti_version, CUPTI_API_VERSION, cublasLtGetVersion(),
                              nccl_version ? fmt::format(", NCCL {}", nccl_version) : std::string());
+  if (cupti_version < CUPTI_API_VERSION)
+    run.notes.push_back(fmt::format("CUPTI library API version {} is older than the headers trainsim-profile was built "
+                                    "with ({}): kernel records read by their common prefix only",
+                                    cupti_version, CUPTI_API_VERSION));
   g_rec = &rec;
   check_cupti(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed), "cuptiActivityRegisterCallbacks");
-  check_cupti(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "cuptiActivityEnable(CONCURRENT_KERNEL)");
-  check_cupti(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION), "cuptiActivityEnable(EXTERNAL_CORRELATION)");
+  // External-correlation records are written per runtime/driver API call made under a pushed
+  // id, so the API kinds must be on for kernels to be attributed to launches at all; their
+  // records also give each kernel its CPU launch time. Memsets and memcpys show which gaps on
+  // a stream are not kernel-to-kernel gaps (the L2 scrub).
+  for (const auto& [kind, what] : kCuptiKinds) check_cupti(cuptiActivityEnable(kind), what);
 
   check_cuda(cudaSetDevice(0), "cudaSetDevice");
   Tagger tag(rec);
@@ -547,12 +562,13 @@ int profile(const Options& o, const std::string& command, int ndev) {
 
   check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
   check_cupti(cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED), "cuptiActivityFlushAll");
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION);
+  for (const auto& kv : kCuptiKinds) cuptiActivityDisable(kv.first);
   {
     std::lock_guard<std::mutex> lock(g_mu);
     g_rec = nullptr;
     if (g_dropped > 0) run.notes.push_back(fmt::format("CUPTI dropped {} activity records", g_dropped));
+    if (g_walk_errors > 0)
+      run.notes.push_back(fmt::format("{} CUPTI activity buffers could not be read to the end", g_walk_errors));
   }
 
   const Conversion conv = convert(rec);
