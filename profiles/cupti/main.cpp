@@ -26,6 +26,14 @@
 #include <cupti.h>
 #ifdef TRAINSIM_PROFILE_NCCL
 #include <nccl.h>
+// CMakeLists.txt builds with NCCL only from 2.7 on (grouped ncclSend/ncclRecv); what came later
+// is used only where the headers have it.
+#if !defined(NCCL_VERSION_CODE) || !defined(NCCL_VERSION) || NCCL_VERSION_CODE < NCCL_VERSION(2, 7, 0)
+#error "trainsim-profile needs NCCL 2.7 or newer (configure without NCCL to skip the collectives)"
+#endif
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
+#define TRAINSIM_NCCL_ALLTOALL 1  // ncclAlltoAll (NCCL 2.28)
+#endif
 #endif
 
 #include <CLI/CLI.hpp>
@@ -69,6 +77,15 @@ void check_lt(cublasStatus_t st, const char* what) {
 void check_nccl(ncclResult_t r, const char* what) {
   if (r != ncclSuccess) throw RuntimeFailure(fmt::format("{}: {}", what, ncclGetErrorString(r)));
 }
+// 16-bit elements for the collectives: BF16 from NCCL 2.10 on, else FP16 (same bytes; only the
+// all-reduce's arithmetic differs).
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0)
+constexpr ncclDataType_t kNccl16 = ncclBfloat16;
+constexpr const char* kNccl16Name = "bf16";
+#else
+constexpr ncclDataType_t kNccl16 = ncclFloat16;
+constexpr const char* kNccl16Name = "fp16";
+#endif
 #endif
 
 // ---- CUPTI activity collection -------------------------------------------------------------
@@ -331,6 +348,8 @@ int profile(const Options& o, const std::string& command, int ndev) {
   int nccl_version = 0;
 #ifdef TRAINSIM_PROFILE_NCCL
   ncclGetVersion(&nccl_version);
+  if (nccl_version < NCCL_VERSION_CODE)
+    run.notes.push_back(fmt::format("NCCL library {} is older than its headers ({})", nccl_version, NCCL_VERSION_CODE));
 #endif
   run.software = fmt::format("trainsim-profile {} (CUPTI API {} (headers {}), cuBLASLt {}{})", TRAINSIM_PROFILE_VERSION,
                              cupti_version, CUPTI_API_VERSION, cublasLtGetVersion(),
@@ -521,19 +540,37 @@ int profile(const Options& o, const std::string& command, int ndev) {
       spec.comm = true;
       spec.tokens = cl.tokens;
       spec.bytes = cl.bytes;
-      spec.dtype = "bf16";
-      spec.how = fmt::format("launched: {} over {} GPUs (single process), {} bytes per GPU", cl.name, ndev, cl.bytes);
+      spec.dtype = kNccl16Name;
+#ifdef TRAINSIM_NCCL_ALLTOALL
+      const char* a2a_call = "ncclAlltoAll";
+#else
+      const char* a2a_call = "grouped ncclSend/ncclRecv";
+#endif
+      spec.how = fmt::format("launched: {} ({}) over {} GPUs (single process), {} bytes per GPU", cl.name,
+                             cl.a2a ? a2a_call : "ncclAllReduce", ndev, cl.bytes);
       rec.ops.push_back(spec);
       const std::size_t op = rec.ops.size() - 1;
       auto once = [&] {
         check_nccl(ncclGroupStart(), "ncclGroupStart");
         for (int d = 0; d < ndev; ++d) {
           const auto i = static_cast<std::size_t>(d);
-          if (cl.a2a)
-            check_nccl(ncclAlltoAll(send[i].p, recv[i].p, count / static_cast<std::size_t>(ndev), ncclBfloat16, comms[i], streams[i]),
-                       "ncclAlltoAll");
-          else
-            check_nccl(ncclAllReduce(send[i].p, recv[i].p, count, ncclBfloat16, ncclSum, comms[i], streams[i]), "ncclAllReduce");
+          const std::size_t chunk = count / static_cast<std::size_t>(ndev);  // elements per peer
+          if (cl.a2a) {
+#ifdef TRAINSIM_NCCL_ALLTOALL
+            check_nccl(ncclAlltoAll(send[i].p, recv[i].p, chunk, kNccl16, comms[i], streams[i]), "ncclAlltoAll");
+#else
+            // NCCL < 2.28 has no ncclAlltoAll: one send and one receive per peer, in the group.
+            for (int peer = 0; peer < ndev; ++peer) {
+              const std::size_t off = static_cast<std::size_t>(peer) * chunk * 2;
+              check_nccl(ncclSend(static_cast<const char*>(send[i].p) + off, chunk, kNccl16, peer, comms[i], streams[i]),
+                         "ncclSend");
+              check_nccl(ncclRecv(static_cast<char*>(recv[i].p) + off, chunk, kNccl16, peer, comms[i], streams[i]),
+                         "ncclRecv");
+            }
+#endif
+          } else {
+            check_nccl(ncclAllReduce(send[i].p, recv[i].p, count, kNccl16, ncclSum, comms[i], streams[i]), "ncclAllReduce");
+          }
         }
         check_nccl(ncclGroupEnd(), "ncclGroupEnd");
       };
