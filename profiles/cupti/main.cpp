@@ -13,6 +13,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -434,8 +435,9 @@ int profile(const Options& o, const std::string& command, int ndev) {
         spec.groups = g.groups;
         spec.tokens = o.micro_batch * o.seq_len;
         spec.dtype = g.dtype;
-        spec.how = g.groups > 1 ? fmt::format("launched: strided-batched cuBLASLt GEMM, {} groups (ep={}), TN", g.groups, o.ep)
-                                : "launched: cuBLASLt GEMM, TN";
+        spec.how = g.groups > 1 ? fmt::format("launched: strided-batched cuBLASLt GEMM, {} groups (ep={}), TN; pass {}",
+                                              g.groups, o.ep, pass_name(op.pass))
+                                : fmt::format("launched: cuBLASLt GEMM, TN; pass {}", pass_name(op.pass));
         rec.ops.push_back(spec);
         if (!run_gemm(c, lt, g, rec.ops.size() - 1, workspace.p, ws_bytes, static_cast<const float*>(one.p)))
           run.notes.push_back(fmt::format("{} ({}x{}x{}x{} {}): no cuBLASLt algorithm", spec.name, g.m, g.n, g.k, g.groups, g.dtype));
@@ -445,65 +447,98 @@ int profile(const Options& o, const std::string& command, int ndev) {
   }
   cublasLtDestroy(lt);
 
-  // --- norms and elementwise (BF16), from the layers' memory-bound ops
+  // --- memory-bound ops of the layers' forward pass: norms, activations, residual adds, MoE
+  // permutations (BF16) and the BF16 -> FP8 casts in front of FP8 GEMMs (layer_ops lists those
+  // only for FP8 GEMMs). shape.bytes = the bytes the kernel reads and writes, so that
+  // `trainsim calibrate` can fit a bandwidth per class.
   {
     OpContext ctx;
     ctx.micro_batch = o.micro_batch;
     ctx.seq_len = o.seq_len;
+    const bool casts = fp8_ok && std::find(dtypes.begin(), dtypes.end(), "fp8") != dtypes.end();
+    ctx.gemm_dtype = casts ? "fp8" : "bf16";
     const std::int64_t T = ctx.tokens();
-    std::set<std::tuple<std::string, std::int64_t, std::int64_t>> seen;
+    std::set<std::tuple<std::string, std::int64_t, std::int64_t>> seen;  // (kernel, rows, width)
     for (auto layer : layers) {
       const auto ops = layer_ops(model, layer, ctx);
+      auto forward_of = [&](const std::string& name) -> const Op* {
+        for (const Op& u : ops)
+          if (u.name == name && u.pass == Pass::Forward) return &u;
+        return nullptr;
+      };
+      auto ends = [](const std::string& s, const std::string& suf) {
+        return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+      };
       for (const Op& op : ops) {
-        if (op.pass != Pass::Forward) continue;
-        OpSpec spec;
-        spec.name = op.name;
-        spec.dtype = "bf16";
-        spec.bytes = static_cast<std::int64_t>(op.bytes);
+        std::string kernel, cls;
         std::int64_t rows = 0, width = 0;
-        std::function<void(const DevBuf&, const DevBuf&, const DevBuf&)> kernel;
-        if (op.cls == OpClass::Norm) {
-          rows = T;
-          width = static_cast<std::int64_t>(op.bytes) / (4 * T);  // bytes = 2 * T * width * 2
-          spec.op_class = "norm";
-          spec.how = fmt::format("launched: RMSNorm (trainsim-profile kernel), {} x {}", rows, width);
-          kernel = [&](const DevBuf& x, const DevBuf& w, const DevBuf& y) {
-            check_cuda(rmsnorm_bf16(x.p, w.p, y.p, rows, width, c.stream), "rmsnorm");
-          };
-        } else if (op.cls == OpClass::Elementwise && op.name.size() > 7 &&
-                   op.name.compare(op.name.size() - 7, 7, ".swiglu") == 0) {
-          const std::string up = op.name.substr(0, op.name.size() - 7) + ".up_gate";
-          for (const Op& u : ops)
-            if (u.name == up && u.pass == Pass::Forward) rows = u.m, width = u.n / 2;
-          spec.op_class = "elementwise";
-          spec.how = fmt::format("launched: SwiGLU (trainsim-profile kernel), {} x {}", rows, width);
-          kernel = [&](const DevBuf& x, const DevBuf&, const DevBuf& y) {
-            check_cuda(swiglu_bf16(x.p, y.p, rows, width, c.stream), "swiglu");
-          };
-        } else if (op.cls == OpClass::Elementwise && op.name.find("residual") != std::string::npos) {
-          rows = T;
-          width = model.hidden;
-          spec.op_class = "elementwise";
-          spec.how = fmt::format("launched: residual add (trainsim-profile kernel), {} x {}", rows, width);
-          kernel = [&](const DevBuf& x, const DevBuf& w, const DevBuf& y) {
-            check_cuda(add_bf16(x.p, w.p, y.p, rows * width, c.stream), "add");
-          };
-        } else {
-          continue;
+        const std::string stem = op.name.substr(0, op.name.rfind('.'));
+        if (op.cls == OpClass::Norm && op.pass == Pass::Forward) {
+          kernel = "rmsnorm", cls = "norm", rows = T, width = static_cast<std::int64_t>(op.bytes) / (4 * T);  // bytes = 2*T*w*2
+        } else if (op.cls == OpClass::Elementwise && op.pass == Pass::Forward && ends(op.name, ".swiglu")) {
+          if (const Op* u = forward_of(stem + ".up_gate")) kernel = "swiglu", cls = "elementwise", rows = u->m, width = u->n / 2;
+        } else if (op.cls == OpClass::Elementwise && op.pass == Pass::Forward && (ends(op.name, ".gelu") || ends(op.name, ".sqrelu"))) {
+          if (const Op* u = forward_of(stem + ".up"))
+            kernel = ends(op.name, ".gelu") ? "gelu" : "sqrelu", cls = "elementwise", rows = u->m, width = u->n;
+        } else if (op.cls == OpClass::Elementwise && op.pass == Pass::Forward && ends(op.name, ".residual")) {
+          kernel = "add", cls = "elementwise", rows = T, width = model.hidden;
+        } else if (op.cls == OpClass::Elementwise && ends(op.name, ".quant") &&
+                   (op.pass == Pass::Forward || op.pass == Pass::BackwardInput)) {
+          // Forward: X (m x k) before the GEMM; backward-input: dY (m x n). Both BF16 in.
+          if (const Op* g = forward_of(stem))
+            kernel = "quant", cls = "quant_cast", rows = g->m, width = op.pass == Pass::Forward ? g->k : g->n;
+        } else if (op.cls == OpClass::Permute && op.pass == Pass::Forward && model.moe.enabled) {
+          kernel = "permute", cls = "permute", rows = T * model.moe.top_k, width = model.hidden;
         }
-        if (rows <= 0 || width <= 0) continue;
-        if (!seen.insert({spec.op_class + spec.how, rows, width}).second) continue;
-        spec.tokens = rows;
+        if (kernel.empty() || rows <= 0 || width <= 0) continue;
+        if (!seen.insert({kernel, rows, width}).second) continue;
         const auto n = static_cast<std::size_t>(rows * width);
+        const std::int64_t groups128 = rows * ((width + 127) / 128);
+        std::int64_t bytes = 0;
+        std::string what;
+        if (kernel == "rmsnorm") bytes = 2 * rows * width * 2 + width * 2, what = "RMSNorm: read x and w, write y (BF16)";
+        else if (kernel == "swiglu") bytes = 3 * rows * width * 2, what = "SwiGLU: read gate|up, write y (BF16)";
+        else if (kernel == "gelu") bytes = 2 * rows * width * 2, what = "GELU (tanh): read x, write y (BF16)";
+        else if (kernel == "sqrelu") bytes = 2 * rows * width * 2, what = "squared ReLU: read x, write y (BF16)";
+        else if (kernel == "add") bytes = 3 * rows * width * 2, what = "residual add: read a and b, write y (BF16)";
+        else if (kernel == "quant") bytes = rows * width * 3 + groups128 * 4,
+                what = "BF16 -> FP8 E4M3 cast, one FP32 scale per 1x128 group: read x, write y and scales";
+        else bytes = 2 * rows * width * 2 + rows * 4, what = "row permutation y[r] = x[idx[r]]: read idx and x rows, write y (BF16)";
+        OpSpec spec;
+        spec.name = fmt::format("{}/{}", op.name, pass_name(op.pass));
+        spec.op_class = cls;
+        spec.dtype = kernel == "quant" ? "fp8" : "bf16";
+        spec.tokens = rows;
+        spec.bytes = bytes;
+        spec.how = fmt::format("launched: {} (trainsim-profile kernel), {} x {}", what, rows, width);
         DevBuf x(2 * n * 2), w(2 * n), y(2 * n);
         check_cuda(fill_bf16(x.p, static_cast<std::int64_t>(2 * n), 3, c.stream), "fill");
-        check_cuda(fill_bf16(w.p, static_cast<std::int64_t>(n), 4, c.stream), "fill");
+        if (kernel == "permute") {
+          std::int64_t a = 2654435761 % rows;  // a multiplier coprime with rows: a scattered permutation
+          while (std::gcd(a, rows) != 1) ++a;
+          check_cuda(fill_permutation(static_cast<std::int32_t*>(w.p), rows, a, 17 % rows, c.stream), "fill");
+        } else {
+          check_cuda(fill_bf16(w.p, static_cast<std::int64_t>(n), 4, c.stream), "fill");
+        }
         rec.ops.push_back(spec);
-        run_reps(c, rec.ops.size() - 1, [&] { kernel(x, w, y); });
+        run_reps(c, rec.ops.size() - 1, [&] {
+          if (kernel == "rmsnorm") check_cuda(rmsnorm_bf16(x.p, w.p, y.p, rows, width, c.stream), "rmsnorm");
+          else if (kernel == "swiglu") check_cuda(swiglu_bf16(x.p, y.p, rows, width, c.stream), "swiglu");
+          else if (kernel == "gelu" || kernel == "sqrelu")
+            check_cuda(activation_bf16(x.p, y.p, rows * width, kernel == "sqrelu", c.stream), "activation");
+          else if (kernel == "add") check_cuda(add_bf16(x.p, w.p, y.p, rows * width, c.stream), "add");
+          else if (kernel == "quant")
+            check_cuda(quant_fp8_1x128(x.p, y.p, static_cast<float*>(w.p), rows, width, c.stream), "quant");
+          else check_cuda(permute_rows_bf16(x.p, static_cast<const std::int32_t*>(w.p), y.p, rows, width, c.stream), "permute");
+        });
+        std::cerr << fmt::format("trainsim-profile: {} done\n", spec.name);
       }
     }
-    run.notes.push_back("attention not measured (no cuDNN frontend in this build; no own attention kernel)");
-    run.notes.push_back("RoPE, GELU, router top-k and permutation not measured");
+    run.notes.push_back("memory-bound ops measured with trainsim-profile's own untuned kernels, forward shapes only "
+                        "(norm and activation backward kernels, RoPE, router top-k and the FP8 casts of the "
+                        "weight-gradient pass not measured)");
+    run.notes.push_back("attention not measured (no cuDNN SDPA path in this build; no own attention kernel: a naive "
+                        "one would calibrate the wrong thing)");
   }
 
   // --- collectives
