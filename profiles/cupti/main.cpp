@@ -47,6 +47,7 @@
 #include "kernels.hpp"
 #include "model/model_math.hpp"
 #include "profile_convert.hpp"
+#include "profile_plan.hpp"
 
 namespace {
 
@@ -293,6 +294,32 @@ bool run_gemm(Ctx& c, cublasLtHandle_t lt, const GemmShape& g, std::size_t op, v
   return ran;
 }
 
+// One memory-bound op of the plan (kernels.hpp), its buffers sized for the largest kernel.
+void run_membound(Ctx& c, const PlannedOp& p, std::size_t op) {
+  const std::int64_t rows = p.rows, width = p.width;
+  const auto n = static_cast<std::size_t>(rows * width);
+  DevBuf x(2 * n * 2), w(2 * n), y(2 * n);
+  check_cuda(fill_bf16(x.p, static_cast<std::int64_t>(2 * n), 3, c.stream), "fill");
+  if (p.kernel == "permute") {
+    std::int64_t a = 2654435761 % rows;  // a multiplier coprime with rows: a scattered permutation
+    while (std::gcd(a, rows) != 1) ++a;
+    check_cuda(fill_permutation(static_cast<std::int32_t*>(w.p), rows, a, 17 % rows, c.stream), "fill");
+  } else {
+    check_cuda(fill_bf16(w.p, static_cast<std::int64_t>(n), 4, c.stream), "fill");
+  }
+  const std::string& k = p.kernel;
+  run_reps(c, op, [&] {
+    if (k == "rmsnorm") check_cuda(rmsnorm_bf16(x.p, w.p, y.p, rows, width, c.stream), "rmsnorm");
+    else if (k == "swiglu") check_cuda(swiglu_bf16(x.p, y.p, rows, width, c.stream), "swiglu");
+    else if (k == "gelu" || k == "sqrelu") check_cuda(activation_bf16(x.p, y.p, rows * width, k == "sqrelu", c.stream), "activation");
+    else if (k == "add") check_cuda(add_bf16(x.p, w.p, y.p, rows * width, c.stream), "add");
+    else if (k == "quant") check_cuda(quant_fp8_1x128(x.p, y.p, static_cast<float*>(w.p), rows, width, c.stream), "quant");
+    else if (k == "permute")
+      check_cuda(permute_rows_bf16(x.p, static_cast<const std::int32_t*>(w.p), y.p, rows, width, c.stream), "permute");
+    else throw RuntimeFailure(fmt::format("op {}: unknown kernel '{}'", p.spec.name, k));
+  });
+}
+
 std::string iso_date_utc() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -377,173 +404,53 @@ int profile(const Options& o, const std::string& command, int ndev) {
   if (o.flush_l2 && l2 > 0) c.l2_scrub = DevBuf(static_cast<std::size_t>(2 * l2));
   run.notes.push_back(o.flush_l2 ? "L2 overwritten before every launch" : "L2 not flushed between launches");
 
-  // The ops of one dense and (for MoE models) one MoE layer, forward and backward.
-  std::vector<std::int64_t> layers{0};
-  if (model.moe.enabled && model.moe.first_dense_layers < model.layers) {
-    if (model.moe.first_dense_layers > 0) layers.push_back(model.moe.first_dense_layers);
-    else layers = {0};
-  }
-  const auto dtypes = split_list(o.dtypes);
-  const bool fp8_ok = d0.cc_major * 10 + d0.cc_minor >= 89;
+  // The ops of one dense and (for MoE models) one MoE layer (profile_plan.hpp).
+  PlanOptions po;
+  po.micro_batch = o.micro_batch;
+  po.seq_len = o.seq_len;
+  po.ep = o.ep;
+  po.dtypes = split_list(o.dtypes);
+  po.fp8_ok = d0.cc_major * 10 + d0.cc_minor >= 89;
+  po.world = ndev;
+#ifdef TRAINSIM_PROFILE_NCCL
+  po.collectives = ndev > 1;
+  po.collective_dtype = kNccl16Name;
+  run.notes.push_back(ndev > 1 ? "collectives measured alone (not overlapped with compute)" : "collectives not measured: one GPU");
+#else
+  run.notes.push_back("collectives not measured: built without NCCL");
+#endif
+  const Plan plan = plan_ops(model, po);
+  for (const auto& n : plan.notes) run.notes.push_back(n);
+  run.notes.push_back("attention not measured (no cuDNN SDPA path in this build; no own attention kernel: a naive "
+                      "one would calibrate the wrong thing)");
 
-  // --- GEMMs
   cublasLtHandle_t lt = nullptr;
   check_lt(cublasLtCreate(&lt), "cublasLtCreate");
   const std::size_t ws_bytes = 32u << 20;
   DevBuf workspace(ws_bytes), one(sizeof(float));
   check_cuda(fill_f32(static_cast<float*>(one.p), 1, 1.f, c.stream), "fill");
-  std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::string>> done;
-  const std::int64_t local_experts =
-      model.moe.enabled ? std::max<std::int64_t>(1, model.moe.routed_experts / std::max<std::int64_t>(o.ep, 1)) : 1;
-  for (const auto& dt : dtypes) {
-    if (dt != "bf16" && dt != "fp8") throw InputError(fmt::format("--dtype: unknown dtype '{}' (bf16 or fp8)", dt));
-    if (dt == "fp8" && !fp8_ok) {
-      run.notes.push_back(fmt::format("fp8 GEMMs not measured: compute capability {}.{} < 8.9", d0.cc_major, d0.cc_minor));
+  std::vector<const PlannedOp*> collectives;
+  for (const PlannedOp& p : plan.ops) {
+    if (p.spec.comm) {
+      collectives.push_back(&p);
       continue;
     }
-    OpContext ctx;
-    ctx.micro_batch = o.micro_batch;
-    ctx.seq_len = o.seq_len;
-    ctx.gemm_dtype = dt;
-    for (auto layer : layers) {
-      for (const Op& op : layer_ops(model, layer, ctx)) {
-        if (op.cls != OpClass::Gemm && op.cls != OpClass::GroupedGemm) continue;
-        GemmShape g;
-        g.dtype = op.dtype;
-        g.n = op.n;
-        g.k = op.k;
-        if (op.cls == OpClass::GroupedGemm && op.groups > 1) {
-          // layer_ops: m = rows over all groups (EP = 1). Per rank under EP, balanced routing:
-          // all T * top_k (token, expert) rows over routed_experts / ep local experts.
-          g.groups = local_experts;
-          g.m = std::max<std::int64_t>(1, op.m / local_experts);
-          if (op.pass == Pass::BackwardWeight) {  // dW = X^T dY: inner dimension is the rows
-            g.m = op.m;
-            g.k = std::max<std::int64_t>(1, op.k / local_experts);
-          }
-        } else {
-          g.m = op.m;
-          g.groups = 1;
-        }
-        if (!done.insert({g.m, g.n, g.k, g.groups, g.dtype}).second) continue;
-        OpSpec spec;
-        spec.name = fmt::format("{}/{}", op.name, pass_name(op.pass));
-        spec.op_class = g.dtype == "fp8" ? (g.groups > 1 ? "fp8_grouped_gemm" : "fp8_gemm") : "bf16_gemm";
-        spec.m = g.m;
-        spec.n = g.n;
-        spec.k = g.k;
-        spec.groups = g.groups;
-        spec.tokens = o.micro_batch * o.seq_len;
-        spec.dtype = g.dtype;
-        spec.how = g.groups > 1 ? fmt::format("launched: strided-batched cuBLASLt GEMM, {} groups (ep={}), TN; pass {}",
-                                              g.groups, o.ep, pass_name(op.pass))
-                                : fmt::format("launched: cuBLASLt GEMM, TN; pass {}", pass_name(op.pass));
-        rec.ops.push_back(spec);
-        if (!run_gemm(c, lt, g, rec.ops.size() - 1, workspace.p, ws_bytes, static_cast<const float*>(one.p)))
-          run.notes.push_back(fmt::format("{} ({}x{}x{}x{} {}): no cuBLASLt algorithm", spec.name, g.m, g.n, g.k, g.groups, g.dtype));
-        std::cerr << fmt::format("trainsim-profile: {} done\n", spec.name);
-      }
+    rec.ops.push_back(p.spec);
+    const std::size_t op = rec.ops.size() - 1;
+    if (p.kernel == "gemm") {
+      const GemmShape g{p.spec.m, p.spec.n, p.spec.k, p.spec.groups, p.spec.dtype};
+      if (!run_gemm(c, lt, g, op, workspace.p, ws_bytes, static_cast<const float*>(one.p)))
+        run.notes.push_back(fmt::format("{} ({}x{}x{}x{} {}): no cuBLASLt algorithm", p.spec.name, g.m, g.n, g.k, g.groups, g.dtype));
+    } else {
+      run_membound(c, p, op);
     }
+    std::cerr << fmt::format("trainsim-profile: {} done\n", p.spec.name);
   }
   cublasLtDestroy(lt);
 
-  // --- memory-bound ops of the layers' forward pass: norms, activations, residual adds, MoE
-  // permutations (BF16) and the BF16 -> FP8 casts in front of FP8 GEMMs (layer_ops lists those
-  // only for FP8 GEMMs). shape.bytes = the bytes the kernel reads and writes, so that
-  // `trainsim calibrate` can fit a bandwidth per class.
-  {
-    OpContext ctx;
-    ctx.micro_batch = o.micro_batch;
-    ctx.seq_len = o.seq_len;
-    const bool casts = fp8_ok && std::find(dtypes.begin(), dtypes.end(), "fp8") != dtypes.end();
-    ctx.gemm_dtype = casts ? "fp8" : "bf16";
-    const std::int64_t T = ctx.tokens();
-    std::set<std::tuple<std::string, std::int64_t, std::int64_t>> seen;  // (kernel, rows, width)
-    for (auto layer : layers) {
-      const auto ops = layer_ops(model, layer, ctx);
-      auto forward_of = [&](const std::string& name) -> const Op* {
-        for (const Op& u : ops)
-          if (u.name == name && u.pass == Pass::Forward) return &u;
-        return nullptr;
-      };
-      auto ends = [](const std::string& s, const std::string& suf) {
-        return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-      };
-      for (const Op& op : ops) {
-        std::string kernel, cls;
-        std::int64_t rows = 0, width = 0;
-        const std::string stem = op.name.substr(0, op.name.rfind('.'));
-        if (op.cls == OpClass::Norm && op.pass == Pass::Forward) {
-          kernel = "rmsnorm", cls = "norm", rows = T, width = static_cast<std::int64_t>(op.bytes) / (4 * T);  // bytes = 2*T*w*2
-        } else if (op.cls == OpClass::Elementwise && op.pass == Pass::Forward && ends(op.name, ".swiglu")) {
-          if (const Op* u = forward_of(stem + ".up_gate")) kernel = "swiglu", cls = "elementwise", rows = u->m, width = u->n / 2;
-        } else if (op.cls == OpClass::Elementwise && op.pass == Pass::Forward && (ends(op.name, ".gelu") || ends(op.name, ".sqrelu"))) {
-          if (const Op* u = forward_of(stem + ".up"))
-            kernel = ends(op.name, ".gelu") ? "gelu" : "sqrelu", cls = "elementwise", rows = u->m, width = u->n;
-        } else if (op.cls == OpClass::Elementwise && op.pass == Pass::Forward && ends(op.name, ".residual")) {
-          kernel = "add", cls = "elementwise", rows = T, width = model.hidden;
-        } else if (op.cls == OpClass::Elementwise && ends(op.name, ".quant") &&
-                   (op.pass == Pass::Forward || op.pass == Pass::BackwardInput)) {
-          // Forward: X (m x k) before the GEMM; backward-input: dY (m x n). Both BF16 in.
-          if (const Op* g = forward_of(stem))
-            kernel = "quant", cls = "quant_cast", rows = g->m, width = op.pass == Pass::Forward ? g->k : g->n;
-        } else if (op.cls == OpClass::Permute && op.pass == Pass::Forward && model.moe.enabled) {
-          kernel = "permute", cls = "permute", rows = T * model.moe.top_k, width = model.hidden;
-        }
-        if (kernel.empty() || rows <= 0 || width <= 0) continue;
-        if (!seen.insert({kernel, rows, width}).second) continue;
-        const auto n = static_cast<std::size_t>(rows * width);
-        const std::int64_t groups128 = rows * ((width + 127) / 128);
-        std::int64_t bytes = 0;
-        std::string what;
-        if (kernel == "rmsnorm") bytes = 2 * rows * width * 2 + width * 2, what = "RMSNorm: read x and w, write y (BF16)";
-        else if (kernel == "swiglu") bytes = 3 * rows * width * 2, what = "SwiGLU: read gate|up, write y (BF16)";
-        else if (kernel == "gelu") bytes = 2 * rows * width * 2, what = "GELU (tanh): read x, write y (BF16)";
-        else if (kernel == "sqrelu") bytes = 2 * rows * width * 2, what = "squared ReLU: read x, write y (BF16)";
-        else if (kernel == "add") bytes = 3 * rows * width * 2, what = "residual add: read a and b, write y (BF16)";
-        else if (kernel == "quant") bytes = rows * width * 3 + groups128 * 4,
-                what = "BF16 -> FP8 E4M3 cast, one FP32 scale per 1x128 group: read x, write y and scales";
-        else bytes = 2 * rows * width * 2 + rows * 4, what = "row permutation y[r] = x[idx[r]]: read idx and x rows, write y (BF16)";
-        OpSpec spec;
-        spec.name = fmt::format("{}/{}", op.name, pass_name(op.pass));
-        spec.op_class = cls;
-        spec.dtype = kernel == "quant" ? "fp8" : "bf16";
-        spec.tokens = rows;
-        spec.bytes = bytes;
-        spec.how = fmt::format("launched: {} (trainsim-profile kernel), {} x {}", what, rows, width);
-        DevBuf x(2 * n * 2), w(2 * n), y(2 * n);
-        check_cuda(fill_bf16(x.p, static_cast<std::int64_t>(2 * n), 3, c.stream), "fill");
-        if (kernel == "permute") {
-          std::int64_t a = 2654435761 % rows;  // a multiplier coprime with rows: a scattered permutation
-          while (std::gcd(a, rows) != 1) ++a;
-          check_cuda(fill_permutation(static_cast<std::int32_t*>(w.p), rows, a, 17 % rows, c.stream), "fill");
-        } else {
-          check_cuda(fill_bf16(w.p, static_cast<std::int64_t>(n), 4, c.stream), "fill");
-        }
-        rec.ops.push_back(spec);
-        run_reps(c, rec.ops.size() - 1, [&] {
-          if (kernel == "rmsnorm") check_cuda(rmsnorm_bf16(x.p, w.p, y.p, rows, width, c.stream), "rmsnorm");
-          else if (kernel == "swiglu") check_cuda(swiglu_bf16(x.p, y.p, rows, width, c.stream), "swiglu");
-          else if (kernel == "gelu" || kernel == "sqrelu")
-            check_cuda(activation_bf16(x.p, y.p, rows * width, kernel == "sqrelu", c.stream), "activation");
-          else if (kernel == "add") check_cuda(add_bf16(x.p, w.p, y.p, rows * width, c.stream), "add");
-          else if (kernel == "quant")
-            check_cuda(quant_fp8_1x128(x.p, y.p, static_cast<float*>(w.p), rows, width, c.stream), "quant");
-          else check_cuda(permute_rows_bf16(x.p, static_cast<const std::int32_t*>(w.p), y.p, rows, width, c.stream), "permute");
-        });
-        std::cerr << fmt::format("trainsim-profile: {} done\n", spec.name);
-      }
-    }
-    run.notes.push_back("memory-bound ops measured with trainsim-profile's own untuned kernels, forward shapes only "
-                        "(norm and activation backward kernels, RoPE, router top-k and the FP8 casts of the "
-                        "weight-gradient pass not measured)");
-    run.notes.push_back("attention not measured (no cuDNN SDPA path in this build; no own attention kernel: a naive "
-                        "one would calibrate the wrong thing)");
-  }
-
   // --- collectives
 #ifdef TRAINSIM_PROFILE_NCCL
-  if (ndev > 1) {
+  if (!collectives.empty()) {
     std::vector<ncclComm_t> comms(static_cast<std::size_t>(ndev));
     check_nccl(ncclCommInitAll(comms.data(), ndev, nullptr), "ncclCommInitAll");
     std::vector<cudaStream_t> streams(static_cast<std::size_t>(ndev));
@@ -551,17 +458,9 @@ int profile(const Options& o, const std::string& command, int ndev) {
       check_cuda(cudaSetDevice(d), "cudaSetDevice");
       check_cuda(cudaStreamCreateWithFlags(&streams[static_cast<std::size_t>(d)], cudaStreamNonBlocking), "cudaStreamCreate");
     }
-    const std::int64_t T = o.micro_batch * o.seq_len;
-    struct Coll {
-      std::string name, cls;
-      std::int64_t tokens, bytes;
-      bool a2a;
-    };
-    std::vector<Coll> colls{{"nccl.all_reduce", "other", T, T * model.hidden * 2, false}};
-    if (model.moe.enabled)
-      colls.push_back({"nccl.all_to_all", "a2a_dispatch", T, T * model.moe.top_k * model.hidden * 2, true});
-    for (const auto& cl : colls) {
-      const auto count = static_cast<std::size_t>(cl.bytes / 2);
+    for (const PlannedOp* cl : collectives) {
+      const bool a2a = cl->kernel == "all_to_all";
+      const auto count = static_cast<std::size_t>(cl->spec.bytes / 2);
       std::vector<DevBuf> send, recv;
       for (int d = 0; d < ndev; ++d) {
         check_cuda(cudaSetDevice(d), "cudaSetDevice");
@@ -569,20 +468,13 @@ int profile(const Options& o, const std::string& command, int ndev) {
         recv.emplace_back(count * 2);
         check_cuda(fill_bf16(send.back().p, static_cast<std::int64_t>(count), 5, streams[static_cast<std::size_t>(d)]), "fill");
       }
-      OpSpec spec;
-      spec.name = cl.name;
-      spec.op_class = cl.cls;
-      spec.comm = true;
-      spec.tokens = cl.tokens;
-      spec.bytes = cl.bytes;
-      spec.dtype = kNccl16Name;
+      OpSpec spec = cl->spec;
 #ifdef TRAINSIM_NCCL_ALLTOALL
       const char* a2a_call = "ncclAlltoAll";
 #else
       const char* a2a_call = "grouped ncclSend/ncclRecv";
 #endif
-      spec.how = fmt::format("launched: {} ({}) over {} GPUs (single process), {} bytes per GPU", cl.name,
-                             cl.a2a ? a2a_call : "ncclAllReduce", ndev, cl.bytes);
+      spec.how += fmt::format(" ({})", a2a ? a2a_call : "ncclAllReduce");
       rec.ops.push_back(spec);
       const std::size_t op = rec.ops.size() - 1;
       auto once = [&] {
@@ -590,7 +482,7 @@ int profile(const Options& o, const std::string& command, int ndev) {
         for (int d = 0; d < ndev; ++d) {
           const auto i = static_cast<std::size_t>(d);
           const std::size_t chunk = count / static_cast<std::size_t>(ndev);  // elements per peer
-          if (cl.a2a) {
+          if (a2a) {
 #ifdef TRAINSIM_NCCL_ALLTOALL
             check_nccl(ncclAlltoAll(send[i].p, recv[i].p, chunk, kNccl16, comms[i], streams[i]), "ncclAlltoAll");
 #else
@@ -624,12 +516,9 @@ int profile(const Options& o, const std::string& command, int ndev) {
     }
     for (auto& cm : comms) ncclCommDestroy(cm);
     check_cuda(cudaSetDevice(0), "cudaSetDevice");
-    run.notes.push_back("collectives measured alone (not overlapped with compute)");
-  } else {
-    run.notes.push_back("collectives not measured: one GPU");
   }
 #else
-  run.notes.push_back("collectives not measured: built without NCCL");
+  (void)collectives;
 #endif
 
   check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
