@@ -7,12 +7,16 @@
 //     median and min over repetitions;
 //   * SMs: a GEMM overlapping a communication kernel on another stream of the same device
 //     loses that kernel's blocks (capped at the SM count); a comm kernel "has" its blocks.
+#include <algorithm>
 #include <string>
 
 #include <catch2/catch.hpp>
 
 #include "calibration/profile.hpp"
+#include "config/scenario.hpp"
 #include "profile_convert.hpp"
+#include "profile_plan.hpp"
+#include "support.hpp"
 
 using namespace trainsim;
 using namespace trainsim::profiler;
@@ -290,4 +294,117 @@ TEST_CASE("profile_convert: gpu keys and inconsistent recordings") {
   r = one_gemm();
   r.run.devices.clear();
   CHECK_THROWS(convert(r));
+}
+
+// ---- The op plan (profile_plan.hpp): shapes and byte counts, derived by hand ------------------
+
+namespace {
+
+const PlannedOp* find_op(const Plan& p, const std::string& name) {
+  for (const auto& op : p.ops)
+    if (op.spec.name == name) return &op;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("profile_plan: Llama 3 8B, BF16 and FP8 GEMMs, memory-bound ops with their bytes") {
+  const ModelConfig m = load_model(ts_test::data("models/llama3-8b.toml").string());
+  PlanOptions o;  // micro-batch 1, sequence 4096: T = 4096 tokens
+  o.dtypes = {"bf16"};
+  const Plan bf = plan_ops(m, o);
+  // Per linear layer (T x N x K): fwd (T, N, K), bwd_input (T, K, N), bwd_weight (K, N, T).
+  // hidden = T = 4096, so several coincide and are measured once:
+  //   qkv (N = (32 + 2*8) * 128 = 6144): fwd (4096,6144,4096) = bwd_weight; bwd_input (4096,4096,6144)   -> 2
+  //   o (4096 x 4096 x 4096): all three passes identical                                             -> 1
+  //   up_gate (N = 2 * 14336 = 28672): fwd = bwd_weight (4096,28672,4096); bwd_input (4096,4096,28672) -> 2
+  //   down (K = 14336): fwd (4096,4096,14336), bwd_input (4096,14336,4096), bwd_weight (14336,4096,4096) -> 3
+  std::size_t gemms = 0;
+  for (const auto& op : bf.ops) gemms += op.kernel == "gemm";
+  CHECK(gemms == 8);
+  const PlannedOp* qkv = find_op(bf, "attn.qkv/fwd");
+  REQUIRE(qkv);
+  CHECK(qkv->spec.op_class == "bf16_gemm");
+  CHECK((qkv->spec.m == 4096 && qkv->spec.n == 6144 && qkv->spec.k == 4096 && qkv->spec.groups == 1));
+  const PlannedOp* down_w = find_op(bf, "mlp.down/bwd_weight");
+  REQUIRE(down_w);
+  CHECK((down_w->spec.m == 14336 && down_w->spec.n == 4096 && down_w->spec.k == 4096));
+  CHECK(down_w->spec.how.find("pass bwd_weight") != std::string::npos);  // calibrate reads the pass from how
+  CHECK_FALSE(find_op(bf, "attn.qkv/bwd_weight"));                        // same shape as attn.qkv/fwd
+  // Memory-bound, forward only; attn.norm and ffn.norm share a shape, so do the two residuals.
+  const PlannedOp* norm = find_op(bf, "attn.norm/fwd");
+  REQUIRE(norm);
+  CHECK(norm->kernel == "rmsnorm");
+  CHECK(norm->spec.op_class == "norm");
+  CHECK((norm->rows == 4096 && norm->width == 4096));
+  CHECK(norm->spec.bytes == 2 * 4096 * 4096 * 2 + 4096 * 2);  // read x, write y, read the weight
+  CHECK_FALSE(find_op(bf, "ffn.norm/fwd"));
+  const PlannedOp* add = find_op(bf, "attn.residual/fwd");
+  REQUIRE(add);
+  CHECK(add->spec.op_class == "elementwise");
+  CHECK(add->spec.bytes == 3 * 4096 * 4096 * 2);
+  const PlannedOp* swiglu = find_op(bf, "mlp.swiglu/fwd");
+  REQUIRE(swiglu);
+  CHECK((swiglu->rows == 4096 && swiglu->width == 14336));
+  CHECK(swiglu->spec.bytes == 3 * 4096 * 14336 * 2);  // read gate and up, write one
+  CHECK(bf.ops.size() == 8 + 3);                        // no casts without FP8, no collectives
+
+  o.dtypes = {"fp8"};
+  const Plan f8 = plan_ops(m, o);
+  // Casts: X (T x K) forward and dY (T x N) backward-input of each linear layer; distinct
+  // widths 4096, 6144, 28672, 14336. Bytes per element: 2 read + 1 written + one 4-byte scale
+  // per 128 -- the same figure as layer_ops' elems * (2 + 1 + 4/128).
+  std::vector<std::int64_t> widths;
+  for (const auto& op : f8.ops)
+    if (op.kernel == "quant") {
+      widths.push_back(op.width);
+      CHECK(op.spec.op_class == "quant_cast");
+      CHECK(op.spec.bytes == op.rows * op.width * 3 + op.rows * (op.width / 128) * 4);
+    }
+  std::sort(widths.begin(), widths.end());
+  CHECK(widths == std::vector<std::int64_t>{4096, 6144, 14336, 28672});
+  const PlannedOp* q = find_op(f8, "attn.qkv.quant/fwd");
+  REQUIRE(q);
+  CHECK(q->spec.bytes == 50'855'936);  // 4096 * 4096 * 3.03125
+  CHECK(find_op(f8, "attn.qkv/fwd")->spec.op_class == "fp8_gemm");
+
+  // A device without FP8 tensor cores: FP8 is skipped, and the notes say so.
+  o.dtypes = {"bf16", "fp8"};
+  o.fp8_ok = false;
+  const Plan no8 = plan_ops(m, o);
+  for (const auto& op : no8.ops) CHECK(op.spec.dtype != "fp8");
+  CHECK(std::any_of(no8.notes.begin(), no8.notes.end(),
+                    [](const std::string& n) { return n.find("fp8 GEMMs and casts not measured") != std::string::npos; }));
+}
+
+TEST_CASE("profile_plan: DeepSeek-V3 MoE layer under EP 64: grouped GEMMs per group, permutation, collectives") {
+  const ModelConfig m = load_model(ts_test::data("models/deepseek-v3.toml").string());
+  PlanOptions o;
+  o.ep = 64;
+  o.dtypes = {"fp8"};
+  o.collectives = true;
+  o.world = 8;
+  const Plan p = plan_ops(m, o);
+  // 256 routed experts / EP 64 = 4 local experts; each rank gets all T * top_k = 4096 * 8 rows:
+  // 8192 per expert (the shape of DeepSeek's profiled mlp(F) grouped GEMM).
+  const PlannedOp* up = find_op(p, "moe.experts.up_gate/fwd");
+  REQUIRE(up);
+  CHECK(up->spec.op_class == "fp8_grouped_gemm");
+  CHECK((up->spec.m == 8192 && up->spec.n == 4096 && up->spec.k == 7168 && up->spec.groups == 4));
+  const PlannedOp* up_w = find_op(p, "moe.experts.up_gate/bwd_weight");
+  REQUIRE(up_w);  // dW = X^T dY per expert: M = hidden, K = the expert's 8192 rows
+  CHECK((up_w->spec.m == 7168 && up_w->spec.n == 4096 && up_w->spec.k == 8192 && up_w->spec.groups == 4));
+  const PlannedOp* perm = find_op(p, "moe.permute/fwd");
+  REQUIRE(perm);
+  CHECK((perm->rows == 32768 && perm->width == 7168));
+  CHECK(perm->spec.bytes == 2LL * 32768 * 7168 * 2 + 32768 * 4);  // rows read and written, 4-byte index
+  CHECK_FALSE(find_op(p, "moe.unpermute/fwd"));                     // same shape as moe.permute
+  const PlannedOp* a2a = find_op(p, "nccl.all_to_all");
+  REQUIRE(a2a);
+  CHECK(a2a->spec.comm);
+  CHECK(a2a->spec.op_class == "a2a_dispatch");
+  CHECK(a2a->spec.bytes == 4096LL * 8 * 7168 * 2);
+  // Bad input: a dtype the profiler does not know, named with its option.
+  o.dtypes = {"fp16"};
+  CHECK_THROWS_WITH(plan_ops(m, o), Catch::Contains("--dtype: unknown dtype 'fp16'"));
 }
