@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "calibration/fit.hpp"
 #include "calibration/profile.hpp"
 #include "config/scenario.hpp"
 #include "profile_convert.hpp"
@@ -407,4 +408,182 @@ TEST_CASE("profile_plan: DeepSeek-V3 MoE layer under EP 64: grouped GEMMs per gr
   // Bad input: a dtype the profiler does not know, named with its option.
   o.dtypes = {"fp16"};
   CHECK_THROWS_WITH(plan_ops(m, o), Catch::Contains("--dtype: unknown dtype 'fp16'"));
+}
+
+// ---- Realistic CUPTI record streams ------------------------------------------------------------
+//
+// What CUPTI hands trainsim-profile for one cuBLASLt GEMM op (warm-up 1, repetitions 2, L2
+// scrubbed before every launch), in the order CUPTI delivers it: the API buffer (runtime and
+// driver records, each external-correlation record written just before the API record it
+// belongs to) and then the device buffer (kernels and memsets). Real shapes of such streams:
+//   * cuBLASLt launches through the driver API (cuLaunchKernelEx) and makes runtime calls that
+//     launch nothing (cudaStreamGetCaptureInfo) under the pushed id;
+//   * a split-K GEMM is two kernels per launch (the GEMM and cuBLASLt's reduction);
+//   * the L2 scrub (cudaMemsetAsync) and the library's own set-up kernel run outside any id;
+//   * one kernel arrives without timestamps (start = end = 0: CUPTI could not time it) and with
+//     no API record (dropped);
+//   * another tool in the process tags calls under other external kinds (CUSTOM1, UNKNOWN).
+// Times in ns; CPU (API) and GPU (kernel) timestamps share CUPTI's clock.
+namespace {
+
+constexpr std::uint32_t kPid = 1234, kTid = 4242;
+constexpr std::uint32_t kLaunchKernel = 211, kMemsetAsync = 51, kStreamSync = 131, kCaptureInfo = 409;  // runtime cbids
+constexpr std::uint32_t kCuLaunchKernelEx = 652;                                                        // driver cbid
+
+ApiCall api(bool driver, std::uint32_t cbid, const std::string& name, std::uint64_t start, std::uint64_t end,
+            std::uint32_t corr) {
+  ApiCall a;
+  a.driver = driver;
+  a.cbid = cbid;
+  a.name = name;
+  a.start_ns = start;
+  a.end_ns = end;
+  a.process_id = kPid;
+  a.thread_id = kTid;
+  a.correlation_id = corr;
+  return a;
+}
+
+ActivityCopy memset_on7(std::uint64_t start, std::uint64_t end, std::uint32_t corr) {
+  return ActivityCopy{"memset", start, end, 0, 1, 7, corr};
+}
+
+Recording cupti_gemm_stream() {
+  Recording r;
+  r.run = h200_run(1, 2);
+  r.ops.push_back(gemm("attn.o/fwd", 4096, 4096, 4096));
+  r.launches = {Launch{1, 0, 0, true}, Launch{2, 0, 0, false}, Launch{3, 0, 1, false}};
+  // API buffer.
+  r.api.push_back(api(false, kLaunchKernel, "cudaLaunchKernel_v7000", 1'000, 4'000, 1));     // library set-up kernel
+  r.api.push_back(api(false, kMemsetAsync, "cudaMemsetAsync_v3020", 5'000, 8'000, 2));       // L2 scrub
+  r.correlations.push_back({3, 1});
+  r.api.push_back(api(false, kCaptureInfo, "cudaStreamGetCaptureInfo_v2_v11030", 9'000, 9'500, 3));  // launches nothing
+  r.correlations.push_back({4, 1});
+  r.api.push_back(api(true, kCuLaunchKernelEx, "cuLaunchKernelEx", 10'000, 14'000, 4));      // warm-up GEMM
+  r.api.push_back(api(false, kMemsetAsync, "cudaMemsetAsync_v3020", 15'000, 18'000, 5));
+  r.correlations.push_back({6, 2});
+  r.correlations.push_back({6, 999, 4});  // CUSTOM1: another tool's id on the same call
+  r.api.push_back(api(true, kCuLaunchKernelEx, "cuLaunchKernelEx", 19'000, 23'000, 6));      // rep 0 GEMM
+  r.correlations.push_back({7, 2});
+  r.api.push_back(api(true, kCuLaunchKernelEx, "cuLaunchKernelEx", 23'500, 25'500, 7));      // rep 0 split-K reduce
+  r.api.push_back(api(false, kMemsetAsync, "cudaMemsetAsync_v3020", 26'000, 29'000, 8));
+  r.correlations.push_back({9, 3});
+  r.api.push_back(api(true, kCuLaunchKernelEx, "cuLaunchKernelEx", 30'000, 34'000, 9));      // rep 1 GEMM
+  r.correlations.push_back({10, 3});
+  r.correlations.push_back({10, 5, 1});   // UNKNOWN kind
+  r.api.push_back(api(true, kCuLaunchKernelEx, "cuLaunchKernelEx", 34'500, 36'500, 10));     // rep 1 split-K reduce
+  r.api.push_back(api(false, kStreamSync, "cudaStreamSynchronize_v3020", 37'000, 183'500, 11));
+  // Device buffer: stream 7 of device 0, in the order the GPU ran it.
+  r.kernels.push_back(kern("cublasLt_init_kernel", 10'000, 11'000, 1));
+  r.copies.push_back(memset_on7(12'000, 42'000, 2));
+  r.kernels.push_back(kern("sm90_xmma_gemm_bf16bf16_bf16f32", 42'500, 92'500, 4));
+  r.copies.push_back(memset_on7(93'000, 123'000, 5));
+  r.kernels.push_back(kern("sm90_xmma_gemm_bf16bf16_bf16f32", 123'500, 135'500, 6));
+  r.kernels.push_back(kern("cublasLt::splitKreduce_kernel", 136'000, 138'000, 7));
+  r.copies.push_back(memset_on7(138'500, 168'500, 8));
+  r.kernels.push_back(kern("sm90_xmma_gemm_bf16bf16_bf16f32", 169'000, 180'000, 9));
+  r.kernels.push_back(kern("cublasLt::splitKreduce_kernel", 181'000, 183'000, 10));
+  r.kernels.push_back(kern("untimed_kernel", 0, 0, 12));
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("profile_convert: a realistic CUPTI stream (driver launches, split-K, L2 scrub, foreign ids)") {
+  const Recording r = cupti_gemm_stream();
+  const Conversion c = convert(r);
+  const auto& p = c.profile;
+  // Kept: the two measured repetitions' GEMM and reduction kernels (correlations 6, 7, 9, 10).
+  REQUIRE(p.kernels.size() == 4);
+  CHECK(c.warmup_kernels == 1);  // correlation 4
+  CHECK(c.unattributed == 1);    // the set-up kernel (correlation 1, no pushed id)
+  CHECK(c.untimed == 1);
+  // Launch times: the reductions follow their GEMM directly; each GEMM follows an L2 scrub
+  // memset on stream 7, so its launch time is withheld (-1).
+  CHECK(c.with_launch == 4);
+  CHECK(c.launch_withheld == 2);
+  // t0 = the earliest start or launch kept: the rep-0 reduction's launch at 23'500 ns.
+  CHECK(p.t0_us == 23.5);
+  const auto& g0 = p.kernels[0];
+  CHECK(g0.correlation == 6);
+  CHECK(g0.ts_us == 100.0);  // (123'500 - 23'500) / 1000
+  CHECK(g0.dur_us == 12.0);
+  CHECK(g0.launch_ts_us == -1);
+  CHECK(g0.launch_tid == 0);
+  const auto& r0 = p.kernels[1];
+  CHECK(r0.name == "cublasLt::splitKreduce_kernel");
+  CHECK(r0.op_class == "bf16_gemm");  // part of the op's launch: the op's class and shape
+  CHECK(r0.shape.m == 4096);
+  CHECK(r0.ts_us == 112.5);
+  CHECK(r0.launch_ts_us == 0.0);
+  CHECK(r0.launch_tid == kTid);
+  CHECK(p.kernels[2].ts_us == 145.5);
+  CHECK(p.kernels[2].launch_ts_us == -1);
+  CHECK(p.kernels[3].ts_us == 157.5);
+  CHECK(p.kernels[3].launch_ts_us == 11.0);  // (34'500 - 23'500) / 1000
+  for (const auto& k : p.kernels) CHECK(k.phase == "attn.o/fwd");
+  // Repetition = GEMM + reduction: 12 + 2 and 11 + 2 us.
+  REQUIRE(c.summary.size() == 1);
+  CHECK(c.summary[0].reps == 2);
+  CHECK(c.summary[0].kernels == 4);
+  CHECK(c.summary[0].median_us == 13.5);
+  CHECK(c.summary[0].min_us == 13.0);
+  CHECK(c.summary[0].max_us == 14.0);
+  CHECK(p.provenance.source.find("4 of 4 profile kernels matched to their runtime/driver launch record (2 launch "
+                                 "times withheld") != std::string::npos);
+  CHECK(p.provenance.source.find("dropped: 1 warm-up kernels, 1 kernels of no launch, 1 kernels without CUPTI "
+                                 "timestamps") != std::string::npos);
+
+  // What `trainsim calibrate` makes of stream 7's consecutive kernels (its gap samples, as in
+  // calibrate.cpp): only the two GEMM -> reduction pairs, launched before the GEMM ended, are
+  // kernel gaps: 112.5 - 112 = 0.5 us and 157.5 - 156.5 = 1 us. Had the rep-1 GEMM kept its
+  // launch time (30'000 ns -> 6.5 us), the pair (rep-0 reduction, rep-1 GEMM) would have added
+  // a 31 us "gap" that is the L2 scrub.
+  std::vector<calibration::GapSample> gaps;
+  for (std::size_t i = 1; i < p.kernels.size(); ++i)
+    gaps.push_back({p.kernels[i - 1].ts_us + p.kernels[i - 1].dur_us, p.kernels[i].launch_ts_us, p.kernels[i].ts_us});
+  const auto g = calibration::fit_gaps(gaps);
+  CHECK(g.gap_points == 2);
+  CHECK(g.latency_points == 0);
+  CHECK(g.gap_us == 0.75);
+
+  // One API call under two of the profiler's ids: a broken recording.
+  Recording bad = r;
+  bad.correlations.push_back({6, 3});
+  CHECK_THROWS_WITH(convert(bad), Catch::Contains("correlation 6 under two external ids (2 and 3)"));
+}
+
+TEST_CASE("profile_convert: an NCCL launch on two GPUs (one pushed id, a driver launch per device)") {
+  // ncclGroupEnd under external id 1 launches one kernel per device through cuLaunchKernelEx,
+  // after runtime calls that launch nothing (cudaSetDevice, cudaGetDevice): every call gets an
+  // external-correlation record with id 1.
+  Recording r;
+  r.run = h200_run(0, 1);
+  r.run.devices.push_back(r.run.devices[0]);
+  r.run.devices[1].id = 1;
+  OpSpec a2a;
+  a2a.name = "nccl.all_to_all";
+  a2a.op_class = "a2a_dispatch";
+  a2a.comm = true;
+  a2a.tokens = 4096;
+  a2a.bytes = 4096LL * 8 * 7168 * 2;
+  a2a.dtype = "bf16";
+  r.ops.push_back(a2a);
+  r.launches = {Launch{1, 0, 0, false}};
+  for (std::uint32_t corr = 20; corr <= 23; ++corr) r.correlations.push_back({corr, 1});
+  r.api.push_back(api(false, 0, "cudaSetDevice_v3020", 1'000, 1'200, 20));
+  r.api.push_back(api(true, kCuLaunchKernelEx, "cuLaunchKernelEx", 1'300, 5'300, 21));
+  r.api.push_back(api(false, 0, "cudaSetDevice_v3020", 5'400, 5'600, 22));
+  r.api.push_back(api(true, kCuLaunchKernelEx, "cuLaunchKernelEx", 5'700, 9'700, 23));
+  r.kernels.push_back(kern("ncclDevKernel_SendRecv", 10'000, 110'000, 21, 13, 0, 24));
+  r.kernels.push_back(kern("ncclDevKernel_SendRecv", 12'000, 92'000, 23, 29, 1, 24));
+  const Conversion c = convert(r);
+  REQUIRE(c.profile.kernels.size() == 2);
+  CHECK(c.profile.t0_us == 1.3);  // the first launch
+  CHECK(c.profile.kernels[0].device == 0);
+  CHECK(c.profile.kernels[0].launch_ts_us == 0.0);
+  CHECK(c.profile.kernels[1].device == 1);
+  CHECK(c.profile.kernels[1].launch_ts_us == 4.4);  // (5'700 - 1'300) / 1000
+  CHECK(c.profile.kernels[0].sms_available == 24);   // a communication kernel: its blocks
+  CHECK(c.summary[0].median_us == 100.0);            // max over devices (100 and 80 us)
 }
