@@ -1,6 +1,17 @@
-# trainsim-profile (issue 4, point 7): the GPU-free record-to-profile conversion. The library
+# trainsim-profile (issue 4 point 7, issue 11 point 5): the GPU-free op plan and record-to-profile
+# conversion. The library
 # comes from profiles/cupti/convert.cmake, included by the top-level CMakeLists.txt before tests/.
 if(TARGET trainsim_profile_convert)
   trainsim_add_test(test_profile_convert SOURCES test_profile_convert.cpp LABELS quick)
   target_link_libraries(test_profile_convert PRIVATE trainsim_profile_convert)
+  # Where the CUDA toolkit's CUPTI headers are, the test also decodes real CUPTI structs with
+  # cupti_records.hpp (headers only: no libcupti, no GPU).
+  if(TARGET CUDA::cupti)
+    get_target_property(_trainsim_cupti_inc CUDA::cupti INTERFACE_INCLUDE_DIRECTORIES)
+    if(NOT _trainsim_cupti_inc)
+      set(_trainsim_cupti_inc "")
+    endif()
+    target_include_directories(test_profile_convert SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS} ${_trainsim_cupti_inc})
+    target_compile_definitions(test_profile_convert PRIVATE TRAINSIM_PROFILE_CUPTI_HEADERS=1)
+  endif()
 endif()

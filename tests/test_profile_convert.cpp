@@ -587,3 +587,119 @@ TEST_CASE("profile_convert: an NCCL launch on two GPUs (one pushed id, a driver 
   CHECK(c.profile.kernels[0].sms_available == 24);   // a communication kernel: its blocks
   CHECK(c.summary[0].median_us == 100.0);            // max over devices (100 and 80 us)
 }
+
+#ifdef TRAINSIM_PROFILE_CUPTI_HEADERS
+// The same stream as real CUPTI structs (the headers of the CUDA toolkit this was built with),
+// decoded by cupti_records.hpp -- the code trainsim-profile runs on its activity buffers -- plus
+// records the decoder must skip: a CONTEXT record (a kind it does not read) and the foreign
+// external kinds. The profile must be the one the plain records give.
+#include <cstring>
+#include <vector>
+
+#include "cupti_records.hpp"
+
+namespace {
+
+std::string names(bool driver, std::uint32_t cbid) {
+  if (driver) return cbid == kCuLaunchKernelEx ? "cuLaunchKernelEx" : "";
+  switch (cbid) {
+    case kLaunchKernel: return "cudaLaunchKernel_v7000";
+    case kMemsetAsync: return "cudaMemsetAsync_v3020";
+    case kStreamSync: return "cudaStreamSynchronize_v3020";
+    case kCaptureInfo: return "cudaStreamGetCaptureInfo_v2_v11030";
+    default: return "";
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cupti_records: real CUPTI structs decode to the plain records, unknown kinds skipped") {
+  const Recording plain = cupti_gemm_stream();
+  // The plain fixture's API names are what the callback-name lookup gives for these cbids.
+  REQUIRE(names(false, kCaptureInfo) == "cudaStreamGetCaptureInfo_v2_v11030");
+  std::vector<std::vector<unsigned char>> keep;  // aligned storage per record
+  std::vector<const CUpti_Activity*> recs;
+  auto store = [&](const void* p, std::size_t n) {
+    std::vector<unsigned char> b(n + 8);
+    keep.push_back(std::move(b));
+    auto* base = keep.back().data();
+    auto* aligned = base + (8 - reinterpret_cast<std::uintptr_t>(base) % 8) % 8;
+    std::memcpy(aligned, p, n);
+    recs.push_back(reinterpret_cast<const CUpti_Activity*>(aligned));
+  };
+  for (const auto& e : plain.correlations) {
+    CUpti_ActivityExternalCorrelation x{};
+    x.kind = CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION;
+    x.externalKind = static_cast<CUpti_ExternalCorrelationKind>(e.kind);
+    x.externalId = e.external_id;
+    x.correlationId = e.correlation_id;
+    store(&x, sizeof x);
+  }
+  for (const auto& a : plain.api) {
+    CUpti_ActivityAPI x{};
+    x.kind = a.driver ? CUPTI_ACTIVITY_KIND_DRIVER : CUPTI_ACTIVITY_KIND_RUNTIME;
+    x.cbid = a.cbid;
+    x.start = a.start_ns;
+    x.end = a.end_ns;
+    x.processId = a.process_id;
+    x.threadId = a.thread_id;
+    x.correlationId = a.correlation_id;
+    store(&x, sizeof x);
+  }
+  {
+    CUpti_ActivityContext3 x{};  // a kind the decoder does not read
+    x.kind = CUPTI_ACTIVITY_KIND_CONTEXT;
+    store(&x, sizeof x);
+  }
+  bool first = true;
+  for (const auto& k : plain.kernels) {
+    cupti::KernelRecord x{};
+    x.kind = first ? CUPTI_ACTIVITY_KIND_KERNEL : CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL;  // both kinds decode
+    first = false;
+    x.start = k.start_ns;
+    x.end = k.end_ns;
+    x.deviceId = k.device_id;
+    x.contextId = k.context_id;
+    x.streamId = k.stream_id;
+    x.correlationId = k.correlation_id;
+    x.gridX = k.grid[0], x.gridY = k.grid[1], x.gridZ = k.grid[2];
+    x.blockX = k.block[0], x.blockY = k.block[1], x.blockZ = k.block[2];
+    x.name = k.name.c_str();  // CUPTI owns its names; here the fixture does, for the decode
+    store(&x, sizeof x);
+  }
+  for (const auto& m : plain.copies) {
+    cupti::MemsetRecord x{};
+    x.kind = CUPTI_ACTIVITY_KIND_MEMSET;
+    x.start = m.start_ns;
+    x.end = m.end_ns;
+    x.deviceId = m.device_id;
+    x.contextId = m.context_id;
+    x.streamId = m.stream_id;
+    x.correlationId = m.correlation_id;
+    store(&x, sizeof x);
+  }
+
+  Recording decoded;
+  decoded.run = plain.run;
+  decoded.ops = plain.ops;
+  decoded.launches = plain.launches;
+  for (const auto* rec : recs) cupti::decode_record(rec, decoded, names);
+  CHECK(decoded.decoded.kernels == plain.kernels.size());
+  CHECK(decoded.decoded.api == plain.api.size());
+  CHECK(decoded.decoded.external == plain.correlations.size() - 2);  // the CUSTOM1 and UNKNOWN ones
+  CHECK(decoded.decoded.other_external_kind == 2);
+  CHECK(decoded.decoded.unknown_kind == 1);
+  CHECK(decoded.decoded.copies == plain.copies.size());
+  REQUIRE(decoded.api.size() == plain.api.size());
+  for (std::size_t i = 0; i < plain.api.size(); ++i) {
+    CHECK(decoded.api[i].name == plain.api[i].name);
+    CHECK(decoded.api[i].driver == plain.api[i].driver);
+  }
+  Conversion a = convert(plain), b = convert(decoded);
+  CHECK(b.profile.provenance.source.find("ignored: 1 CUPTI records of other kinds, 2 external correlations of other "
+                                         "kinds") != std::string::npos);
+  a.profile.provenance.source = b.profile.provenance.source = "";
+  CHECK(calibration::write_profile(b.profile) == calibration::write_profile(a.profile));
+  CHECK(b.profile.kernels.size() == 4);
+}
+#endif
