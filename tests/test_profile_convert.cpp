@@ -512,8 +512,14 @@ TEST_CASE("profile_convert: a realistic CUPTI stream (driver launches, split-K, 
   CHECK(g0.launch_tid == 0);
   const auto& r0 = p.kernels[1];
   CHECK(r0.name == "cublasLt::splitKreduce_kernel");
-  CHECK(r0.op_class == "bf16_gemm");  // part of the op's launch: the op's class and shape
-  CHECK(r0.shape.m == 4096);
+  // Not the launch's longest kernel: class other and no shape, so that no fit takes the 2 us
+  // reduction for a 4096^3 GEMM; the GEMM kernel carries the op's class and shape.
+  CHECK(r0.op_class == "other");
+  CHECK(r0.shape.m == 0);
+  CHECK(r0.shape.how.find("auxiliary kernel of a attn.o/fwd launch") != std::string::npos);
+  CHECK(g0.op_class == "bf16_gemm");
+  CHECK(g0.shape.m == 4096);
+  CHECK(c.auxiliary == 2);
   CHECK(r0.ts_us == 112.5);
   CHECK(r0.launch_ts_us == 0.0);
   CHECK(r0.launch_tid == kTid);

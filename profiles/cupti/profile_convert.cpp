@@ -179,6 +179,8 @@ Conversion convert(const Recording& r) {
                      kept.size());
   if (out.launch_withheld > 0)
     src += fmt::format(" ({} launch times withheld: other work ran on the stream just before them)", out.launch_withheld);
+  if (out.auxiliary > 0)
+    src += fmt::format("; {} auxiliary kernels (not the longest of their launch) are class other", out.auxiliary);
   src += fmt::format("; dropped: {} warm-up kernels, {} kernels of no launch, {} kernels without CUPTI timestamps",
                      out.warmup_kernels, out.unattributed, out.untimed);
   if (r.decoded.unknown_kind > 0 || r.decoded.other_external_kind > 0)
@@ -191,6 +193,16 @@ Conversion convert(const Recording& r) {
   pv.classifier = "";  // classes come from what was launched, not from name rules
   pv.shapes = "launched shapes (trainsim-profile)";
 
+  // A non-communication launch with several kernels on a device (a split-K GEMM and its
+  // reduction, ...): its longest kernel carries the op's class and shape, the others are
+  // class "other", so that a fit never takes a reduction kernel for a whole GEMM.
+  std::map<std::pair<const Launch*, std::uint32_t>, const ActivityKernel*> main_of;
+  for (const Attributed* a : kept) {
+    if (r.ops[a->l->op].comm) continue;
+    auto& m = main_of[{a->l, a->k->device_id}];
+    if (!m || a->k->end_ns - a->k->start_ns > m->end_ns - m->start_ns) m = a->k;
+  }
+
   std::uint64_t t0 = kept.empty() ? 0 : kept.front()->k->start_ns;
   for (const auto& [k, a] : launch_of) t0 = std::min(t0, a->start_ns);
   p.t0_us = static_cast<double>(t0) / 1000.0;
@@ -200,9 +212,17 @@ Conversion convert(const Recording& r) {
     const std::int64_t sms = device_of(run, k.device_id).num_sms;
     calibration::KernelRecord rec;
     rec.name = k.name;
-    rec.op_class = op.op_class;
     rec.rule = "annotated";
-    rec.shape = calibration::Shape{op.m, op.n, op.k, op.groups, op.tokens, op.bytes, op.how};
+    if (op.comm || main_of[{a->l, k.device_id}] == &k) {
+      rec.op_class = op.op_class;
+      rec.shape = calibration::Shape{op.m, op.n, op.k, op.groups, op.tokens, op.bytes, op.how};
+    } else {
+      ++out.auxiliary;
+      rec.op_class = "other";
+      rec.shape.how = fmt::format("auxiliary kernel of a {} launch (not its longest kernel): no shape; the op's time in "
+                                  "the summary sums all its kernels",
+                                  op.name);
+    }
     rec.dtype = op.dtype;
     rec.ts_us = static_cast<double>(k.start_ns - t0) / 1000.0;
     rec.dur_us = static_cast<double>(k.end_ns - k.start_ns) / 1000.0;

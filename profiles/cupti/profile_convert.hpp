@@ -144,6 +144,8 @@ struct Conversion {
   std::size_t unattributed = 0;    // dropped: kernels of no known launch (library set-up, ...)
   std::size_t untimed = 0;         // dropped: kernels CUPTI could not time (start = end = 0)
   std::size_t with_launch = 0;     // profile kernels whose runtime/driver launch record was found
+  std::size_t auxiliary = 0;       // profile kernels that are not the longest of their launch on
+                                   // their device (class "other", no shape)
   std::size_t launch_withheld = 0; // ... of them with launch_ts_us = -1: other work ran on the
                                    // stream between the previous profile kernel and this one
 };
@@ -162,6 +164,8 @@ double median(std::vector<double> v);
 // in the profile ran on the same stream between the previous profile kernel and this one (so
 // that `trainsim calibrate`'s gap fit never takes an L2 scrub or a warm-up for a launch gap).
 // t0 = the earliest start or launch among the profile's kernels, so every time is >= 0.
+// Several kernels in one launch of a non-communication op on one device: the longest carries
+// the op's class and shape, the others are class "other" without a shape (Conversion::auxiliary).
 // Throws std::invalid_argument on an inconsistent recording (launch naming an unknown op,
 // unknown op class, two launches with one external id, one correlation id under two external
 // ids of the profiler's kind, a kernel ending before it starts).
