@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "calibration/calibration_file.hpp"
 #include "calibration/fit.hpp"
 #include "calibration/profile.hpp"
 #include "config/scenario.hpp"
@@ -709,3 +710,123 @@ TEST_CASE("cupti_records: real CUPTI structs decode to the plain records, unknow
   CHECK(b.profile.kernels.size() == 4);
 }
 #endif
+
+// ---- The profiler's output calibrates ---------------------------------------------------------
+//
+// A whole trainsim-profile run, GPU-free: the op plan of DeepSeek-V3 under EP 64 (FP8 and BF16
+// GEMMs, grouped GEMMs, casts, norms, SwiGLU, residual adds, permutation) executed on a
+// closed-form "device" and recorded the way CUPTI records it (per launch: an untagged L2 scrub
+// memset, a tagged driver launch, the kernel; warm-up dropped), converted to a profile that
+// `trainsim calibrate` fits on its own: no FlashMLA table, no DeepGEMM table, no attention.
+// The device (times in us; 132 SMs, tiles 128 x 128, waves = ceil(groups * tiles / 132)):
+//   FP8 GEMM  t = 4 + waves * (0.0025 K + 0.6) + bytes / 3.5e6, bytes = g(MK + NK) + 2gMN
+//   BF16 GEMM the same with 0.005 K and 2-byte operands
+//   norm 2.0 + bytes / 3.2e6; elementwise 1.5 + bytes / 3.6e6; quant_cast 2.5 + bytes / 3.0e6;
+//   permute 3.0 + bytes / 2.6e6 (bytes per us, i.e. 3.2 TB/s ...)
+// Repetitions vary by -0.4%, 0, +0.4%, so the median repetition is the closed form.
+namespace {
+
+double device_waves(const OpSpec& s) {
+  const auto tiles = s.groups * ((s.m + 127) / 128) * ((s.n + 127) / 128);
+  return static_cast<double>((tiles + 131) / 132);
+}
+
+double device_us(const OpSpec& s) {
+  if (s.op_class == "fp8_gemm" || s.op_class == "fp8_grouped_gemm" || s.op_class == "bf16_gemm") {
+    const bool fp8 = s.dtype == "fp8";
+    const double g = static_cast<double>(s.groups), m = static_cast<double>(s.m), n = static_cast<double>(s.n),
+                 k = static_cast<double>(s.k);
+    const double bytes = g * (m * k + n * k) * (fp8 ? 1 : 2) + 2 * g * m * n;
+    return 4 + device_waves(s) * ((fp8 ? 0.0025 : 0.005) * k + 0.6) + bytes / 3.5e6;
+  }
+  const double b = static_cast<double>(s.bytes);
+  if (s.op_class == "norm") return 2.0 + b / 3.2e6;
+  if (s.op_class == "elementwise") return 1.5 + b / 3.6e6;
+  if (s.op_class == "quant_cast") return 2.5 + b / 3.0e6;
+  if (s.op_class == "permute") return 3.0 + b / 2.6e6;
+  FAIL("no device time for class " << s.op_class);
+  return 0;
+}
+
+// main.cpp's run_reps and Tagger, with CUPTI's records: 1 warm-up and 3 measured launches per op.
+Recording simulated_run(const Plan& plan) {
+  Recording r;
+  r.run = h200_run(1, 3);
+  r.run.model_file = "models/deepseek-v3.toml";
+  std::uint64_t cpu = 1'000'000, gpu = 2'000'000, ext = 1;
+  std::uint32_t corr = 1;
+  const double jitter[3] = {0.996, 1.0, 1.004};
+  for (const auto& p : plan.ops) {
+    if (p.spec.comm) continue;
+    r.ops.push_back(p.spec);
+    const std::size_t op = r.ops.size() - 1;
+    for (int i = 0; i < 4; ++i) {
+      const bool warm = i == 0;
+      // The L2 scrub: cudaMemsetAsync outside any pushed id, 100 MB at ~3 TB/s.
+      r.api.push_back(api(false, kMemsetAsync, "cudaMemsetAsync_v3020", cpu, cpu + 3'000, corr));
+      gpu = std::max(gpu, cpu + 8'000);
+      r.copies.push_back(ActivityCopy{"memset", gpu, gpu + 33'000, 0, 1, 7, corr});
+      gpu += 33'500;
+      cpu += 3'500;
+      ++corr;
+      // The tagged launch.
+      r.launches.push_back(Launch{ext, op, warm ? 0 : i - 1, warm});
+      r.correlations.push_back({corr, ext});
+      r.api.push_back(api(true, kCuLaunchKernelEx, "cuLaunchKernelEx", cpu, cpu + 4'000, corr));
+      const auto dur = static_cast<std::uint64_t>(device_us(p.spec) * 1000.0 * (warm ? 1.3 : jitter[i - 1]));
+      const auto grid = p.kernel == "gemm"
+                            ? static_cast<std::int32_t>(std::min<std::int64_t>(
+                                  132, p.spec.groups * ((p.spec.m + 127) / 128) * ((p.spec.n + 127) / 128)))
+                            : static_cast<std::int32_t>(std::min<std::int64_t>(p.rows, 65535));
+      r.kernels.push_back(kern(p.kernel == "gemm" ? "sm90_xmma_gemm" : "trainsim_" + p.kernel, gpu, gpu + dur, corr, 7, 0, grid));
+      gpu += dur + 500;
+      cpu += 5'000;
+      ++corr;
+      ++ext;
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("trainsim-profile's output calibrates with trainsim calibrate on its own", "[.calibrates]") {
+  const ModelConfig m = load_model(ts_test::data("models/deepseek-v3.toml").string());
+  PlanOptions o;
+  o.ep = 64;
+  const Plan plan = plan_ops(m, o);
+  const Conversion c = convert(simulated_run(plan));
+  REQUIRE(c.profile.kernels.size() == 3 * c.summary.size());
+  // (kernel durations are whole nanoseconds: within 1 ns of the closed form)
+  for (const auto& s : c.summary) CHECK(s.median_us == Approx(device_us(plan.ops[s.op].spec)).margin(0.0011));
+  const auto dir = ts_test::temp_dir("profile-calibrates");
+  const auto profile = dir / "h200-dsv3-ep64.profile.jsonl";
+  const auto out = dir / "calibration.toml";
+  ts_test::write_file(profile, calibration::write_profile(c.profile));
+  const auto r = ts_test::run_trainsim("calibrate '" + profile.string() + "' --gpu h200 -o '" + out.string() + "'",
+                                       ts_test::source_dir().string());
+  INFO(r.out << r.err);
+  // Before the calib branch (issue 11) lands, calibrate demands attention kernels and a FlashMLA
+  // table: say so and let CTest mark this test skipped (SKIP_REGULAR_EXPRESSION in
+  // tests/profiler.cmake) instead of passing or failing on it.
+  const bool old_calibrate = r.status == 2 && (r.err.find("no attention forward/backward kernels") != std::string::npos ||
+                                               r.err.find("no memory-bound bandwidth measurement (FlashMLA table)") !=
+                                                   std::string::npos);
+  if (old_calibrate) {
+    WARN("trainsim-profile-calibrate-skipped: this trainsim calibrate still requires attention kernels and a FlashMLA "
+         "table: " << r.err);
+    return;
+  }
+  REQUIRE(r.status == 0);
+  const calibration::Calibration cal = calibration::read_calibration(out.string());
+  CHECK(cal.gpu == "h200");
+  CHECK(cal.sms == 132);
+  // The FP8 GEMM curve is the device's own form: the fit recovers it (tiles 128 x 128).
+  for (const auto& p : plan.ops) {
+    if (p.spec.op_class != "fp8_gemm" && p.spec.op_class != "fp8_grouped_gemm") continue;
+    const double fitted = calibration::gemm_time_us(cal.gemm_fp8, p.spec.m, p.spec.n, p.spec.k, p.spec.groups, 132);
+    INFO(p.spec.name);
+    CHECK(fitted == Approx(device_us(p.spec)).epsilon(0.02));
+  }
+  CHECK(cal.gemm_fp8_wgrad_factor == Approx(1.0).epsilon(0.02));  // the device has no separate wgrad kernel
+}
