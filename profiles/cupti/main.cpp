@@ -477,8 +477,9 @@ int profile(const Options& o, const std::string& command, int ndev) {
 #endif
   const Plan plan = plan_ops(model, po);
   for (const auto& n : plan.notes) run.notes.push_back(n);
-  run.notes.push_back("attention not measured (no cuDNN SDPA path in this build; no own attention kernel: a naive "
-                      "one would calibrate the wrong thing)");
+  run.notes.push_back("attention not measured: causal flash attention needs cuDNN's SDPA with a causal mask (the "
+                      "cuDNN frontend's composite graph, or cuDNN >= 9.20's diagonal band mask), not in this build; "
+                      "an own kernel would calibrate the wrong thing");
 
   cublasLtHandle_t lt = nullptr;
   check_lt(cublasLtCreate(&lt), "cublasLtCreate");
