@@ -180,6 +180,8 @@ struct DevBuf {
   }
 };
 
+std::vector<std::string> split_list(const std::string& s);
+
 struct Options {
   std::string model;
   std::vector<std::string> sets;
@@ -193,7 +195,38 @@ struct Options {
   std::string gpu_key;
   std::string fp8_scaling = "block";  // block | tensor
   bool flush_l2 = true;
+  bool plan_only = false;             // --plan: print the op plan, touch no GPU
 };
+
+// --plan: the ops a run would measure (profile_plan.hpp) for a device with FP8 tensor cores and
+// one GPU (no collectives), as TSV on stdout. Needs no GPU: a session with a device sizes and
+// checks its run before spending device time on it.
+int print_plan(const Options& o) {
+  const ModelConfig model = load_model(o.model, o.sets);
+  PlanOptions po;
+  po.micro_batch = o.micro_batch;
+  po.seq_len = o.seq_len;
+  po.ep = o.ep;
+  po.dtypes = split_list(o.dtypes);
+  const Plan plan = plan_ops(model, po);
+  std::string out = "op\tclass\tkernel\tdtype\tm\tn\tk\tgroups\trows\twidth\tbytes\tgflop\thow\n";
+  double launches = 0;
+  for (const auto& p : plan.ops) {
+    const auto& s = p.spec;
+    const double gflop = p.kernel == "gemm" ? 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
+                                                  static_cast<double>(s.k) * static_cast<double>(s.groups) / 1e9
+                                            : 0.0;
+    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.3f}\t{}\n", s.name, s.op_class, p.kernel, s.dtype,
+                       s.m, s.n, s.k, s.groups, p.rows, p.width, s.bytes, gflop, s.how);
+    launches += o.warmup + o.reps;
+  }
+  std::cout << out;
+  std::cerr << fmt::format("trainsim-profile: {} ops, {} launches (warm-up {} + repetitions {} each); assumed: FP8 "
+                           "tensor cores, one GPU (no collectives)\n",
+                           plan.ops.size(), launches, o.warmup, o.reps);
+  for (const auto& n : plan.notes) std::cerr << "trainsim-profile: note: " << n << "\n";
+  return 0;
+}
 
 struct Ctx {
   Ctx(const Options& opts, Recording& r, Tagger& t) : o(opts), rec(r), tag(t) {}
@@ -632,6 +665,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"block", "tensor"}));
   app.add_option("--gpu-key", o.gpu_key, "profiles/<key>/ folder name (default: from the device name)");
   app.add_flag("!--no-l2-flush", o.flush_l2, "do not overwrite L2 before each launch");
+  app.add_flag("--plan", o.plan_only, "print the ops a run would measure (shapes, bytes) and exit; needs no GPU");
   app.add_option("-o,--output", o.out, "profile to write (JSON Lines); the summary goes to OUT.summary.tsv");
   try {
     app.parse(argc, argv);
@@ -641,6 +675,14 @@ int main(int argc, char** argv) {
   }
   std::string command = "trainsim-profile";
   for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  if (o.plan_only) {
+    try {
+      return print_plan(o);
+    } catch (const InputError& ex) {
+      std::cerr << "trainsim-profile: " << ex.what() << "\n";
+      return kExitInput;
+    }
+  }
 
   int ndev = 0;
   const cudaError_t e = cudaGetDeviceCount(&ndev);
