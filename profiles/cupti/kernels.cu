@@ -76,6 +76,61 @@ __global__ void add_k(const __nv_bfloat16* a, const __nv_bfloat16* b, __nv_bfloa
     y[i] = __float2bfloat16(__bfloat162float(a[i]) + __bfloat162float(b[i]));
 }
 
+// GELU (tanh approximation, as GPT-2/3 use) or squared ReLU (Nemotron-4), elementwise.
+__global__ void activation_k(const __nv_bfloat16* x, __nv_bfloat16* y, std::int64_t n, bool squared_relu) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const float v = __bfloat162float(x[i]);
+    float r;
+    if (squared_relu) {
+      r = v > 0.f ? v * v : 0.f;
+    } else {
+      r = 0.5f * v * (1.f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
+    }
+    y[i] = __float2bfloat16(r);
+  }
+}
+
+// BF16 -> FP8 E4M3 with one FP32 scale per 1x128 group of a row (DeepSeek-V3 §3.3.2's activation
+// tiles): one warp per group, 4 values per lane; scale = amax / 448 (E4M3's largest finite value).
+__global__ void quant_k(const __nv_bfloat16* x, __nv_fp8_e4m3* y, float* scales, std::int64_t rows, std::int64_t width) {
+  const std::int64_t groups_per_row = (width + 127) / 128;
+  const std::int64_t group = (blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x) / 32;
+  if (group >= rows * groups_per_row) return;
+  const int lane = threadIdx.x % 32;
+  const std::int64_t row = group / groups_per_row, col0 = (group % groups_per_row) * 128 + lane * 4;
+  float v[4];
+  float amax = 0.f;
+  for (int j = 0; j < 4; ++j) {
+    v[j] = col0 + j < width ? __bfloat162float(x[row * width + col0 + j]) : 0.f;
+    amax = fmaxf(amax, fabsf(v[j]));
+  }
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  const float scale = amax > 0.f ? amax / 448.f : 1.f;
+  for (int j = 0; j < 4; ++j)
+    if (col0 + j < width) y[row * width + col0 + j] = __nv_fp8_e4m3(v[j] / scale);
+  if (lane == 0) scales[group] = scale;
+}
+
+// y[r, :] = x[idx[r], :]: one block per output row, 16-byte copies when the row allows them.
+__global__ void permute_k(const __nv_bfloat16* x, const std::int32_t* idx, __nv_bfloat16* y, std::int64_t width) {
+  const std::int64_t r = blockIdx.x, src = idx[r];
+  if (width % 8 == 0) {
+    const uint4* xs = reinterpret_cast<const uint4*>(x + src * width);
+    uint4* yd = reinterpret_cast<uint4*>(y + r * width);
+    for (std::int64_t i = threadIdx.x; i < width / 8; i += blockDim.x) yd[i] = xs[i];
+  } else {
+    for (std::int64_t i = threadIdx.x; i < width; i += blockDim.x) y[r * width + i] = x[src * width + i];
+  }
+}
+
+// idx[i] = (i * a + b) mod n: a permutation of 0..n-1 when gcd(a, n) = 1.
+__global__ void permutation_k(std::int32_t* idx, std::int64_t n, std::int64_t a, std::int64_t b) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    idx[i] = static_cast<std::int32_t>((i % n * (a % n) + b) % n);
+}
+
 unsigned grid_for(std::int64_t n, unsigned threads) {
   const std::int64_t g = (n + threads - 1) / threads;
   return static_cast<unsigned>(g < 1 ? 1 : (g > 65535 * 16 ? 65535 * 16 : g));
@@ -110,6 +165,29 @@ cudaError_t swiglu_bf16(const void* x, void* y, std::int64_t rows, std::int64_t 
 cudaError_t add_bf16(const void* a, const void* b, void* y, std::int64_t n, cudaStream_t s) {
   add_k<<<grid_for(n, 256), 256, 0, s>>>(static_cast<const __nv_bfloat16*>(a), static_cast<const __nv_bfloat16*>(b),
                                          static_cast<__nv_bfloat16*>(y), n);
+  return cudaGetLastError();
+}
+
+cudaError_t activation_bf16(const void* x, void* y, std::int64_t n, bool squared_relu, cudaStream_t s) {
+  activation_k<<<grid_for(n, 256), 256, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n,
+                                                squared_relu);
+  return cudaGetLastError();
+}
+cudaError_t quant_fp8_1x128(const void* x, void* y, float* scales, std::int64_t rows, std::int64_t width, cudaStream_t s) {
+  const std::int64_t groups = rows * ((width + 127) / 128);
+  const std::int64_t blocks = (groups * 32 + 255) / 256;
+  quant_k<<<static_cast<unsigned>(blocks), 256, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_fp8_e4m3*>(y),
+                                                        scales, rows, width);
+  return cudaGetLastError();
+}
+cudaError_t permute_rows_bf16(const void* x, const std::int32_t* idx, void* y, std::int64_t rows, std::int64_t width,
+                              cudaStream_t s) {
+  permute_k<<<static_cast<unsigned>(rows), 256, 0, s>>>(static_cast<const __nv_bfloat16*>(x), idx,
+                                                        static_cast<__nv_bfloat16*>(y), width);
+  return cudaGetLastError();
+}
+cudaError_t fill_permutation(std::int32_t* idx, std::int64_t n, std::int64_t a, std::int64_t b, cudaStream_t s) {
+  permutation_k<<<grid_for(n, 256), 256, 0, s>>>(idx, n, a, b);
   return cudaGetLastError();
 }
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -26,6 +27,14 @@
 #include <cupti.h>
 #ifdef TRAINSIM_PROFILE_NCCL
 #include <nccl.h>
+// CMakeLists.txt builds with NCCL only from 2.7 on (grouped ncclSend/ncclRecv); what came later
+// is used only where the headers have it.
+#if !defined(NCCL_VERSION_CODE) || !defined(NCCL_VERSION) || NCCL_VERSION_CODE < NCCL_VERSION(2, 7, 0)
+#error "trainsim-profile needs NCCL 2.7 or newer (configure without NCCL to skip the collectives)"
+#endif
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
+#define TRAINSIM_NCCL_ALLTOALL 1  // ncclAlltoAll (NCCL 2.28)
+#endif
 #endif
 
 #include <CLI/CLI.hpp>
@@ -34,9 +43,11 @@
 #include "calibration/profile.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
+#include "cupti_records.hpp"
 #include "kernels.hpp"
 #include "model/model_math.hpp"
 #include "profile_convert.hpp"
+#include "profile_plan.hpp"
 
 namespace {
 
@@ -68,6 +79,15 @@ void check_lt(cublasStatus_t st, const char* what) {
 void check_nccl(ncclResult_t r, const char* what) {
   if (r != ncclSuccess) throw RuntimeFailure(fmt::format("{}: {}", what, ncclGetErrorString(r)));
 }
+// 16-bit elements for the collectives: BF16 from NCCL 2.10 on, else FP16 (same bytes; only the
+// all-reduce's arithmetic differs).
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0)
+constexpr ncclDataType_t kNccl16 = ncclBfloat16;
+constexpr const char* kNccl16Name = "bf16";
+#else
+constexpr ncclDataType_t kNccl16 = ncclFloat16;
+constexpr const char* kNccl16Name = "fp16";
+#endif
 #endif
 
 // ---- CUPTI activity collection -------------------------------------------------------------
@@ -75,6 +95,14 @@ std::mutex g_mu;
 Recording* g_rec = nullptr;
 std::size_t g_dropped = 0;
 constexpr std::size_t kBufferBytes = 8u << 20;
+const std::pair<CUpti_ActivityKind, const char*> kCuptiKinds[] = {
+    {CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION, "cuptiActivityEnable(EXTERNAL_CORRELATION)"},
+    {CUPTI_ACTIVITY_KIND_RUNTIME, "cuptiActivityEnable(RUNTIME)"},
+    {CUPTI_ACTIVITY_KIND_DRIVER, "cuptiActivityEnable(DRIVER)"},
+    {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, "cuptiActivityEnable(CONCURRENT_KERNEL)"},
+    {CUPTI_ACTIVITY_KIND_MEMSET, "cuptiActivityEnable(MEMSET)"},
+    {CUPTI_ACTIVITY_KIND_MEMCPY, "cuptiActivityEnable(MEMCPY)"},
+};
 
 void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_records) {
   *buffer = static_cast<uint8_t*>(std::aligned_alloc(8, kBufferBytes));
@@ -82,29 +110,28 @@ void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_recor
   *max_records = 0;
 }
 
+std::string api_name(bool driver, std::uint32_t cbid) {
+  const char* name = nullptr;
+  if (cuptiGetCallbackName(driver ? CUPTI_CB_DOMAIN_DRIVER_API : CUPTI_CB_DOMAIN_RUNTIME_API, cbid, &name) != CUPTI_SUCCESS ||
+      name == nullptr)
+    return "";
+  return name;
+}
+
+std::size_t g_walk_errors = 0;  // buffers whose walk ended with an error other than "end of buffer"
+
 void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream, uint8_t* buffer, size_t /*size*/, size_t valid) {
   {
     std::lock_guard<std::mutex> lock(g_mu);
     CUpti_Activity* rec = nullptr;
-    while (g_rec && cuptiActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS) {
-      if (rec->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL || rec->kind == CUPTI_ACTIVITY_KIND_KERNEL) {
-        const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(rec);
-        ActivityKernel a;
-        a.name = k->name ? k->name : "";
-        a.start_ns = k->start;
-        a.end_ns = k->end;
-        a.device_id = k->deviceId;
-        a.context_id = k->contextId;
-        a.stream_id = k->streamId;
-        a.correlation_id = k->correlationId;
-        a.grid = {k->gridX, k->gridY, k->gridZ};
-        a.block = {k->blockX, k->blockY, k->blockZ};
-        g_rec->kernels.push_back(std::move(a));
-      } else if (rec->kind == CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION) {
-        const auto* e = reinterpret_cast<const CUpti_ActivityExternalCorrelation*>(rec);
-        if (e->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0)
-          g_rec->correlations.push_back(ExternalCorrelation{e->correlationId, e->externalId});
+    while (g_rec) {
+      const CUptiResult st = cuptiActivityGetNextRecord(buffer, valid, &rec);
+      if (st == CUPTI_ERROR_MAX_LIMIT_REACHED) break;  // the normal end of the buffer
+      if (st != CUPTI_SUCCESS) {
+        ++g_walk_errors;
+        break;
       }
+      cupti::decode_record(rec, *g_rec, api_name);
     }
     size_t dropped = 0;
     if (cuptiActivityGetNumDroppedRecords(ctx, stream, &dropped) == CUPTI_SUCCESS) g_dropped += dropped;
@@ -153,6 +180,8 @@ struct DevBuf {
   }
 };
 
+std::vector<std::string> split_list(const std::string& s);
+
 struct Options {
   std::string model;
   std::vector<std::string> sets;
@@ -164,8 +193,40 @@ struct Options {
   std::string dtypes = "bf16,fp8";
   std::string out = "trainsim-profile.jsonl";
   std::string gpu_key;
+  std::string fp8_scaling = "block";  // block | tensor
   bool flush_l2 = true;
+  bool plan_only = false;             // --plan: print the op plan, touch no GPU
 };
+
+// --plan: the ops a run would measure (profile_plan.hpp) for a device with FP8 tensor cores and
+// one GPU (no collectives), as TSV on stdout. Needs no GPU: a session with a device sizes and
+// checks its run before spending device time on it.
+int print_plan(const Options& o) {
+  const ModelConfig model = load_model(o.model, o.sets);
+  PlanOptions po;
+  po.micro_batch = o.micro_batch;
+  po.seq_len = o.seq_len;
+  po.ep = o.ep;
+  po.dtypes = split_list(o.dtypes);
+  const Plan plan = plan_ops(model, po);
+  std::string out = "op\tclass\tkernel\tdtype\tm\tn\tk\tgroups\trows\twidth\tbytes\tgflop\thow\n";
+  double launches = 0;
+  for (const auto& p : plan.ops) {
+    const auto& s = p.spec;
+    const double gflop = p.kernel == "gemm" ? 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
+                                                  static_cast<double>(s.k) * static_cast<double>(s.groups) / 1e9
+                                            : 0.0;
+    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.3f}\t{}\n", s.name, s.op_class, p.kernel, s.dtype,
+                       s.m, s.n, s.k, s.groups, p.rows, p.width, s.bytes, gflop, s.how);
+    launches += o.warmup + o.reps;
+  }
+  std::cout << out;
+  std::cerr << fmt::format("trainsim-profile: {} ops, {} launches (warm-up {} + repetitions {} each); assumed: FP8 "
+                           "tensor cores, one GPU (no collectives)\n",
+                           plan.ops.size(), launches, o.warmup, o.reps);
+  for (const auto& n : plan.notes) std::cerr << "trainsim-profile: note: " << n << "\n";
+  return 0;
+}
 
 struct Ctx {
   Ctx(const Options& opts, Recording& r, Tagger& t) : o(opts), rec(r), tag(t) {}
@@ -205,8 +266,22 @@ struct GemmShape {
   auto key() const { return std::tie(m, n, k, groups, dtype); }
 };
 
-bool run_gemm(Ctx& c, cublasLtHandle_t lt, const GemmShape& g, std::size_t op, void* workspace, std::size_t ws_bytes,
-              const float* scale_one) {
+// FP8 scaling: DeepSeek-V3's recipe (§3.3.2) is 1x128 scales along K for activations and 128x128
+// blocks for weights; cuBLASLt has both from 12.9 on (VEC128_32F, BLK128x128_32F). All scales
+// are 1 (the values do not change the time). Where no block-scaled algorithm exists (older
+// cuBLASLt, another GPU, a batched layout it refuses), per-tensor scaling, and `how` says so.
+#if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120900
+#define TRAINSIM_LT_BLOCK_SCALING 1
+#endif
+
+// Whether the GEMM ran (cuBLASLt had an algorithm) and, for FP8, with which scales.
+struct GemmRun {
+  bool ran = false;
+  std::string scaling;  // "1x128 (activations) / 128x128 (weights) block scales" | "per-tensor scales" | ""
+};
+
+GemmRun run_gemm(Ctx& c, cublasLtHandle_t lt, const GemmShape& g, std::size_t op, void* workspace, std::size_t ws_bytes,
+                 const float* scale_one, bool block_scaling) {
   const bool fp8 = g.dtype == "fp8";
   const cudaDataType_t in_t = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
   const std::size_t esz = fp8 ? 1 : 2;
@@ -220,18 +295,16 @@ bool run_gemm(Ctx& c, cublasLtHandle_t lt, const GemmShape& g, std::size_t op, v
     check_cuda(fill_bf16(a.p, static_cast<std::int64_t>(G * K * N), 1, c.stream), "fill");
     check_cuda(fill_bf16(b.p, static_cast<std::int64_t>(G * K * M), 2, c.stream), "fill");
   }
-
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  check_lt(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
-  const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
-  check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT)), "TRANSA");
-  check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof(opN)), "TRANSB");
-  if (fp8) {  // per-tensor scales of 1
-    check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &scale_one, sizeof(scale_one)), "A_SCALE");
-    check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &scale_one, sizeof(scale_one)), "B_SCALE");
+  // Block scales: A = W (K x N, blocks of 128 x 128), B = X^T (K x M, 1 x 128 along K).
+  const std::size_t kb = (K + 127) / 128;
+  DevBuf block_scales;
+  if (fp8 && block_scaling) {
+    const std::size_t count = G * kb * std::max(M, (N + 127) / 128);
+    block_scales = DevBuf(count * sizeof(float));
+    check_cuda(fill_f32(static_cast<float*>(block_scales.p), static_cast<std::int64_t>(count), 1.f, c.stream), "fill");
   }
+
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
   check_lt(cublasLtMatrixLayoutCreate(&la, in_t, K, N, static_cast<int64_t>(K)), "layout A");
   check_lt(cublasLtMatrixLayoutCreate(&lb, in_t, K, M, static_cast<int64_t>(K)), "layout B");
   check_lt(cublasLtMatrixLayoutCreate(&ld, CUDA_R_16BF, N, M, static_cast<int64_t>(N)), "layout D");
@@ -243,28 +316,97 @@ bool run_gemm(Ctx& c, cublasLtHandle_t lt, const GemmShape& g, std::size_t op, v
       check_lt(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &s, sizeof(s)), "BATCH_OFFSET");
     }
   }
+  cublasLtMatmulPreference_t pref = nullptr;
   check_lt(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
   check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)),
            "MAX_WORKSPACE_BYTES");
+
+  // A descriptor and its best algorithm, or nullptr when cuBLASLt has none for it.
+  auto make = [&](bool blocks, cublasLtMatmulHeuristicResult_t& heur) -> cublasLtMatmulDesc_t {
+    cublasLtMatmulDesc_t desc = nullptr;
+    check_lt(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+    const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+    check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT)), "TRANSA");
+    check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof(opN)), "TRANSB");
+    if (fp8) {
+      const void* sp = blocks ? block_scales.p : static_cast<const void*>(scale_one);
+      check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sp, sizeof(sp)), "A_SCALE");
+      check_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sp, sizeof(sp)), "B_SCALE");
+#ifdef TRAINSIM_LT_BLOCK_SCALING
+      if (blocks) {
+        const int32_t ma = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F, mb = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
+        if (cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &ma, sizeof(ma)) != CUBLAS_STATUS_SUCCESS ||
+            cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mb, sizeof(mb)) != CUBLAS_STATUS_SUCCESS) {
+          cublasLtMatmulDescDestroy(desc);
+          return nullptr;
+        }
+      }
+#endif
+    }
+    int found = 0;
+    if (cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 1, &heur, &found) != CUBLAS_STATUS_SUCCESS || found == 0) {
+      cublasLtMatmulDescDestroy(desc);
+      return nullptr;
+    }
+    return desc;
+  };
+  const float alpha = 1.f, beta = 0.f;
+  auto matmul = [&](cublasLtMatmulDesc_t desc, const cublasLtMatmulHeuristicResult_t& heur) {
+    return cublasLtMatmul(lt, desc, &alpha, a.p, la, b.p, lb, &beta, d.p, ld, d.p, ld, &heur.algo, workspace, ws_bytes, c.stream);
+  };
+  GemmRun res;
   cublasLtMatmulHeuristicResult_t heur{};
-  int found = 0;
-  const cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 1, &heur, &found);
-  bool ran = false;
-  if (hs == CUBLAS_STATUS_SUCCESS && found > 0) {
-    const float alpha = 1.f, beta = 0.f;
-    run_reps(c, op, [&] {
-      check_lt(cublasLtMatmul(lt, desc, &alpha, a.p, la, b.p, lb, &beta, d.p, ld, d.p, ld, &heur.algo, workspace, ws_bytes,
-                              c.stream),
-               "cublasLtMatmul");
-    });
-    ran = true;
+  cublasLtMatmulDesc_t desc = nullptr;
+#ifdef TRAINSIM_LT_BLOCK_SCALING
+  if (fp8 && block_scaling && (desc = make(true, heur)) != nullptr) {
+    // One untagged trial launch (not in the profile): a block-scaled algorithm the heuristic
+    // offers but the kernel refuses falls back to per-tensor scaling rather than ending the run.
+    if (matmul(desc, heur) == CUBLAS_STATUS_SUCCESS && cudaStreamSynchronize(c.stream) == cudaSuccess) {
+      res.scaling = "1x128 (activations) / 128x128 (weights) block scales";
+    } else {
+      cudaGetLastError();
+      cublasLtMatmulDescDestroy(desc);
+      desc = nullptr;
+    }
+  }
+#endif
+  if (desc == nullptr && (desc = make(false, heur)) != nullptr && fp8) res.scaling = "per-tensor scales";
+  if (desc != nullptr) {
+    run_reps(c, op, [&] { check_lt(matmul(desc, heur), "cublasLtMatmul"); });
+    res.ran = true;
+    cublasLtMatmulDescDestroy(desc);
   }
   cublasLtMatmulPreferenceDestroy(pref);
   cublasLtMatrixLayoutDestroy(ld);
   cublasLtMatrixLayoutDestroy(lb);
   cublasLtMatrixLayoutDestroy(la);
-  cublasLtMatmulDescDestroy(desc);
-  return ran;
+  return res;
+}
+
+// One memory-bound op of the plan (kernels.hpp), its buffers sized for the largest kernel.
+void run_membound(Ctx& c, const PlannedOp& p, std::size_t op) {
+  const std::int64_t rows = p.rows, width = p.width;
+  const auto n = static_cast<std::size_t>(rows * width);
+  DevBuf x(2 * n * 2), w(2 * n), y(2 * n);
+  check_cuda(fill_bf16(x.p, static_cast<std::int64_t>(2 * n), 3, c.stream), "fill");
+  if (p.kernel == "permute") {
+    std::int64_t a = 2654435761 % rows;  // a multiplier coprime with rows: a scattered permutation
+    while (std::gcd(a, rows) != 1) ++a;
+    check_cuda(fill_permutation(static_cast<std::int32_t*>(w.p), rows, a, 17 % rows, c.stream), "fill");
+  } else {
+    check_cuda(fill_bf16(w.p, static_cast<std::int64_t>(n), 4, c.stream), "fill");
+  }
+  const std::string& k = p.kernel;
+  run_reps(c, op, [&] {
+    if (k == "rmsnorm") check_cuda(rmsnorm_bf16(x.p, w.p, y.p, rows, width, c.stream), "rmsnorm");
+    else if (k == "swiglu") check_cuda(swiglu_bf16(x.p, y.p, rows, width, c.stream), "swiglu");
+    else if (k == "gelu" || k == "sqrelu") check_cuda(activation_bf16(x.p, y.p, rows * width, k == "sqrelu", c.stream), "activation");
+    else if (k == "add") check_cuda(add_bf16(x.p, w.p, y.p, rows * width, c.stream), "add");
+    else if (k == "quant") check_cuda(quant_fp8_1x128(x.p, y.p, static_cast<float*>(w.p), rows, width, c.stream), "quant");
+    else if (k == "permute")
+      check_cuda(permute_rows_bf16(x.p, static_cast<const std::int32_t*>(w.p), y.p, rows, width, c.stream), "permute");
+    else throw RuntimeFailure(fmt::format("op {}: unknown kernel '{}'", p.spec.name, k));
+  });
 }
 
 std::string iso_date_utc() {
@@ -323,14 +465,23 @@ int profile(const Options& o, const std::string& command, int ndev) {
   int nccl_version = 0;
 #ifdef TRAINSIM_PROFILE_NCCL
   ncclGetVersion(&nccl_version);
+  if (nccl_version < NCCL_VERSION_CODE)
+    run.notes.push_back(fmt::format("NCCL library {} is older than its headers ({})", nccl_version, NCCL_VERSION_CODE));
 #endif
-  run.software = fmt::format("trainsim-profile {} (CUPTI API {}, cuBLASLt {}{})", TRAINSIM_PROFILE_VERSION, cupti_version,
-                             cublasLtGetVersion(),
+  run.software = fmt::format("trainsim-profile {} (CUPTI API {} (headers {}), cuBLASLt {}{})", TRAINSIM_PROFILE_VERSION,
+                             cupti_version, CUPTI_API_VERSION, cublasLtGetVersion(),
                              nccl_version ? fmt::format(", NCCL {}", nccl_version) : std::string());
+  if (cupti_version < CUPTI_API_VERSION)
+    run.notes.push_back(fmt::format("CUPTI library API version {} is older than the headers trainsim-profile was built "
+                                    "with ({}): kernel records read by their common prefix only",
+                                    cupti_version, CUPTI_API_VERSION));
   g_rec = &rec;
   check_cupti(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed), "cuptiActivityRegisterCallbacks");
-  check_cupti(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "cuptiActivityEnable(CONCURRENT_KERNEL)");
-  check_cupti(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION), "cuptiActivityEnable(EXTERNAL_CORRELATION)");
+  // External-correlation records are written per runtime/driver API call made under a pushed
+  // id, so the API kinds must be on for kernels to be attributed to launches at all; their
+  // records also give each kernel its CPU launch time. Memsets and memcpys show which gaps on
+  // a stream are not kernel-to-kernel gaps (the L2 scrub).
+  for (const auto& [kind, what] : kCuptiKinds) check_cupti(cuptiActivityEnable(kind), what);
 
   check_cuda(cudaSetDevice(0), "cudaSetDevice");
   Tagger tag(rec);
@@ -342,139 +493,57 @@ int profile(const Options& o, const std::string& command, int ndev) {
   if (o.flush_l2 && l2 > 0) c.l2_scrub = DevBuf(static_cast<std::size_t>(2 * l2));
   run.notes.push_back(o.flush_l2 ? "L2 overwritten before every launch" : "L2 not flushed between launches");
 
-  // The ops of one dense and (for MoE models) one MoE layer, forward and backward.
-  std::vector<std::int64_t> layers{0};
-  if (model.moe.enabled && model.moe.first_dense_layers < model.layers) {
-    if (model.moe.first_dense_layers > 0) layers.push_back(model.moe.first_dense_layers);
-    else layers = {0};
-  }
-  const auto dtypes = split_list(o.dtypes);
-  const bool fp8_ok = d0.cc_major * 10 + d0.cc_minor >= 89;
+  // The ops of one dense and (for MoE models) one MoE layer (profile_plan.hpp).
+  PlanOptions po;
+  po.micro_batch = o.micro_batch;
+  po.seq_len = o.seq_len;
+  po.ep = o.ep;
+  po.dtypes = split_list(o.dtypes);
+  po.fp8_ok = d0.cc_major * 10 + d0.cc_minor >= 89;
+  po.world = ndev;
+#ifdef TRAINSIM_PROFILE_NCCL
+  po.collectives = ndev > 1;
+  po.collective_dtype = kNccl16Name;
+  run.notes.push_back(ndev > 1 ? "collectives measured alone (not overlapped with compute)" : "collectives not measured: one GPU");
+#else
+  run.notes.push_back("collectives not measured: built without NCCL");
+#endif
+  const Plan plan = plan_ops(model, po);
+  for (const auto& n : plan.notes) run.notes.push_back(n);
+  run.notes.push_back("attention not measured: causal flash attention needs cuDNN's SDPA with a causal mask (the "
+                      "cuDNN frontend's composite graph, or cuDNN >= 9.20's diagonal band mask), not in this build; "
+                      "an own kernel would calibrate the wrong thing");
 
-  // --- GEMMs
   cublasLtHandle_t lt = nullptr;
   check_lt(cublasLtCreate(&lt), "cublasLtCreate");
   const std::size_t ws_bytes = 32u << 20;
   DevBuf workspace(ws_bytes), one(sizeof(float));
   check_cuda(fill_f32(static_cast<float*>(one.p), 1, 1.f, c.stream), "fill");
-  std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::string>> done;
-  const std::int64_t local_experts =
-      model.moe.enabled ? std::max<std::int64_t>(1, model.moe.routed_experts / std::max<std::int64_t>(o.ep, 1)) : 1;
-  for (const auto& dt : dtypes) {
-    if (dt != "bf16" && dt != "fp8") throw InputError(fmt::format("--dtype: unknown dtype '{}' (bf16 or fp8)", dt));
-    if (dt == "fp8" && !fp8_ok) {
-      run.notes.push_back(fmt::format("fp8 GEMMs not measured: compute capability {}.{} < 8.9", d0.cc_major, d0.cc_minor));
+  std::vector<const PlannedOp*> collectives;
+  for (const PlannedOp& p : plan.ops) {
+    if (p.spec.comm) {
+      collectives.push_back(&p);
       continue;
     }
-    OpContext ctx;
-    ctx.micro_batch = o.micro_batch;
-    ctx.seq_len = o.seq_len;
-    ctx.gemm_dtype = dt;
-    for (auto layer : layers) {
-      for (const Op& op : layer_ops(model, layer, ctx)) {
-        if (op.cls != OpClass::Gemm && op.cls != OpClass::GroupedGemm) continue;
-        GemmShape g;
-        g.dtype = op.dtype;
-        g.n = op.n;
-        g.k = op.k;
-        if (op.cls == OpClass::GroupedGemm && op.groups > 1) {
-          // layer_ops: m = rows over all groups (EP = 1). Per rank under EP, balanced routing:
-          // all T * top_k (token, expert) rows over routed_experts / ep local experts.
-          g.groups = local_experts;
-          g.m = std::max<std::int64_t>(1, op.m / local_experts);
-          if (op.pass == Pass::BackwardWeight) {  // dW = X^T dY: inner dimension is the rows
-            g.m = op.m;
-            g.k = std::max<std::int64_t>(1, op.k / local_experts);
-          }
-        } else {
-          g.m = op.m;
-          g.groups = 1;
-        }
-        if (!done.insert({g.m, g.n, g.k, g.groups, g.dtype}).second) continue;
-        OpSpec spec;
-        spec.name = fmt::format("{}/{}", op.name, pass_name(op.pass));
-        spec.op_class = g.dtype == "fp8" ? (g.groups > 1 ? "fp8_grouped_gemm" : "fp8_gemm") : "bf16_gemm";
-        spec.m = g.m;
-        spec.n = g.n;
-        spec.k = g.k;
-        spec.groups = g.groups;
-        spec.tokens = o.micro_batch * o.seq_len;
-        spec.dtype = g.dtype;
-        spec.how = g.groups > 1 ? fmt::format("launched: strided-batched cuBLASLt GEMM, {} groups (ep={}), TN", g.groups, o.ep)
-                                : "launched: cuBLASLt GEMM, TN";
-        rec.ops.push_back(spec);
-        if (!run_gemm(c, lt, g, rec.ops.size() - 1, workspace.p, ws_bytes, static_cast<const float*>(one.p)))
-          run.notes.push_back(fmt::format("{} ({}x{}x{}x{} {}): no cuBLASLt algorithm", spec.name, g.m, g.n, g.k, g.groups, g.dtype));
-        std::cerr << fmt::format("trainsim-profile: {} done\n", spec.name);
-      }
+    rec.ops.push_back(p.spec);
+    const std::size_t op = rec.ops.size() - 1;
+    if (p.kernel == "gemm") {
+      const GemmShape g{p.spec.m, p.spec.n, p.spec.k, p.spec.groups, p.spec.dtype};
+      const GemmRun gr = run_gemm(c, lt, g, op, workspace.p, ws_bytes, static_cast<const float*>(one.p),
+                                  o.fp8_scaling == "block");
+      if (!gr.ran)
+        run.notes.push_back(fmt::format("{} ({}x{}x{}x{} {}): no cuBLASLt algorithm", p.spec.name, g.m, g.n, g.k, g.groups, g.dtype));
+      if (!gr.scaling.empty()) rec.ops[op].how += fmt::format("; FP8 {}", gr.scaling);
+    } else {
+      run_membound(c, p, op);
     }
+    std::cerr << fmt::format("trainsim-profile: {} done\n", p.spec.name);
   }
   cublasLtDestroy(lt);
 
-  // --- norms and elementwise (BF16), from the layers' memory-bound ops
-  {
-    OpContext ctx;
-    ctx.micro_batch = o.micro_batch;
-    ctx.seq_len = o.seq_len;
-    const std::int64_t T = ctx.tokens();
-    std::set<std::tuple<std::string, std::int64_t, std::int64_t>> seen;
-    for (auto layer : layers) {
-      const auto ops = layer_ops(model, layer, ctx);
-      for (const Op& op : ops) {
-        if (op.pass != Pass::Forward) continue;
-        OpSpec spec;
-        spec.name = op.name;
-        spec.dtype = "bf16";
-        spec.bytes = static_cast<std::int64_t>(op.bytes);
-        std::int64_t rows = 0, width = 0;
-        std::function<void(const DevBuf&, const DevBuf&, const DevBuf&)> kernel;
-        if (op.cls == OpClass::Norm) {
-          rows = T;
-          width = static_cast<std::int64_t>(op.bytes) / (4 * T);  // bytes = 2 * T * width * 2
-          spec.op_class = "norm";
-          spec.how = fmt::format("launched: RMSNorm (trainsim-profile kernel), {} x {}", rows, width);
-          kernel = [&](const DevBuf& x, const DevBuf& w, const DevBuf& y) {
-            check_cuda(rmsnorm_bf16(x.p, w.p, y.p, rows, width, c.stream), "rmsnorm");
-          };
-        } else if (op.cls == OpClass::Elementwise && op.name.size() > 7 &&
-                   op.name.compare(op.name.size() - 7, 7, ".swiglu") == 0) {
-          const std::string up = op.name.substr(0, op.name.size() - 7) + ".up_gate";
-          for (const Op& u : ops)
-            if (u.name == up && u.pass == Pass::Forward) rows = u.m, width = u.n / 2;
-          spec.op_class = "elementwise";
-          spec.how = fmt::format("launched: SwiGLU (trainsim-profile kernel), {} x {}", rows, width);
-          kernel = [&](const DevBuf& x, const DevBuf&, const DevBuf& y) {
-            check_cuda(swiglu_bf16(x.p, y.p, rows, width, c.stream), "swiglu");
-          };
-        } else if (op.cls == OpClass::Elementwise && op.name.find("residual") != std::string::npos) {
-          rows = T;
-          width = model.hidden;
-          spec.op_class = "elementwise";
-          spec.how = fmt::format("launched: residual add (trainsim-profile kernel), {} x {}", rows, width);
-          kernel = [&](const DevBuf& x, const DevBuf& w, const DevBuf& y) {
-            check_cuda(add_bf16(x.p, w.p, y.p, rows * width, c.stream), "add");
-          };
-        } else {
-          continue;
-        }
-        if (rows <= 0 || width <= 0) continue;
-        if (!seen.insert({spec.op_class + spec.how, rows, width}).second) continue;
-        spec.tokens = rows;
-        const auto n = static_cast<std::size_t>(rows * width);
-        DevBuf x(2 * n * 2), w(2 * n), y(2 * n);
-        check_cuda(fill_bf16(x.p, static_cast<std::int64_t>(2 * n), 3, c.stream), "fill");
-        check_cuda(fill_bf16(w.p, static_cast<std::int64_t>(n), 4, c.stream), "fill");
-        rec.ops.push_back(spec);
-        run_reps(c, rec.ops.size() - 1, [&] { kernel(x, w, y); });
-      }
-    }
-    run.notes.push_back("attention not measured (no cuDNN frontend in this build; no own attention kernel)");
-    run.notes.push_back("RoPE, GELU, router top-k and permutation not measured");
-  }
-
   // --- collectives
 #ifdef TRAINSIM_PROFILE_NCCL
-  if (ndev > 1) {
+  if (!collectives.empty()) {
     std::vector<ncclComm_t> comms(static_cast<std::size_t>(ndev));
     check_nccl(ncclCommInitAll(comms.data(), ndev, nullptr), "ncclCommInitAll");
     std::vector<cudaStream_t> streams(static_cast<std::size_t>(ndev));
@@ -482,17 +551,9 @@ int profile(const Options& o, const std::string& command, int ndev) {
       check_cuda(cudaSetDevice(d), "cudaSetDevice");
       check_cuda(cudaStreamCreateWithFlags(&streams[static_cast<std::size_t>(d)], cudaStreamNonBlocking), "cudaStreamCreate");
     }
-    const std::int64_t T = o.micro_batch * o.seq_len;
-    struct Coll {
-      std::string name, cls;
-      std::int64_t tokens, bytes;
-      bool a2a;
-    };
-    std::vector<Coll> colls{{"nccl.all_reduce", "other", T, T * model.hidden * 2, false}};
-    if (model.moe.enabled)
-      colls.push_back({"nccl.all_to_all", "a2a_dispatch", T, T * model.moe.top_k * model.hidden * 2, true});
-    for (const auto& cl : colls) {
-      const auto count = static_cast<std::size_t>(cl.bytes / 2);
+    for (const PlannedOp* cl : collectives) {
+      const bool a2a = cl->kernel == "all_to_all";
+      const auto count = static_cast<std::size_t>(cl->spec.bytes / 2);
       std::vector<DevBuf> send, recv;
       for (int d = 0; d < ndev; ++d) {
         check_cuda(cudaSetDevice(d), "cudaSetDevice");
@@ -500,25 +561,36 @@ int profile(const Options& o, const std::string& command, int ndev) {
         recv.emplace_back(count * 2);
         check_cuda(fill_bf16(send.back().p, static_cast<std::int64_t>(count), 5, streams[static_cast<std::size_t>(d)]), "fill");
       }
-      OpSpec spec;
-      spec.name = cl.name;
-      spec.op_class = cl.cls;
-      spec.comm = true;
-      spec.tokens = cl.tokens;
-      spec.bytes = cl.bytes;
-      spec.dtype = "bf16";
-      spec.how = fmt::format("launched: {} over {} GPUs (single process), {} bytes per GPU", cl.name, ndev, cl.bytes);
+      OpSpec spec = cl->spec;
+#ifdef TRAINSIM_NCCL_ALLTOALL
+      const char* a2a_call = "ncclAlltoAll";
+#else
+      const char* a2a_call = "grouped ncclSend/ncclRecv";
+#endif
+      spec.how += fmt::format(" ({})", a2a ? a2a_call : "ncclAllReduce");
       rec.ops.push_back(spec);
       const std::size_t op = rec.ops.size() - 1;
       auto once = [&] {
         check_nccl(ncclGroupStart(), "ncclGroupStart");
         for (int d = 0; d < ndev; ++d) {
           const auto i = static_cast<std::size_t>(d);
-          if (cl.a2a)
-            check_nccl(ncclAlltoAll(send[i].p, recv[i].p, count / static_cast<std::size_t>(ndev), ncclBfloat16, comms[i], streams[i]),
-                       "ncclAlltoAll");
-          else
-            check_nccl(ncclAllReduce(send[i].p, recv[i].p, count, ncclBfloat16, ncclSum, comms[i], streams[i]), "ncclAllReduce");
+          const std::size_t chunk = count / static_cast<std::size_t>(ndev);  // elements per peer
+          if (a2a) {
+#ifdef TRAINSIM_NCCL_ALLTOALL
+            check_nccl(ncclAlltoAll(send[i].p, recv[i].p, chunk, kNccl16, comms[i], streams[i]), "ncclAlltoAll");
+#else
+            // NCCL < 2.28 has no ncclAlltoAll: one send and one receive per peer, in the group.
+            for (int peer = 0; peer < ndev; ++peer) {
+              const std::size_t off = static_cast<std::size_t>(peer) * chunk * 2;
+              check_nccl(ncclSend(static_cast<const char*>(send[i].p) + off, chunk, kNccl16, peer, comms[i], streams[i]),
+                         "ncclSend");
+              check_nccl(ncclRecv(static_cast<char*>(recv[i].p) + off, chunk, kNccl16, peer, comms[i], streams[i]),
+                         "ncclRecv");
+            }
+#endif
+          } else {
+            check_nccl(ncclAllReduce(send[i].p, recv[i].p, count, kNccl16, ncclSum, comms[i], streams[i]), "ncclAllReduce");
+          }
         }
         check_nccl(ncclGroupEnd(), "ncclGroupEnd");
       };
@@ -537,22 +609,20 @@ int profile(const Options& o, const std::string& command, int ndev) {
     }
     for (auto& cm : comms) ncclCommDestroy(cm);
     check_cuda(cudaSetDevice(0), "cudaSetDevice");
-    run.notes.push_back("collectives measured alone (not overlapped with compute)");
-  } else {
-    run.notes.push_back("collectives not measured: one GPU");
   }
 #else
-  run.notes.push_back("collectives not measured: built without NCCL");
+  (void)collectives;
 #endif
 
   check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
   check_cupti(cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED), "cuptiActivityFlushAll");
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION);
+  for (const auto& kv : kCuptiKinds) cuptiActivityDisable(kv.first);
   {
     std::lock_guard<std::mutex> lock(g_mu);
     g_rec = nullptr;
     if (g_dropped > 0) run.notes.push_back(fmt::format("CUPTI dropped {} activity records", g_dropped));
+    if (g_walk_errors > 0)
+      run.notes.push_back(fmt::format("{} CUPTI activity buffers could not be read to the end", g_walk_errors));
   }
 
   const Conversion conv = convert(rec);
@@ -589,8 +659,13 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "warm-up launches per op (dropped)")->check(CLI::NonNegativeNumber);
   app.add_option("--reps", o.reps, "measured launches per op")->check(CLI::PositiveNumber);
   app.add_option("--dtype", o.dtypes, "GEMM dtypes, comma-separated: bf16,fp8");
+  app.add_option("--fp8-scaling", o.fp8_scaling,
+                 "FP8 GEMM scales: block (1x128 activations, 128x128 weights: DeepSeek-V3's recipe; per-tensor where "
+                 "cuBLASLt has no block-scaled algorithm) or tensor")
+      ->check(CLI::IsMember({"block", "tensor"}));
   app.add_option("--gpu-key", o.gpu_key, "profiles/<key>/ folder name (default: from the device name)");
   app.add_flag("!--no-l2-flush", o.flush_l2, "do not overwrite L2 before each launch");
+  app.add_flag("--plan", o.plan_only, "print the ops a run would measure (shapes, bytes) and exit; needs no GPU");
   app.add_option("-o,--output", o.out, "profile to write (JSON Lines); the summary goes to OUT.summary.tsv");
   try {
     app.parse(argc, argv);
@@ -600,6 +675,14 @@ int main(int argc, char** argv) {
   }
   std::string command = "trainsim-profile";
   for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  if (o.plan_only) {
+    try {
+      return print_plan(o);
+    } catch (const InputError& ex) {
+      std::cerr << "trainsim-profile: " << ex.what() << "\n";
+      return kExitInput;
+    }
+  }
 
   int ndev = 0;
   const cudaError_t e = cudaGetDeviceCount(&ndev);

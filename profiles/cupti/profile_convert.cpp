@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <tuple>
 
@@ -72,10 +73,27 @@ Conversion convert(const Recording& r) {
     if (!by_external.emplace(l.external_id, &l).second)
       throw std::invalid_argument(fmt::format("two launches with external id {}", l.external_id));
   }
-  std::map<std::uint32_t, const Launch*> by_corr;
+  // correlation id -> external id (the profiler's kind only). CUPTI writes one record per API
+  // call under a pushed id, so one correlation id may appear more than once, always with the
+  // same external id.
+  std::map<std::uint32_t, std::uint64_t> ext_of;
   for (const auto& c : r.correlations) {
-    auto it = by_external.find(c.external_id);
-    if (it != by_external.end()) by_corr[c.correlation_id] = it->second;
+    if (c.kind != kExternalKindProfiler) continue;
+    auto [it, fresh] = ext_of.emplace(c.correlation_id, c.external_id);
+    if (!fresh && it->second != c.external_id)
+      throw std::invalid_argument(fmt::format("correlation {} under two external ids ({} and {})", c.correlation_id,
+                                              it->second, c.external_id));
+  }
+  std::map<std::uint32_t, const Launch*> by_corr;
+  for (const auto& [corr, ext] : ext_of) {
+    auto it = by_external.find(ext);
+    if (it != by_external.end()) by_corr[corr] = it->second;
+  }
+  // correlation id -> the API call that launched it (runtime preferred over driver).
+  std::map<std::uint32_t, const ApiCall*> api_of;
+  for (const auto& a : r.api) {
+    auto [it, fresh] = api_of.emplace(a.correlation_id, &a);
+    if (!fresh && it->second->driver && !a.driver) it->second = &a;
   }
 
   Conversion out;
@@ -87,6 +105,10 @@ Conversion convert(const Recording& r) {
   };
   std::vector<Attributed> all;
   for (const auto& k : r.kernels) {
+    if (k.start_ns == 0 && k.end_ns == 0) {  // CUPTI: timestamps could not be collected
+      ++out.untimed;
+      continue;
+    }
     if (k.end_ns < k.start_ns)
       throw std::invalid_argument(fmt::format("kernel '{}' (correlation {}) ends before it starts", k.name,
                                               k.correlation_id));
@@ -103,6 +125,36 @@ Conversion convert(const Recording& r) {
     return std::tie(a->k->start_ns, a->k->device_id, a->k->stream_id, a->k->correlation_id) <
            std::tie(b->k->start_ns, b->k->device_id, b->k->stream_id, b->k->correlation_id);
   });
+
+  // Per (device, stream), everything that ran there in start order: is a profile kernel's
+  // predecessor on its stream also a profile kernel?
+  std::set<const ActivityKernel*> in_profile;
+  for (const Attributed* a : kept) in_profile.insert(a->k);
+  struct StreamItem {
+    std::uint64_t start, end;
+    const ActivityKernel* k;  // nullptr = memset / memcpy
+  };
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::vector<StreamItem>> on_stream;
+  for (const auto& a : all) on_stream[{a.k->device_id, a.k->stream_id}].push_back({a.k->start_ns, a.k->end_ns, a.k});
+  for (const auto& c : r.copies)
+    if (c.start_ns != 0 || c.end_ns != 0) on_stream[{c.device_id, c.stream_id}].push_back({c.start_ns, c.end_ns, nullptr});
+  std::map<const ActivityKernel*, bool> foreign_before;  // profile kernel -> predecessor not in profile
+  for (auto& [key, items] : on_stream) {
+    std::stable_sort(items.begin(), items.end(), [](const StreamItem& a, const StreamItem& b) {
+      return std::tie(a.start, a.end) < std::tie(b.start, b.end);
+    });
+    for (std::size_t i = 1; i < items.size(); ++i)
+      if (items[i].k && in_profile.count(items[i].k))
+        foreign_before[items[i].k] = !(items[i - 1].k && in_profile.count(items[i - 1].k));
+  }
+  std::map<const ActivityKernel*, const ApiCall*> launch_of;
+  for (const Attributed* a : kept) {
+    auto it = api_of.find(a->k->correlation_id);
+    if (it == api_of.end()) continue;
+    ++out.with_launch;
+    if (foreign_before[a->k]) ++out.launch_withheld;
+    else launch_of[a->k] = it->second;
+  }
 
   // Provenance.
   calibration::Profile& p = out.profile;
@@ -123,14 +175,36 @@ Conversion convert(const Recording& r) {
     src += fmt::format("; peak SM clock {} MHz, peak memory clock {} MHz", d0.sm_clock_khz / 1000,
                        d0.mem_clock_khz / 1000);
   for (const auto& n : run.notes) src += "; " + n;
+  src += fmt::format("; {} of {} profile kernels matched to their runtime/driver launch record", out.with_launch,
+                     kept.size());
+  if (out.launch_withheld > 0)
+    src += fmt::format(" ({} launch times withheld: other work ran on the stream just before them)", out.launch_withheld);
+  if (out.auxiliary > 0)
+    src += fmt::format("; {} auxiliary kernels (not the longest of their launch) are class other", out.auxiliary);
+  src += fmt::format("; dropped: {} warm-up kernels, {} kernels of no launch, {} kernels without CUPTI timestamps",
+                     out.warmup_kernels, out.unattributed, out.untimed);
+  if (r.decoded.unknown_kind > 0 || r.decoded.other_external_kind > 0)
+    src += fmt::format("; ignored: {} CUPTI records of other kinds, {} external correlations of other kinds",
+                       r.decoded.unknown_kind, r.decoded.other_external_kind);
   pv.source = src;
-  pv.trace_name = "CUPTI activity (CONCURRENT_KERNEL, EXTERNAL_CORRELATION)";
+  pv.trace_name = "CUPTI activity (CONCURRENT_KERNEL, RUNTIME, DRIVER, EXTERNAL_CORRELATION, MEMSET, MEMCPY)";
   pv.rank = -1;
   pv.world_size = static_cast<std::int64_t>(run.devices.size());
   pv.classifier = "";  // classes come from what was launched, not from name rules
   pv.shapes = "launched shapes (trainsim-profile)";
 
-  const std::uint64_t t0 = kept.empty() ? 0 : kept.front()->k->start_ns;
+  // A non-communication launch with several kernels on a device (a split-K GEMM and its
+  // reduction, ...): its longest kernel carries the op's class and shape, the others are
+  // class "other", so that a fit never takes a reduction kernel for a whole GEMM.
+  std::map<std::pair<const Launch*, std::uint32_t>, const ActivityKernel*> main_of;
+  for (const Attributed* a : kept) {
+    if (r.ops[a->l->op].comm) continue;
+    auto& m = main_of[{a->l, a->k->device_id}];
+    if (!m || a->k->end_ns - a->k->start_ns > m->end_ns - m->start_ns) m = a->k;
+  }
+
+  std::uint64_t t0 = kept.empty() ? 0 : kept.front()->k->start_ns;
+  for (const auto& [k, a] : launch_of) t0 = std::min(t0, a->start_ns);
   p.t0_us = static_cast<double>(t0) / 1000.0;
   for (const Attributed* a : kept) {
     const ActivityKernel& k = *a->k;
@@ -138,9 +212,17 @@ Conversion convert(const Recording& r) {
     const std::int64_t sms = device_of(run, k.device_id).num_sms;
     calibration::KernelRecord rec;
     rec.name = k.name;
-    rec.op_class = op.op_class;
     rec.rule = "annotated";
-    rec.shape = calibration::Shape{op.m, op.n, op.k, op.groups, op.tokens, op.bytes, op.how};
+    if (op.comm || main_of[{a->l, k.device_id}] == &k) {
+      rec.op_class = op.op_class;
+      rec.shape = calibration::Shape{op.m, op.n, op.k, op.groups, op.tokens, op.bytes, op.how};
+    } else {
+      ++out.auxiliary;
+      rec.op_class = "other";
+      rec.shape.how = fmt::format("auxiliary kernel of a {} launch (not its longest kernel): no shape; the op's time in "
+                                  "the summary sums all its kernels",
+                                  op.name);
+    }
     rec.dtype = op.dtype;
     rec.ts_us = static_cast<double>(k.start_ns - t0) / 1000.0;
     rec.dur_us = static_cast<double>(k.end_ns - k.start_ns) / 1000.0;
@@ -171,8 +253,13 @@ Conversion convert(const Recording& r) {
       const std::int64_t limit = op.sm_limit > 0 ? std::min(op.sm_limit, sms) : sms;
       rec.sms_available = std::min(limit, sms - rec.comm_sms_held);
     }
-    rec.launch_ts_us = -1;
-    rec.launch_tid = 0;
+    if (auto it = launch_of.find(&k); it != launch_of.end()) {
+      rec.launch_ts_us = static_cast<double>(it->second->start_ns - t0) / 1000.0;
+      rec.launch_tid = it->second->thread_id;
+    } else {
+      rec.launch_ts_us = -1;
+      rec.launch_tid = 0;
+    }
     rec.phase = op.name;
     p.kernels.push_back(std::move(rec));
   }
