@@ -44,6 +44,10 @@ struct HardwareRow {
   std::string replan_note;
   double step_s = 0, gpu_hours = 0, days = 0, cost_usd = 0, mfu = 0;
   std::string bottleneck;      // dominant non-compute part of the step
+  // Where this GPU's costs come from, class by class (measured / fitted / transferred and the
+  // basis), and what `compare` set to make the inputs like-for-like (filled by compare).
+  std::vector<calibration::CostModel::ClassProvenance> provenance;
+  std::vector<std::string> setup;  // e.g. "A100 has no FP8 tensor cores: training.precision.gemm = bf16"
 };
 
 struct RunReport {
