@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "calibration/fitted_model.hpp"
 #include "config/scenario.hpp"
@@ -277,13 +279,16 @@ std::string FittedCostModel::describe() const {
   std::string s = fmt::format("{} kernel cost model from {} calibration ({} inputs)", target_.name, cal_.gpu,
                               cal_.inputs.size());
   if (kind_ != TransferKind::None) s += "; " + transfer_note_;
-  int transferred = 0, total = 0;
-  for (const auto& p : provenance()) {
-    ++total;
-    transferred += p.source == CostSource::Transferred;
-  }
-  if (kind_ == TransferKind::None && transferred > 0)
-    s += fmt::format("; {} of {} classes transferred from another GPU (see provenance)", transferred, total);
+  std::map<std::string, std::vector<std::string>> from;  // source GPU -> transferred classes
+  for (const auto& p : provenance())
+    if (p.source == CostSource::Transferred && kind_ == TransferKind::None) {
+      const std::string gpu = p.basis.substr(std::string("transferred from ").size(),
+                                             p.basis.find(':') - std::string("transferred from ").size());
+      from[gpu].push_back(p.cls);
+    }
+  for (const auto& [gpu, classes] : from)
+    s += fmt::format("; transferred by rule from {} (nothing measured on {}): {}", gpu, target_.name, fmt::join(classes, ", "));
+  if (target_.fp8.value <= 0) s += fmt::format("; {} has no FP8 tensor cores: FP8 GEMMs run on the BF16 fit", target_.name);
   return s;
 }
 
