@@ -54,3 +54,37 @@ TEST_CASE("compare: an unknown GPU is an input error naming the key", "[compare]
   CHECK(r.err.find("cluster.gpu") != std::string::npos);
   CHECK(r.out.empty());
 }
+
+TEST_CASE("compare: provenance per GPU in text and JSON; like-for-like inputs", "[compare]") {
+  // The DeepSeek scenario (FP8 recipe) on an A100 (no FP8), a B200 and a GB200 (NVL72 domain).
+  const std::string s = ts_test::data("scenarios/deepseek-v3-h800.toml").string();
+  // One run: the text on stdout, the JSON (run --json keys + hardware) in --out's metrics.json.
+  const auto dir = ts_test::temp_dir("compare-prov");
+  const auto r = ts_test::run_trainsim("compare '" + s + "' --hardware a100-sxm-80g,b200,gb200 --out '" + dir.string() + "'");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const json j = json::parse(ts_test::read_file(dir / "metrics.json"));
+  for (const auto& row : j.at("hardware")) {
+    const std::string gpu = row.at("gpu");
+    INFO(gpu);
+    REQUIRE(row.contains("provenance"));
+    CHECK(!row.at("provenance").empty());
+    bool gemm = false;
+    for (const auto& p : row.at("provenance")) {
+      const std::string src = p.at("source");
+      CHECK((src == "fitted" || src == "transferred" || src == "measured"));
+      CHECK(!p.at("basis").get<std::string>().empty());
+      if (p.at("class").get<std::string>().rfind("GEMM", 0) == 0) gemm = true;
+    }
+    CHECK(gemm);
+    std::string setup;
+    for (const auto& x : row.at("setup")) setup += x.get<std::string>() + "\n";
+    CHECK(setup.find("vendor-listed capacity") != std::string::npos);
+    if (gpu == "a100-sxm-80g") CHECK(setup.find("no FP8 tensor cores") != std::string::npos);
+    if (gpu == "gb200") CHECK(setup.find("cluster.nvlink_domain = 72") != std::string::npos);
+  }
+  // Text: the provenance table names transferred classes as such; the HTML has it too.
+  CHECK(r.out.find("Where each GPU's costs come from") != std::string::npos);
+  CHECK(r.out.find("transferred") != std::string::npos);
+  CHECK(ts_test::read_file(dir / "report.html").find("Cost provenance per GPU") != std::string::npos);
+}

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/time.hpp"
@@ -40,6 +41,23 @@ class CostModel {
   // The GPU this model answers for, and a one-line description of its calibration data.
   virtual std::string gpu() const = 0;
   virtual std::string describe() const = 0;
+
+  // A memory-bound pass of `bytes` (read + written) of one kind of kernel ("norm", "activation",
+  // "rope", "cast", "permute", "router", "embedding", "loss", "elementwise", "optimizer", ...;
+  // a kind without its own calibration takes the pooled memory-bound fit and says so). For
+  // callers that cost memory-bound work that is not a model Op, e.g. the optimizer step's
+  // multi-tensor passes. The default answers with an Elementwise op of those bytes.
+  virtual OpCost memory_time(const std::string& kind, double bytes) const;
+
+  // Where each op class's costs come from on this GPU, for reports (compare, run).
+  struct ClassProvenance {
+    std::string cls;        // "GEMM bf16", "GEMM fp8", "attention", "memory-bound", "NVLink", ...
+    CostSource source = CostSource::Fitted;
+    std::string basis;      // "measured", "same-die (h100-sxm)", "transferred from h100-sxm: ..."
+    std::string data;       // the measured data behind it
+    double heldout_rms = -1;  // held-out RMS relative error (-1: none)
+  };
+  virtual std::vector<ClassProvenance> provenance() const { return {}; }
 };
 
 // Loads <data_dir>/profiles/<target.name>/calibration.toml if it exists (costs: Fitted), else

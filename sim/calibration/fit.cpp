@@ -1,6 +1,7 @@
 #include "calibration/fit.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -61,7 +62,7 @@ double gemm_time_us(const GemmParams& p, std::int64_t m, std::int64_t n, std::in
          p.c_us_per_byte * gemm_bytes(m, n, k, groups, in_bytes);
 }
 
-GemmFit fit_gemm(const std::vector<GemmPoint>& pts, const std::vector<std::int64_t>& tile_m_candidates,
+GemmFit fit_gemm(const std::vector<GemmPoint>& pts, double in_bytes, const std::vector<std::int64_t>& tile_m_candidates,
                  const std::vector<std::int64_t>& tile_n_candidates) {
   std::vector<const GemmPoint*> main_pts, wgrad_pts;
   for (const auto& p : pts) {
@@ -84,7 +85,7 @@ GemmFit fit_gemm(const std::vector<GemmPoint>& pts, const std::vector<std::int64
         A(i, 0) = 1.0 / p.time_us;
         A(i, 1) = w * d(p.k) / p.time_us;
         A(i, 2) = w / p.time_us;
-        A(i, 3) = gemm_bytes(p.m, p.n, p.k, p.groups, 1.0) / p.time_us;
+        A(i, 3) = gemm_bytes(p.m, p.n, p.k, p.groups, in_bytes) / p.time_us;
       }
       const Eigen::VectorXd x = A.colPivHouseholderQr().solve(y);
       GemmFit f;
@@ -92,14 +93,14 @@ GemmFit fit_gemm(const std::vector<GemmPoint>& pts, const std::vector<std::int64
       // Weight-gradient factor: minimise sum (f * z_i - 1)^2, z_i = pred_i / t_i -> f = sum z / sum z^2.
       double num = 0, den = 0;
       for (const GemmPoint* p : wgrad_pts) {
-        const double z = gemm_time_us(f.params, p->m, p->n, p->k, p->groups, p->sms) / p->time_us;
+        const double z = gemm_time_us(f.params, p->m, p->n, p->k, p->groups, p->sms, in_bytes) / p->time_us;
         num += z;
         den += z * z;
       }
       if (!wgrad_pts.empty() && den > 0) f.wgrad_factor = num / den;
       std::vector<double> rel_main, rel_wgrad;
       for (const auto& p : pts) {
-        const double pred = gemm_time_us(f.params, p.m, p.n, p.k, p.groups, p.sms) * (p.wgrad ? f.wgrad_factor : 1.0);
+        const double pred = gemm_time_us(f.params, p.m, p.n, p.k, p.groups, p.sms, in_bytes) * (p.wgrad ? f.wgrad_factor : 1.0);
         f.rel.push_back(pred / p.time_us - 1.0);
         (p.wgrad ? rel_wgrad : rel_main).push_back(f.rel.back());
       }
@@ -116,21 +117,91 @@ GemmFit fit_gemm(const std::vector<GemmPoint>& pts, const std::vector<std::int64
   return best;
 }
 
-AttnFit fit_attention(const std::vector<AttnPoint>& pts) {
+double AttnShape::flops(bool backward) const {
+  const double full = 2.0 * d(batch) * d(seq_q) * d(seq_kv) * d(heads) * d(d_qk + d_v);
+  return (backward ? 2.0 : 1.0) * (causal ? full / 2.0 : full);
+}
+
+namespace {
+// The three per-wave features of the wave model (c0, c1, c2) for a shape.
+std::array<double, 3> attn_features(const AttnShape& s, std::int64_t tile, std::int64_t sms) {
+  const double tiles = d(std::max<std::int64_t>(s.batch, 1) * std::max<std::int64_t>(s.heads, 1)) *
+                       d(ceil_div(std::max<std::int64_t>(s.seq_q, 1), tile));
+  const double waves = std::ceil(tiles / d(std::max<std::int64_t>(sms, 1)));
+  const double kv = s.causal ? (d(s.seq_kv) + d(tile)) / 2.0 : d(s.seq_kv);
+  return {waves, waves * kv * d(s.d_qk + s.d_v), waves * kv};
+}
+}  // namespace
+
+double attention_time_us(const AttnParams& p, const AttnShape& s, bool backward, std::int64_t sms) {
+  TS_ASSERT(sms >= 1, "attention_time_us: sms must be at least 1");
+  if (p.model == "rate") return s.flops(backward) / (p.flops_per_sm_us * d(sms));
+  const auto f = attn_features(s, p.tile, sms);
+  return p.t0_us + p.c0_us * f[0] + p.c1_us * f[1] + p.c2_us * f[2];
+}
+
+AttnFit fit_attention(const std::vector<AttnPoint>& pts, bool backward) {
   if (pts.empty()) too_few("attention", 0, 1);
-  // t = F / (r * sms): least squares of relative error in 1/r: minimise sum (u*F/(sms*t) - 1)^2.
+  for (const auto& p : pts)
+    if (!(p.time_us > 0) || p.sms < 1 || p.shape.seq_q < 1 || p.shape.seq_kv < 1 || p.shape.heads < 1 ||
+        p.shape.d_qk + p.shape.d_v < 1)
+      throw DataError(SourcePos{}, fmt::format("attention fit: point '{}' has no time, SMs or shape", p.source));
+  AttnFit f;
+  // Distinct shapes (the wave model needs the time to vary with sequence and head dim).
+  std::vector<std::array<std::int64_t, 5>> shapes;
+  for (const auto& p : pts) {
+    const std::array<std::int64_t, 5> k{p.shape.seq_q, p.shape.seq_kv, p.shape.d_qk + p.shape.d_v, p.shape.causal, p.sms};
+    if (std::find(shapes.begin(), shapes.end(), k) == shapes.end()) shapes.push_back(k);
+  }
+  bool waves = shapes.size() >= 3 && pts.size() >= 4;
+  if (waves) {
+    const auto rows = static_cast<Eigen::Index>(pts.size());
+    Eigen::MatrixXd A(rows, 4);
+    Eigen::VectorXd y = Eigen::VectorXd::Ones(rows);
+    for (Eigen::Index i = 0; i < rows; ++i) {
+      const auto& p = pts[static_cast<std::size_t>(i)];
+      const auto ft = attn_features(p.shape, f.params.tile, p.sms);
+      A(i, 0) = 1.0 / p.time_us;
+      for (int j = 0; j < 3; ++j) A(i, j + 1) = ft[static_cast<std::size_t>(j)] / p.time_us;
+    }
+    const Eigen::VectorXd x = A.colPivHouseholderQr().solve(y);
+    f.params.model = "waves";
+    f.params.t0_us = x(0);
+    f.params.c0_us = x(1);
+    f.params.c1_us = x(2);
+    f.params.c2_us = x(3);
+    waves = f.params.c1_us > 0;
+  }
+  if (!waves) {
+    // t = F / (r * sms): least squares of relative error in 1/r: minimise sum (u*F/(sms*t) - 1)^2.
+    double num = 0, den = 0;
+    for (const auto& p : pts) {
+      const double z = p.shape.flops(backward) / (d(p.sms) * p.time_us);
+      num += z;
+      den += z * z;
+    }
+    f.params = AttnParams{};
+    f.params.model = "rate";
+    f.params.flops_per_sm_us = den / num;
+  }
+  for (const auto& p : pts) f.rel.push_back(attention_time_us(f.params, p.shape, backward, p.sms) / p.time_us - 1.0);
+  f.residuals = summarize(f.rel);
+  return f;
+}
+
+EfficiencyFit fit_efficiency(const std::vector<LinkPoint>& pts) {
+  if (pts.empty()) too_few("link efficiency", 0, 1);
   double num = 0, den = 0;
   for (const auto& p : pts) {
-    if (!(p.time_us > 0) || !(p.flops > 0) || p.sms < 1)
-      throw DataError(SourcePos{}, fmt::format("attention fit: point '{}' has no time, FLOPs or SMs", p.source));
-    const double z = p.flops / (d(p.sms) * p.time_us);
+    if (!(p.time_us > 0) || !(p.unit_us > 0))
+      throw DataError(SourcePos{}, fmt::format("link efficiency fit: point '{}' has no time", p.source));
+    const double z = p.unit_us / p.time_us;
     num += z;
     den += z * z;
   }
-  const double u = num / den;  // 1 / rate
-  AttnFit f;
-  f.flops_per_sm_us = 1.0 / u;
-  for (const auto& p : pts) f.rel.push_back(p.flops / (f.flops_per_sm_us * d(p.sms)) / p.time_us - 1.0);
+  EfficiencyFit f;
+  f.efficiency = den / num;  // 1/e = num/den
+  for (const auto& p : pts) f.rel.push_back(p.unit_us / f.efficiency / p.time_us - 1.0);
   f.residuals = summarize(f.rel);
   return f;
 }

@@ -208,7 +208,9 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       sc.phases.push_back(std::move(phase));
     }
   }
-  if (auto n = top.opt_table("network")) sc.net = network::parse_network(*n);
+  // Link efficiencies default to the GPU's calibration (profiles/<gpu>/calibration.toml).
+  sc.net = network::calibrated_network(sc.hardware.name, data_dir());
+  if (auto n = top.opt_table("network")) sc.net = network::parse_network(*n, sc.net);
   if (auto e = top.opt_table("energy")) sc.energy = parse_energy(*e);
   if (auto g = top.opt_table("goodput")) sc.goodput = parse_goodput(*g);
   if (auto cp = top.opt_table("chunk_pair")) {

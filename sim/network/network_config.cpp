@@ -1,5 +1,8 @@
 #include "network/network_config.hpp"
 
+#include <fmt/format.h>
+
+#include "calibration/calibration_file.hpp"
 #include "core/error.hpp"
 
 namespace trainsim::network {
@@ -22,8 +25,29 @@ Fabric parse_fabric(const std::string& name) {
   throw UsageError("unknown fabric '" + name + "' (expected single, rail, mpft or clos3)");
 }
 
-NetworkConfig parse_network(Section s) {
+NetworkConfig calibrated_network(const std::string& gpu, const std::filesystem::path& data_dir, std::string* source) {
   NetworkConfig c;
+  const auto file = data_dir / "profiles" / gpu / "calibration.toml";
+  std::string src = "no calibration file: library defaults";
+  if (std::filesystem::exists(file)) {
+    const calibration::Calibration cal = calibration::read_calibration(file.string());
+    src.clear();
+    if (cal.nvlink.fit.present) c.nvlink_efficiency = cal.nvlink.efficiency;
+    if (cal.ib.fit.present) c.ib_efficiency = cal.ib.efficiency;
+    for (const auto* l : {&cal.nvlink, &cal.ib}) {
+      const char* name = l == &cal.nvlink ? "NVLink" : "IB";
+      src += src.empty() ? "" : "; ";
+      src += l->fit.present ? fmt::format("{} efficiency {:.4g} ({} on {})", name, l->efficiency,
+                                          calibration::basis_name(l->fit.basis), l->fit.measured_on)
+                            : fmt::format("{} efficiency: not in {}, library default", name, file.string());
+    }
+  }
+  if (source != nullptr) *source = src;
+  return c;
+}
+
+NetworkConfig parse_network(Section s, const NetworkConfig& defaults) {
+  NetworkConfig c = defaults;
   c.fabric = parse_fabric(s.choice_or("fabric", "mpft", {"single", "rail", "mpft", "clos3"}));
   if (auto v = s.opt_quantity("nvlink_latency", Dim::Duration, 0, 1e-3)) c.nvlink_latency = *v;
   if (auto v = s.opt_quantity("ib_latency", Dim::Duration, 0, 1e-3)) c.ib_latency = *v;

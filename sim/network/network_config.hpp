@@ -14,10 +14,13 @@
 //   nvlink = "400GB/s"            # optional override of the hardware file (bidirectional sum)
 //   nic = "400Gb/s"               # optional override of the hardware file (one direction)
 //
-// Defaults (used when the key is absent) are the H800 calibration of sim/network/README.md:
-// the two efficiencies come from DeepEP's H800 microbenchmarks (public-figures.md C2), the
-// latencies are assumptions (stated as such in the README), not measurements.
+// Defaults (used when the key is absent): the two efficiencies come from the GPU's calibration
+// file (profiles/<gpu>/calibration.toml, [network.nvlink] and [network.ib]: fitted by `trainsim
+// calibrate` to DeepEP's and nccl-tests' measurements, or carried over from another GPU's, as
+// the file says); the latencies are assumptions (stated as such in the README), not
+// measurements.
 
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -30,8 +33,9 @@ enum class Fabric { SingleSwitch, Rail, MultiPlaneFatTree, Clos3 };
 const char* fabric_name(Fabric f);
 Fabric parse_fabric(const std::string& name);  // throws UsageError on an unknown name
 
-// Calibrated from DeepEP's Feb-2025 H800 table (see README.md, "Calibration"). Each is one
-// constant for its link type, the same at every EP size.
+// The efficiencies a bare NetworkConfig{} starts with (library callers and tests that build a
+// topology by hand): the earlier minimax fit to DeepEP's Feb-2025 H800 table. Scenarios do not
+// use them: load_scenario() starts from calibrated_network() of the scenario's GPU.
 inline constexpr double kH800NvlinkEfficiency = 0.652;
 inline constexpr double kH800IbEfficiency = 0.7267;
 
@@ -49,8 +53,15 @@ struct NetworkConfig {
   std::optional<double> nic;         // bytes/s, one direction; empty = hardware file
 };
 
-// Strict reader: every key optional (defaults above), unknown keys rejected, quantities with
-// units. Calls s.finish().
-NetworkConfig parse_network(Section s);
+// The [network] defaults for a GPU: NetworkConfig{} with the link efficiencies of
+// <data_dir>/profiles/<gpu>/calibration.toml ([network.nvlink], [network.ib]) where the file
+// has them. `source` (if given) receives where each came from. Throws ConfigError on a file that
+// cannot be read.
+NetworkConfig calibrated_network(const std::string& gpu, const std::filesystem::path& data_dir,
+                                 std::string* source = nullptr);
+
+// Strict reader: every key optional (`defaults` when absent), unknown keys rejected,
+// quantities with units. Calls s.finish().
+NetworkConfig parse_network(Section s, const NetworkConfig& defaults = NetworkConfig{});
 
 }  // namespace trainsim::network

@@ -2,14 +2,58 @@
 
 #include <fmt/format.h>
 
+#include "calibration/calibrate.hpp"
 #include "calibration/calibration_file.hpp"
 #include "calibration/cost_model.hpp"
+#include "calibration/fitted_model.hpp"
 #include "calibration/profile.hpp"
 #include "calibration/replay.hpp"
 #include "core/error.hpp"
 #include "core/table.hpp"
+#include "model/model_math.hpp"
+#include "network/alltoall.hpp"
+#include "network/topology.hpp"
 
 namespace trainsim {
+
+namespace {
+
+using i64 = std::int64_t;
+double d(i64 v) { return static_cast<double>(v); }
+bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+struct GroupDef {
+  const char* key;
+  const char* label;
+};
+const GroupDef kCompute[] = {{"dense_gemm", "dense GEMM"},
+                             {"grouped_gemm", "grouped GEMM (experts, fwd + input grad)"},
+                             {"mlp_wgrad", "MLP weight-gradient GEMMs (experts + shared)"},
+                             {"attention", "attention"},
+                             {"memory_bound", "memory-bound"}};
+
+// The group of a model op, matching trace_group() of the kernels that run it: the trace's
+// mlp(W) range holds the routed experts' and the shared expert's weight-gradient GEMMs.
+std::string op_group(const Op& o) {
+  if (o.cls == OpClass::Attention) return "attention";
+  if (o.cls == OpClass::GroupedGemm) return o.pass == Pass::BackwardWeight ? "mlp_wgrad" : "grouped_gemm";
+  if (o.cls == OpClass::Gemm)
+    return o.pass == Pass::BackwardWeight && starts_with(o.name, "moe.shared") ? "mlp_wgrad" : "dense_gemm";
+  return "memory_bound";
+}
+
+// DeepSeek-V3 recomputes in the backward pass every RMSNorm and the MLA up-projections
+// (§3.2.3) and the SwiGLU outputs from their cached inputs (§3.3.2): these forward ops run again
+// in the backward chunk.
+bool recomputed(const Op& o) {
+  if (o.pass != Pass::Forward) return false;
+  if (o.cls == OpClass::Norm) return true;
+  for (const char* n : {"attn.q_b", "attn.kv_b", "moe.experts.swiglu", "moe.shared.swiglu"})
+    if (o.name == n) return true;
+  return false;
+}
+
+}  // namespace
 
 ChunkReport build_chunk_report(const Scenario& sc) {
   TS_ASSERT(sc.chunk_pair.has_value(), "a [chunk_pair] scenario");
@@ -22,8 +66,8 @@ ChunkReport build_chunk_report(const Scenario& sc) {
   r.predicted = step::simulate_chunk_pair(sc, static_cast<int>(sc.chunk_pair->moe_layers), *cost);
   // Measured: from the profile's kernel timestamps (the replay's measurement side).
   const calibration::Profile prof = calibration::read_profile(r.profile);
-  const calibration::Calibration cal =
-      calibration::read_calibration((data_dir() / "profiles" / sc.hardware.name / "calibration.toml").string());
+  const auto cal_path = data_dir() / "profiles" / sc.hardware.name / "calibration.toml";
+  const calibration::Calibration cal = calibration::read_calibration(cal_path.string());
   const calibration::ReplayResult rep = calibration::replay(prof, cal, sc.model.attention.v_dim());
   r.measured_span_us = rep.measured_span_us;
   r.measured_exposed_comm_us = rep.measured_exposed_comm_us;
@@ -34,19 +78,137 @@ ChunkReport build_chunk_report(const Scenario& sc) {
       r.measured_compute_busy_us = s.measured_busy_us;
     }
   }
+  std::map<std::string, i64> kernels;
   for (const auto& k : prof.kernels) {
     const std::string& c = k.op_class;
     if (c.rfind("a2a_", 0) == 0) {
       r.measured_comm_by_class_us[c] += k.dur_us;
+      ++kernels[c];
       // The prediction models dispatch and combine; DeepEP's notify/layout kernels (which
       // exchange counts and wait for the other ranks) are reported apart.
       if (c == "a2a_dispatch" || c == "a2a_combine") r.measured_comm_busy_us += k.dur_us;
       continue;
     }
-    const char* g = (c == "fp8_gemm" || c == "bf16_gemm") ? "dense GEMM"
-                  : c == "fp8_grouped_gemm" ? "grouped GEMM"
-                  : (c == "attn_fwd" || c == "attn_bwd") ? "attention" : "memory-bound";
+    const std::string g = calibration::trace_group(k);
+    if (g.empty()) continue;
     r.measured_by_group_us[g] += k.dur_us;
+    ++kernels[g];
+  }
+
+  // ---- the pair's model ops, as one GPU runs them ----
+  const trainsim::Phase& ph = sc.phases.front();
+  const PlanConfig& plan = ph.plan;
+  const ModelConfig& m = sc.model;
+  if (plan.tp != 1 || plan.cp != 1)
+    throw UsageError("chunk pair: the per-group comparison models tp = cp = 1 (DeepSeek's profile); the scenario has "
+                     "tp " + std::to_string(plan.tp) + ", cp " + std::to_string(plan.cp));
+  OpContext oc;
+  oc.micro_batch = plan.micro_batch;
+  oc.seq_len = ph.training.seq_len;
+  oc.gemm_dtype = ph.training.precision.gemm;
+  std::vector<Op> ops;
+  for (i64 i = 0; i < sc.chunk_pair->moe_layers; ++i) {
+    const i64 l = m.moe.first_dense_layers + i;
+    for (Op o : layer_ops(m, l, oc)) {
+      // Expert parallelism: this GPU holds routed/ep experts and receives as many token-expert
+      // rows as it sends (balanced routing), so the rows stay tokens x top_k.
+      if (o.cls == OpClass::GroupedGemm) o.groups = std::max<i64>(1, m.moe.routed_experts / plan.ep);
+      const bool again = plan.recompute == Recompute::DeepSeek && recomputed(o);
+      ops.push_back(o);
+      if (again) ops.push_back(o);
+    }
+  }
+  r.compute_sms = static_cast<int>(sc.hardware.sms - plan.comm_sms);
+  r.notes.push_back(fmt::format(
+      "ops: {} MoE layers x (forward + input-gradient + weight-gradient ops){}, each on {} SMs (the SMs the {} "
+      "communication SMs leave, as in the pair's overlap), no inter-kernel gaps",
+      sc.chunk_pair->moe_layers,
+      plan.recompute == Recompute::DeepSeek ? ", and the recomputed RMSNorms, MLA up-projections and SwiGLUs (DeepSeek-V3 "
+                                              "sections 3.2.3, 3.3.2)"
+                                            : "",
+      r.compute_sms, plan.comm_sms));
+
+  // ---- per group: in-sample and held out ----
+  calibration::FittedCostModel insample(cal, sc.hardware, sc.hardware);
+  ModelConfig cal_model;
+  const calibration::CalibrateInputs base = calibration::inputs_from_command(cal.command, data_dir(), cal_model);
+  bool has_profile = false;
+  for (const auto& p : base.profile_paths) has_profile = has_profile || p.find(".profile.jsonl") != std::string::npos;
+  for (const auto& g : kCompute) {
+    ChunkGroup row;
+    row.key = g.key;
+    row.label = g.label;
+    row.measured_us = r.measured_by_group_us.count(g.key) ? r.measured_by_group_us.at(g.key) : 0.0;
+    row.kernels = kernels.count(g.key) ? kernels.at(g.key) : 0;
+    calibration::CalibrateInputs in = base;
+    in.exclude_trace = {g.key};
+    const calibration::CalibrateResult held = calibration::calibrate(in);
+    const calibration::FittedCostModel heldout(held.cal, sc.hardware, sc.hardware);
+    for (const auto& o : ops) {
+      if (op_group(o) != g.key) continue;
+      ++row.ops;
+      row.predicted_us += heldout.op_time(o, r.compute_sms).time.seconds() * 1e6;
+      row.insample_us += insample.op_time(o, r.compute_sms).time.seconds() * 1e6;
+    }
+    row.basis = has_profile ? fmt::format("calibration refitted without the trace's {} kernels", g.label)
+                            : "calibration without a kernel profile";
+    r.groups.push_back(std::move(row));
+  }
+
+  // ---- communication kernels: the network model with the calibrated link efficiencies ----
+  {
+    network::TopologySpec ts;
+    ts.gpus_per_node = static_cast<int>(sc.cluster.gpus_per_node);
+    ts.gpus = std::max(static_cast<int>(plan.ep), ts.gpus_per_node);
+    ts.nics_per_gpu = static_cast<int>(sc.hardware.nics_per_gpu);
+    ts.nvlink_bidir = sc.net.nvlink.value_or(sc.hardware.nvlink.value);
+    ts.nic = sc.net.nic.value_or(sc.hardware.nic.value);
+    ts.net = sc.net;
+    const network::Topology topo(ts);
+    network::AllToAllSpec a;
+    a.ep = static_cast<int>(plan.ep);
+    a.tokens = static_cast<int>(d(plan.micro_batch) * d(ph.training.seq_len));
+    a.hidden = static_cast<int>(m.hidden);
+    a.experts = static_cast<int>(m.moe.routed_experts);
+    a.topk = static_cast<int>(m.moe.top_k);
+    a.max_nodes = static_cast<int>(m.moe.limited_groups);
+    a.balanced = true;
+    a.full_rank = false;
+    a.comm_sms = static_cast<int>(plan.comm_sms);
+    const auto res = network::simulate_alltoall(topo, a);
+    // The backward's gradient of the combine runs DeepEP's dispatch kernel (on the dispatch
+    // paths, BF16), the gradient of the dispatch its combine kernel: DeepSeek-V3 section 3.3.3.
+    const double bf16_over_fp8 = res.combine_bytes_per_token / std::max(1.0, res.dispatch_bytes_per_token);
+    const double L = d(sc.chunk_pair->moe_layers);
+    const double disp = L * (res.dispatch.seconds + res.dispatch.seconds * bf16_over_fp8) * 1e6;
+    const double comb = L * (res.combine.seconds + res.combine.seconds) * 1e6;
+    const std::string eff = fmt::format("network model, NVLink efficiency {:.4g}, IB efficiency {:.4g} (DeepEP-fitted; "
+                                        "not from the trace)",
+                                        sc.net.nvlink_efficiency, sc.net.ib_efficiency);
+    for (const auto& [key, label, pred] :
+         std::vector<std::tuple<std::string, std::string, double>>{{"a2a_dispatch", "DeepEP dispatch kernels", disp},
+                                                                    {"a2a_combine", "DeepEP combine kernels", comb}}) {
+      ChunkGroup row;
+      row.key = key;
+      row.label = label;
+      row.measured_us = r.measured_comm_by_class_us.count(key) ? r.measured_comm_by_class_us.at(key) : 0.0;
+      row.kernels = kernels.count(key) ? kernels.at(key) : 0;
+      row.predicted_us = row.insample_us = pred;
+      row.ops = static_cast<i64>(2 * L);
+      row.basis = eff;
+      r.groups.push_back(std::move(row));
+    }
+    if (r.measured_comm_by_class_us.count("a2a_notify")) {
+      ChunkGroup row;
+      row.key = "a2a_notify";
+      row.label = "DeepEP notify/layout kernels";
+      row.measured_us = r.measured_comm_by_class_us.at("a2a_notify");
+      row.kernels = kernels.count("a2a_notify") ? kernels.at("a2a_notify") : 0;
+      row.modelled = false;
+      row.basis = "not modelled: they exchange token counts and wait for the other ranks, so their time is the skew "
+                  "between ranks, which a symmetric, balanced simulation has none of";
+      r.groups.push_back(std::move(row));
+    }
   }
   return r;
 }
@@ -69,26 +231,29 @@ std::string chunk_text(const ChunkReport& r) {
   out += t.str();
   out += fmt::format("  compute busy: measured {:.0f}% of the span, predicted {:.0f}%\n",
                      100 * r.measured_compute_busy_us / r.measured_span_us, 100 * p.compute_busy_s / p.span_s);
-  const auto notify = r.measured_comm_by_class_us.find("a2a_notify");
-  if (notify != r.measured_comm_by_class_us.end())
-    out += fmt::format("  DeepEP notify/layout kernels (not modelled): measured {:.1f} ms\n", notify->second / 1e3);
   out += fmt::format("  communication hidden: measured {:.0f}%, predicted {:.0f}%\n",
                      100 * (1 - r.measured_exposed_comm_us / r.measured_comm_busy_us),
                      100 * (1 - p.exposed_comm_s / p.comm_busy_s));
-  out += "\nCompute kernel time by group (measured: the profile's kernels on all streams; predicted: the\n"
-         "same ops alone on all SMs, without inter-kernel gaps)\n";
-  TextTable g({"group", "measured", "predicted", "gap"}, {false, true, true, true});
-  for (const auto& [name, meas] : r.measured_by_group_us) {
-    const auto it = p.compute_by_group_s.find(name);
-    const double pred = it == p.compute_by_group_s.end() ? 0.0 : it->second * 1e6;
-    g.add_row({name, fmt::format("{:.1f} ms", meas / 1e3), fmt::format("{:.1f} ms", pred / 1e3),
-               fmt::format("{:+.1f}%", (pred - meas) / meas * 100)});
+  out += "\nKernel time by group (measured: the trace's kernels on all streams; predicted: the same ops, each\n"
+         "group costed by a calibration refitted without that group's trace kernels; in-sample: the committed\n"
+         "calibration, for reference)\n";
+  TextTable g({"group", "kernels", "ops", "measured", "predicted", "gap", "in-sample"},
+              {false, true, true, true, true, true, true});
+  for (const auto& x : r.groups) {
+    if (!x.modelled) {
+      g.add_row({x.label, std::to_string(x.kernels), "-", fmt::format("{:.1f} ms", x.measured_us / 1e3), "not modelled", "-",
+                 "-"});
+      continue;
+    }
+    g.add_row({x.label, std::to_string(x.kernels), std::to_string(x.ops), fmt::format("{:.1f} ms", x.measured_us / 1e3),
+               fmt::format("{:.1f} ms", x.predicted_us / 1e3),
+               x.measured_us > 0 ? fmt::format("{:+.1f}%", x.error_pct()) : "-",
+               fmt::format("{:.1f} ms", x.insample_us / 1e3)});
   }
   out += g.str();
-  std::string comm;
-  for (const auto& [c, us] : r.measured_comm_by_class_us) comm += fmt::format(" {} {:.1f} ms,", c, us / 1e3);
-  if (!comm.empty()) comm.pop_back();
-  out += fmt::format("  measured communication kernels:{}\n", comm);
+  for (const auto& n : r.notes) out += "  " + n + "\n";
+  for (const auto& x : r.groups)
+    if (!x.modelled) out += fmt::format("  {}: {}\n", x.label, x.basis);
   out += fmt::format("  per layer: dispatch {:.0f} us, combine {:.0f} us (forward); compute alone: forward {:.1f} ms, "
                      "backward {:.1f} ms\n",
                      p.dispatch_s * 1e6, p.combine_s * 1e6, p.forward_compute_s * 1e3, p.backward_compute_s * 1e3);
@@ -97,6 +262,18 @@ std::string chunk_text(const ChunkReport& r) {
 
 nlohmann::json chunk_json(const ChunkReport& r) {
   const auto& p = r.predicted;
+  nlohmann::json groups = nlohmann::json::array();
+  for (const auto& g : r.groups)
+    groups.push_back({{"group", g.key},
+                      {"label", g.label},
+                      {"kernels", g.kernels},
+                      {"ops", g.ops},
+                      {"measured_us", g.measured_us},
+                      {"predicted_us", g.modelled ? nlohmann::json(g.predicted_us) : nlohmann::json(nullptr)},
+                      {"insample_us", g.modelled ? nlohmann::json(g.insample_us) : nlohmann::json(nullptr)},
+                      {"error_pct", g.modelled ? nlohmann::json(g.error_pct()) : nlohmann::json(nullptr)},
+                      {"modelled", g.modelled},
+                      {"basis", g.basis}});
   return {{"scenario", r.scenario},
           {"measured_profile", r.profile},
           {"measured_span_us", r.measured_span_us},
@@ -109,7 +286,10 @@ nlohmann::json chunk_json(const ChunkReport& r) {
           {"measured_exposed_comm_us", r.measured_exposed_comm_us},
           {"predicted_exposed_comm_us", p.exposed_comm_s * 1e6},
           {"dispatch_us", p.dispatch_s * 1e6},
-          {"combine_us", p.combine_s * 1e6}};
+          {"combine_us", p.combine_s * 1e6},
+          {"group_compute_sms", r.compute_sms},
+          {"groups", groups},
+          {"notes", r.notes}};
 }
 
 }  // namespace trainsim

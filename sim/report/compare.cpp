@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "calibration/cost_model.hpp"
+#include "config/reader.hpp"
 #include "core/table.hpp"
 
 namespace trainsim {
@@ -68,6 +70,30 @@ Scenario schedule_variant(const std::string& file, std::vector<std::string> sets
   return sc;
 }
 
+// profiles/systems.toml: the NVLink domain a GPU ships in (GB200: the NVL72 rack).
+std::int64_t nvlink_domain_of(const std::string& gpu, std::string& source) {
+  const auto path = data_dir() / "profiles" / "systems.toml";
+  if (!std::filesystem::exists(path)) return 0;
+  const toml::table root = parse_toml_file(path.string());
+  Section top(root, "", path.string());
+  top.integer("version", 1, 1);
+  std::int64_t domain = 0;
+  for (const auto& [k, v] : root) {
+    const std::string key(k.str());
+    if (key == "version") continue;
+    Section s = top.table(key);
+    const std::int64_t d = s.integer("nvlink_domain", 1, 1'000'000);
+    const std::string src = s.string("source");
+    s.finish();
+    if (key == gpu) {
+      domain = d;
+      source = src;
+    }
+  }
+  top.finish();
+  return domain;
+}
+
 }  // namespace
 
 RunReport compare_hardware(const CompareRequest& req) {
@@ -84,6 +110,25 @@ RunReport compare_hardware(const CompareRequest& req) {
       std::string plan_note;
       Scenario sc = schedule_variant(req.scenario_file, sets, sched, plan_note);
       HardwareRow row;
+      // Like-for-like inputs: each GPU with its own recipe and system.
+      if (sc.hardware.fp8.value <= 0 && sc.training.precision.gemm == "fp8") {
+        sets.push_back("training.precision.gemm=bf16");
+        row.setup.push_back(fmt::format("{} has no FP8 tensor cores: the BF16 recipe (training.precision.gemm = bf16), "
+                                        "GEMMs on its BF16 fit",
+                                        gpu));
+      }
+      std::string domain_src;
+      const std::int64_t domain = nvlink_domain_of(sc.hardware.name, domain_src);
+      if (domain > 0 && domain % sc.cluster.gpus_per_node == 0 && sc.cluster.gpus >= domain &&
+          sc.cluster.nvlink_domain == 0) {
+        sets.push_back("cluster.nvlink_domain=" + std::to_string(domain));
+        row.setup.push_back(fmt::format("{} in its {}-GPU NVLink domain (cluster.nvlink_domain = {}; {})", gpu, domain,
+                                        domain, domain_src));
+      }
+      if (!row.setup.empty()) sc = schedule_variant(req.scenario_file, sets, sched, plan_note);
+      row.setup.push_back(fmt::format("memory: {:.0f} GB, the vendor-listed capacity (the convention of every "
+                                      "profiles/hardware file)",
+                                      sc.hardware.hbm_capacity.value / 1e9));
       row.gpu = req.schedules.empty() ? gpu : gpu + " / " + sched;
       MemoryReport mem = memory_per_gpu(sc);
       if (!plan_note.empty()) {
@@ -117,6 +162,7 @@ RunReport compare_hardware(const CompareRequest& req) {
       row.cost_usd = r.run.cost_usd;
       row.mfu = s.mfu_causal;
       row.bottleneck = bottleneck_of(s);
+      row.provenance = calibration::load_cost_model(sc.hardware, data_dir())->provenance();
       out.hardware.push_back(std::move(row));
     }
   }
@@ -142,6 +188,22 @@ std::string compare_text(const RunReport& r) {
     if (h.replanned) out += fmt::format("  re-planned {}: {}\n", h.gpu, h.replan_note);
   out += "  GPU-hours and cost cover every phase of the scenario; step and MFU are the first phase's final batch;\n"
          "  memory/GPU is the peak over pipeline ranks of the plan used.\n";
+  out += "\nWhere each GPU's costs come from (fitted: to measurements on that GPU or a same-die GPU; transferred: a\n"
+         "rule carried another GPU's fit over; held-out: RMS error on points the fit did not see)\n";
+  TextTable p({"GPU", "class", "source", "basis", "held-out"}, {false, false, false, false, true});
+  for (const auto& h : r.hardware) {
+    bool first = true;
+    for (const auto& c : h.provenance) {
+      std::string basis = c.basis;
+      if (basis.size() > 90) basis = basis.substr(0, 87) + "...";
+      p.add_row({first ? h.gpu : "", c.cls, calibration::cost_source_name(c.source), basis,
+                 c.heldout_rms >= 0 ? fmt::format("{:.1f}%", 100 * c.heldout_rms) : "-"});
+      first = false;
+    }
+  }
+  out += p.str();
+  for (const auto& h : r.hardware)
+    for (const auto& s : h.setup) out += fmt::format("  {}: {}\n", h.gpu, s);
   return out;
 }
 

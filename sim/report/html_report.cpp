@@ -587,6 +587,21 @@ void hardware_section(std::string& o, const RunReport& r) {
         num(h.gpu_hours, 0), h.days, usd(h.cost_usd), pct(h.mfu), esc(h.bottleneck));
   }
   o += "</tbody></table>\n";
+  // Where each GPU's costs come from (compare fills the provenance rows).
+  bool any_prov = false;
+  for (const auto& h : r.hardware) any_prov = any_prov || !h.provenance.empty() || !h.setup.empty();
+  if (any_prov) {
+    o += "<h3>Cost provenance per GPU</h3>\n<table>\n<thead><tr><th>GPU</th><th>Class</th><th>Source</th><th>Basis</th>"
+         "<th class=\"n\">Held-out RMS</th></tr></thead>\n<tbody>\n";
+    for (const auto& h : r.hardware) {
+      for (const auto& s : h.setup) out(o, "<tr><td>{}</td><td colspan=\"4\">{}</td></tr>\n", esc(h.gpu), esc(s));
+      for (const auto& c : h.provenance)
+        out(o, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>\n", esc(h.gpu), esc(c.cls),
+            calibration::cost_source_name(c.source), esc(c.basis),
+            c.heldout_rms >= 0 ? fmt::format("{:.1f}%", 100 * c.heldout_rms) : std::string("-"));
+    }
+    o += "</tbody></table>\n";
+  }
   std::vector<Bar> step, hours, cost;
   for (const auto& h : r.hardware) {
     const std::string label = h.gpu + (h.replanned ? " *" : "");

@@ -265,7 +265,18 @@ json run_json(const RunReport& r) {
                    {"mfu", x.mfu},
                    {"memory_peak_gib", x.memory_gib},
                    {"fits", x.fits},
-                   {"bottleneck", x.bottleneck}});
+                   {"bottleneck", x.bottleneck},
+                   {"provenance", [&] {
+                      json p = json::array();
+                      for (const auto& c : x.provenance)
+                        p.push_back({{"class", c.cls},
+                                     {"source", calibration::cost_source_name(c.source)},
+                                     {"basis", c.basis},
+                                     {"data", c.data},
+                                     {"heldout_rms", c.heldout_rms >= 0 ? json(c.heldout_rms) : json(nullptr)}});
+                      return p;
+                    }()},
+                   {"setup", x.setup}});
     j["hardware"] = h;
   }
   j["cost_model"] = r.cost_model;

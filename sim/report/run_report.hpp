@@ -46,6 +46,10 @@ struct HardwareRow {
   double memory_gib = 0;       // peak memory per GPU (over pipeline ranks) of the plan used
   bool fits = true;            // ... within the GPU's HBM
   std::string bottleneck;      // dominant non-compute part of the step
+  // Where this GPU's costs come from, class by class (measured / fitted / transferred and the
+  // basis), and what `compare` set to make the inputs like-for-like (filled by compare).
+  std::vector<calibration::CostModel::ClassProvenance> provenance;
+  std::vector<std::string> setup;  // e.g. "A100 has no FP8 tensor cores: training.precision.gemm = bf16"
 };
 
 struct RunReport {
