@@ -45,7 +45,12 @@ int stream_of(PhaseKind k) {
 
 struct PhaseBuilder::Chain {
   std::vector<int> frontier;  // what the next phase of the chain waits for
-  int prefetch_gate = -1;     // ZeRO-3: the next layer's all-gather may start with this phase
+  // ZeRO-3 prefetch, one layer ahead: layer l's all-gather starts when layer l-1 starts, i.e.
+  // when the phases of layer l-2 are done.
+  std::vector<std::vector<int>> layer_ends;
+  std::vector<int> prefetch_gate() const {
+    return layer_ends.size() >= 2 ? layer_ends[layer_ends.size() - 2] : std::vector<int>{};
+  }
   std::vector<int> grad_rs;   // ZeRO-2/3 gradient reduce-scatters (the op ends after them)
 };
 
@@ -178,7 +183,7 @@ void PhaseBuilder::layer_forward(const LayerOps& L, bool rec, Chain& c, std::vec
   if (plan_.zero >= 3 && !rec) {
     const double t = comm_.collective(network::CollectiveKind::AllGather, comm_.dense_dp_group(), held_dense(L) * 2.0) +
                      comm_.collective(network::CollectiveKind::AllGather, comm_.expert_dp_group(), held_expert(L) * 2.0);
-    gather = add(out, tag(comm(L.label + ".param_gather", PhaseKind::Dp, Time::from_seconds(t))), {c.prefetch_gate});
+    gather = add(out, tag(comm(L.label + ".param_gather", PhaseKind::Dp, Time::from_seconds(t))), c.prefetch_gate());
   }
   auto wait = [&](std::vector<int> v) {
     v.push_back(gather);
@@ -190,12 +195,12 @@ void PhaseBuilder::layer_forward(const LayerOps& L, bool rec, Chain& c, std::vec
     const bool head = L.label == "head";
     if (head && sp) c.frontier = {add(out, tag(comm("head.tp_gather", PhaseKind::Tp, comm_.tp_all_gather)), wait(c.frontier))};
     const int k = add(out, tag(compute(L.label, p.all, false, rec)), wait(c.frontier));
-    c.prefetch_gate = k;
     c.frontier = {k};
     if (!head && tp)
       c.frontier = {add(out, tag(comm("embed.tp_" + std::string(sp ? "reduce_scatter" : "all_reduce"), PhaseKind::Tp,
                                       sp ? comm_.tp_reduce_scatter : comm_.tp_all_reduce)),
                         c.frontier)};
+    if (!rec) c.layer_ends.push_back(c.frontier);
     return;
   }
   // --- attention block ---
@@ -204,7 +209,6 @@ void PhaseBuilder::layer_forward(const LayerOps& L, bool rec, Chain& c, std::vec
     c.frontier = {add(out, tag(comm(L.label + ".tp_gather", PhaseKind::Tp, t)), c.frontier)};
   }
   const int attn = add(out, tag(compute(L.label + ".attn", p.attn, false, rec)), wait(c.frontier));
-  if (!rec) c.prefetch_gate = attn;
   c.frontier = {attn};
   if (plan_.cp > 1) {
     Time t = comm_.cp_kv_all_gather;
@@ -252,6 +256,7 @@ void PhaseBuilder::layer_forward(const LayerOps& L, bool rec, Chain& c, std::vec
                       c.frontier)};
   }
   if (!p.out.empty()) c.frontier = {add(out, tag(compute(L.label + ".out", p.out, false, rec)), c.frontier)};
+  if (!rec) c.layer_ends.push_back(c.frontier);
 }
 
 void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Chain& c, std::vector<Phase>& out) {
@@ -271,7 +276,7 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
   if (plan_.zero >= 3 && input) {
     const double t = comm_.collective(network::CollectiveKind::AllGather, comm_.dense_dp_group(), held_dense(L) * 2.0) +
                      comm_.collective(network::CollectiveKind::AllGather, comm_.expert_dp_group(), held_expert(L) * 2.0);
-    gather = add(out, tag(comm(L.label + ".param_gather", PhaseKind::Dp, Time::from_seconds(t))), {c.prefetch_gate});
+    gather = add(out, tag(comm(L.label + ".param_gather", PhaseKind::Dp, Time::from_seconds(t))), c.prefetch_gate());
     c.frontier.push_back(gather);
   }
   std::vector<int> wgrads;
@@ -286,7 +291,6 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
         out[static_cast<std::size_t>(dg)].dense_grads += L.embedding_params;
         wgrads.push_back(dg);
       }
-      c.prefetch_gate = dg;
       c.frontier = {dg};
     }
     std::vector<int> post;
@@ -304,7 +308,6 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
     if (input && L.recompute == Recompute::Full) layer_forward(L, true, c, out);
     if (input && !pi.out.empty()) {
       const int o = add(out, tag(compute(L.label + ".out.dgrad", pi.out, false, false)), c.frontier);
-      if (c.prefetch_gate < 0 || gather >= 0) c.prefetch_gate = o;
       c.frontier = {o};
     }
     // One block's backward: [SP all-gather of the output gradient] [pre-comm] [recomputed ops]
@@ -337,7 +340,6 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
       int dg = -1;
       if (input) {
         dg = add(out, tag(compute(L.label + name + ".dgrad", dgrad_ops, false, false)), c.frontier);
-        if (c.prefetch_gate < 0) c.prefetch_gate = dg;
       }
       std::vector<int> post = extra;
       int gather_input = -1;
@@ -393,6 +395,7 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
     }
     block(".attn", pi.attn, pw.attn, rec0, pf.attn, Time::zero(), Time::zero(), PhaseKind::Ep, {}, cp_t);
   }
+  c.layer_ends.push_back(c.frontier);
   // ZeRO-2/3: this layer's gradients reduce-scattered on the DP stream once its wgrads are done;
   // without overlap_grad_reduce the next layer's backward waits for it.
   if (plan_.zero >= 2 && weight && !wgrads.empty()) {

@@ -25,9 +25,10 @@ void bucketize(const std::vector<GradEvent>& ev, double size, std::vector<Bucket
       if (p <= 0) continue;
       acc += p;
       last = e.at;
-      if (acc >= size) {
-        out.push_back(Bucket{e.at, acc, kind == 1});
-        acc = 0;
+      // A phase may complete several buckets' worth of gradients at once.
+      while (acc >= size) {
+        out.push_back(Bucket{e.at, size, kind == 1});
+        acc -= size;
       }
     }
     if (acc > 0) out.push_back(Bucket{last, acc, kind == 1});
