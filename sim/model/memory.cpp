@@ -101,14 +101,15 @@ double inflight_microbatches(const PlanConfig& plan, i64 r, i64 M) {
   return d(std::min(M, pp + 1));
 }
 
-MemoryReport memory_per_gpu(const Scenario& s) {
+MemoryReport memory_per_gpu(const Scenario& s) { return memory_per_gpu(s, stage_layers(s, s.plan, s.training)); }
+
+MemoryReport memory_per_gpu(const Scenario& s, const std::vector<i64>& split) {
   const auto& m = s.model;
   const auto& p = s.plan;
   const auto& prec = s.training.precision;
   MemoryReport rep;
   rep.capacity = s.hardware.hbm_capacity.value;
 
-  const std::vector<i64> split = stage_layers(s, p, s.training);
   std::vector<i64> first_layer(split.size(), 0);
   for (std::size_t i = 1; i < split.size(); ++i) first_layer[i] = first_layer[i - 1] + split[i - 1];
   const i64 nstages = static_cast<i64>(split.size());

@@ -69,6 +69,9 @@ struct MemoryReport {
   bool fits = false;
 };
 
+// With the plan's layer split (stage_layers: the roofline-weighted balanced split when none is
+// given), or with `split` (the step simulator's cost-balanced one: StepResult::layer_split).
 MemoryReport memory_per_gpu(const Scenario& s);
+MemoryReport memory_per_gpu(const Scenario& s, const std::vector<std::int64_t>& split);
 
 }  // namespace trainsim
