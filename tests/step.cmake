@@ -1,5 +1,8 @@
 trainsim_add_test(test_step SOURCES test_step.cpp LABELS "quick;validation")
+trainsim_add_test(test_step_models SOURCES test_step_models.cpp LABELS "quick")
+trainsim_add_test(test_step_plan SOURCES test_step_plan.cpp LABELS "quick")
 trainsim_add_test(test_run SOURCES test_run.cpp LABELS "quick")
 trainsim_add_test(test_reference_report SOURCES test_reference_report.cpp LABELS "validation")
 trainsim_add_test(test_compare SOURCES test_compare.cpp LABELS "quick")
 trainsim_add_test(test_chunk_pair SOURCES test_chunk_pair.cpp LABELS "validation")
+trainsim_add_test(test_timeline SOURCES test_timeline.cpp LABELS "quick")

@@ -134,6 +134,41 @@ TEST_CASE("two-hop dispatch sends each token over IB once per node; direct sends
   CHECK(direct.dispatch.seconds > 1.5 * two.dispatch.seconds);
 }
 
+TEST_CASE("comm_sms: below the 24 SMs DeepEP was measured with, the bandwidth term scales by 24/K") {
+  // EP64 dispatch, NIC-bound. Expectation: t(K) - latency = (t(24) - latency) x 24/K for K < 24,
+  // and no faster with more SMs than 24.
+  const Topology t(h800(64));
+  AllToAllSpec s;
+  s.ep = 64;
+  const double lat = t.spec().net.nvlink_latency + t.spec().net.ib_latency;
+  s.comm_sms = 24;
+  const double t24 = simulate_alltoall(t, s).dispatch.seconds - lat;
+  s.comm_sms = 20;
+  const auto r20 = simulate_alltoall(t, s);
+  CHECK(r20.dispatch.seconds - lat == Approx(t24 * 24.0 / 20.0).epsilon(1e-12));
+  CHECK_THAT(r20.bottleneck_kind, Catch::Contains("20 of the 24 SMs"));
+  s.comm_sms = 32;
+  CHECK(simulate_alltoall(t, s).dispatch.seconds - lat == Approx(t24).epsilon(1e-12));
+}
+
+TEST_CASE("pipeline sends beside the all-to-all share the NIC: min(A + B, 2A) / C on the bottleneck") {
+  // EP64 over 8 nodes with 16 nodes in the topology (each GPU's pipeline neighbour one EP group
+  // away). B bytes of background each way on every NIC: the NIC-bound dispatch takes B / C_nic
+  // longer (B below the dispatch's own load A), and at most twice as long.
+  const Topology t(h800(128));
+  AllToAllSpec s;
+  s.ep = 64;
+  s.full_rank = false;
+  const auto base = simulate_alltoall(t, s);
+  REQUIRE(base.bottleneck_kind == "NIC");
+  const double C = t.nic_bw();
+  s.background_nic_bytes = 10e6;
+  CHECK(simulate_alltoall(t, s).dispatch.seconds - base.dispatch.seconds == Approx(10e6 / C).epsilon(1e-9));
+  s.background_nic_bytes = 1e12;
+  const double lat = t.spec().net.nvlink_latency + t.spec().net.ib_latency;
+  CHECK(simulate_alltoall(t, s).dispatch.seconds - lat == Approx(2 * (base.dispatch.seconds - lat)).epsilon(1e-9));
+}
+
 TEST_CASE("trainsim alltoall reports dispatch and combine") {
   const auto r = ts_test::run_trainsim("alltoall --hardware h800 --ep 64 --tokens 4096 --hidden 7168 --topk 8 --max-nodes 4 --json");
   REQUIRE(r.status == 0);

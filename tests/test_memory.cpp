@@ -4,6 +4,7 @@
 
 #include "config/scenario.hpp"
 #include "model/memory.hpp"
+#include "model/recompute.hpp"
 #include "support.hpp"
 
 using namespace trainsim;
@@ -76,10 +77,38 @@ TEST_CASE("Saved activations per token of a Llama layer by hand", "[memory]") {
   // post-attention residual, ffn-norm output, SwiGLU input (2I) and output (I), all BF16.
   const double none = 2 * h + 2 * h + 2 * (H * d + 2 * KV * d) + (2 * H * d + 4 * H) + 2 * h + 2 * h + 2 * 2 * I + 2 * I;
   CHECK(activation_bytes_per_token(m, 0, Recompute::None, bf16) == Approx(none));
-  // Selective: norm outputs and the SwiGLU output are recomputed.
-  CHECK(activation_bytes_per_token(m, 0, Recompute::Selective, bf16) == Approx(none - 2 * h - 2 * h - 2 * I));
+  // Selective (Korthikanti et al. 2022 §4: the attention core is recomputed): with FlashAttention
+  // the core keeps no score matrix, so only its log-sum-exp (4 bytes per head) goes.
+  CHECK(activation_bytes_per_token(m, 0, Recompute::Selective, bf16) == Approx(none - 4 * H));
+  // DeepSeek (§3.2.3, §3.3.3): norm outputs and the SwiGLU output are recomputed (q/k/v of a GQA
+  // layer come from a projection, not an MLA up-projection, and stay).
+  CHECK(activation_bytes_per_token(m, 0, Recompute::DeepSeek, bf16) == Approx(none - 2 * h - 2 * h - 2 * I));
   // Full: only the layer input.
   CHECK(activation_bytes_per_token(m, 0, Recompute::Full, bf16) == Approx(2 * h));
+  // Tensor parallelism over 4 ranks: tensors split by heads or by the MLP width are /4; the
+  // hidden-width ones (layer input, attention-norm output, residual, ffn-norm output: 4 x 2h)
+  // are replicated without sequence parallelism and /4 with it (Korthikanti et al. 2022 §4.2.2).
+  const double hidden = 4 * 2 * h, split = none - hidden;
+  CHECK(activation_bytes_per_token(m, 0, Recompute::None, bf16, 4, false) == Approx(hidden + split / 4));
+  CHECK(activation_bytes_per_token(m, 0, Recompute::None, bf16, 4, true) == Approx(none / 4));
+  CHECK(activation_bytes_per_token(m, 0, Recompute::Full, bf16, 4, false) == Approx(2 * h));
+  CHECK(activation_bytes_per_token(m, 0, Recompute::Full, bf16, 4, true) == Approx(2 * h / 4));
+}
+
+TEST_CASE("Memory and time follow from the same recompute op list", "[memory]") {
+  // Every saved tensor whose producer recompute.hpp marks as re-run is dropped, and only those:
+  // the bytes a mode saves equal the sum over the tensors of recomputed producers.
+  const ModelConfig m = load_model(ts_test::data("models/deepseek-v3.toml").string());
+  PrecisionConfig fp8;
+  fp8.activation_cache = "fp8";
+  for (Recompute rc : {Recompute::Selective, Recompute::DeepSeek}) {
+    double dropped = 0;
+    for (const SavedTensor& t : saved_tensors(m, 10, fp8))
+      if (!t.producer.empty() && recomputed(t.producer, t.cls, rc)) dropped += t.bytes_per_token;
+    INFO(recompute_model(rc).name);
+    CHECK(dropped > 0);
+    CHECK(activation_bytes_per_token(m, 10, rc, fp8) == Approx(activation_bytes_per_token(m, 10, Recompute::None, fp8) - dropped));
+  }
 }
 
 TEST_CASE("In-flight micro-batches by schedule", "[memory]") {

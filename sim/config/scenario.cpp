@@ -376,6 +376,38 @@ void validate_phase(const Scenario& s, const PhaseLocator& at) {
     const std::int64_t sum = std::accumulate(p.layer_split.begin(), p.layer_split.end(), std::int64_t{0});
     if (sum != m.layers) fail("plan", "layer_split", fmt::format("sums to {} layers but the model has {}", sum, m.layers));
   }
+  // Switches of the step models (sim/step/README.md) that would change nothing in every phase
+  // are errors, not silently ignored (a base-plan key some phase uses is fine).
+  const auto a2a = [&](const PlanConfig& q) { return m.moe.enabled && q.ep > 1; };
+  const auto dp_group = [](const PlanConfig& q) { return q.dp * q.cp * (q.schedule == "dualpipe" ? 2 : 1); };
+  const auto nowhere = [&](bool (*used)(const PlanConfig&, const Scenario&)) {
+    return std::none_of(s.phases.begin(), s.phases.end(), [&](const Phase& ph) { return used(ph.plan, s); });
+  };
+  if (p.sequence_parallel && nowhere([](const PlanConfig& q, const Scenario&) { return q.tp > 1; }))
+    fail("plan", "sequence_parallel", "sequence_parallel splits activations over the tensor-parallel group; it needs tp > 1");
+  if (p.ep_comm_overlap && p.schedule != "1f1b" && p.schedule != "interleaved")
+    fail("plan", "ep_comm_overlap",
+         fmt::format("ep_comm_overlap (Megatron's combined 1F1B) applies to schedule \"1f1b\" or \"interleaved\" "
+                     "(schedule is '{}'{})",
+                     p.schedule, p.schedule == "dualpipe" || p.schedule == "dualpipev" ? ", which overlaps by its own F&B pairs" : ""));
+  if (p.ep_comm_overlap && !a2a(p))
+    fail("plan", "ep_comm_overlap", "ep_comm_overlap hides the expert-parallel all-to-all; this plan has none (needs an MoE model and ep > 1)");
+  if (p.shared_expert_overlap && (!a2a(p) || m.moe.shared_experts == 0))
+    fail("plan", "shared_expert_overlap",
+         fmt::format("shared_expert_overlap computes the shared experts beside the all-to-all; model '{}' with ep = {} has {}",
+                     m.name, p.ep, !m.moe.enabled ? "no experts" : m.moe.shared_experts == 0 ? "no shared experts" : "no all-to-all"));
+  if (p.overlap_grad_reduce && (dp_group(p) == 1 || p.zero >= 2))
+    fail("plan", "overlap_grad_reduce",
+         dp_group(p) == 1 ? std::string("overlap_grad_reduce overlaps the data-parallel gradient reduction; dp * cp = 1 has none")
+                          : fmt::format("overlap_grad_reduce applies to the step's gradient reduction (zero 0 or 1); zero {} "
+                                        "reduces every micro-batch and overlaps it already", p.zero));
+  if (p.overlap_param_gather && p.zero >= 3)
+    fail("plan", "overlap_param_gather", "overlap_param_gather applies to zero 1 or 2; ZeRO-3 gathers each layer as it needs it");
+  if (p.dp_bucket_params > 0 && (dp_group(p) == 1 || p.zero >= 2))
+    fail("plan", "dp_bucket_params", "dp_bucket_params sizes the buckets of the step's gradient reduction (zero 0 or 1 and dp * cp > 1)");
+  if (p.cp == 1 && at.leaf("plan", "cp_comm").first.has("cp_comm") &&
+      nowhere([](const PlanConfig& q, const Scenario&) { return q.cp > 1; }))
+    fail("plan", "cp_comm", "cp_comm applies to context parallelism (cp > 1)");
 }
 
 }  // namespace

@@ -6,29 +6,35 @@
 #include "config/scenario.hpp"
 #include "core/error.hpp"
 #include "model/model_math.hpp"
+#include "model/recompute.hpp"
 
 namespace trainsim {
 
 namespace {
 using i64 = std::int64_t;
 
-// The split that fits under `cap`, or an empty vector if none does.
-std::vector<i64> fill(const std::vector<double>& w, double first, double last, i64 stages, double cap) {
+// The split that fits under `cap`, or an empty vector if none does. Stage cost: the larger of its
+// two sums (one-component weights have a = 0).
+std::vector<i64> fill(const std::vector<Cost2>& w, Cost2 first, Cost2 last, i64 stages, double cap) {
   const i64 n = static_cast<i64>(w.size());
   std::vector<i64> out;
   i64 l = 0;
+  auto cost = [](Cost2 x) { return std::max(x.c, x.a); };
+  auto plus = [](Cost2 x, Cost2 y) { return Cost2{x.c + y.c, x.a + y.a}; };
   for (i64 s = 0; s < stages; ++s) {
     const bool final_stage = s == stages - 1;
-    double load = (s == 0 ? first : 0.0) + (final_stage ? last : 0.0);
+    Cost2 load{};
+    if (s == 0) load = plus(load, first);
+    if (final_stage) load = plus(load, last);
     const i64 must_leave = stages - 1 - s;
     i64 take = 0;
     if (final_stage) {
-      for (i64 i = l; i < n; ++i) load += w[static_cast<std::size_t>(i)];
+      for (i64 i = l; i < n; ++i) load = plus(load, w[static_cast<std::size_t>(i)]);
       take = n - l;
-      if (take < 1 || load > cap) return {};
+      if (take < 1 || cost(load) > cap) return {};
     } else {
-      while (l + take < n - must_leave && load + w[static_cast<std::size_t>(l + take)] <= cap) {
-        load += w[static_cast<std::size_t>(l + take)];
+      while (l + take < n - must_leave && cost(plus(load, w[static_cast<std::size_t>(l + take)])) <= cap) {
+        load = plus(load, w[static_cast<std::size_t>(l + take)]);
         ++take;
       }
       if (take < 1) return {};
@@ -40,13 +46,13 @@ std::vector<i64> fill(const std::vector<double>& w, double first, double last, i
 }
 }  // namespace
 
-std::vector<i64> balanced_split(const std::vector<double>& w, double first, double last, i64 stages) {
+std::vector<i64> balanced_split(const std::vector<Cost2>& w, Cost2 first, Cost2 last, i64 stages) {
   TS_ASSERT(stages >= 1 && static_cast<i64>(w.size()) >= stages, "balanced_split: fewer layers than stages");
-  double lo = 0, hi = first + last;
-  for (double x : w) {
-    TS_ASSERT(x >= 0, "balanced_split: negative weight");
-    hi += x;
-    lo = std::max(lo, x);
+  double lo = 0, hi = std::max(first.c, first.a) + std::max(last.c, last.a);
+  for (const Cost2& x : w) {
+    TS_ASSERT(x.c >= 0 && x.a >= 0, "balanced_split: negative weight");
+    hi += std::max(x.c, x.a);
+    lo = std::max(lo, std::max(x.c, x.a));
   }
   if (fill(w, first, last, stages, hi).empty()) hi *= 1.0 + 1e-9;  // rounding in the sum
   for (int it = 0; it < 200 && hi - lo > 1e-12 * hi; ++it) {
@@ -57,6 +63,12 @@ std::vector<i64> balanced_split(const std::vector<double>& w, double first, doub
   std::vector<i64> out = fill(w, first, last, stages, hi);
   TS_ASSERT(!out.empty(), "balanced_split: no feasible split");
   return out;
+}
+
+std::vector<i64> balanced_split(const std::vector<double>& w, double first, double last, i64 stages) {
+  std::vector<Cost2> w2;
+  for (double x : w) w2.push_back(Cost2{x, 0});
+  return balanced_split(w2, Cost2{first, 0}, Cost2{last, 0}, stages);
 }
 
 LayerWeights layer_flop_weights(const ModelConfig& m, i64 seq_len) {
@@ -70,6 +82,45 @@ LayerWeights layer_flop_weights(const ModelConfig& m, i64 seq_len) {
   lw.last = totals(head_ops(m, ctx)).flops / T;
   for (i64 i = 0; i < m.mtp_depth; ++i) lw.last += totals(mtp_ops(m, ctx)).flops / T;
   return lw;
+}
+
+LayerWeights layer_time_weights(const ModelConfig& m, const HardwareConfig& hw, const PlanConfig& p,
+                                const TrainingConfig& tr) {
+  OpContext ctx;
+  ctx.micro_batch = 1;
+  ctx.seq_len = tr.seq_len;
+  ctx.gemm_dtype = tr.precision.gemm;
+  const double bw = hw.hbm_bandwidth.value;
+  auto roofline = [&](const std::vector<Op>& ops) {
+    double t = 0;
+    for (const Op& o : ops) {
+      const int runs = 1 + (recomputed(o, p.recompute) ? 1 : 0);
+      double c = 0;
+      if (o.cls == OpClass::Gemm || o.cls == OpClass::GroupedGemm || o.cls == OpClass::Attention) {
+        const std::string dt = o.cls == OpClass::Attention ? "bf16" : o.dtype;
+        double peak = hw.peak_flops(dt);
+        if (peak <= 0) peak = hw.peak_flops("bf16");
+        c = peak > 0 ? o.flops / peak : 0.0;
+      }
+      const double mem = bw > 0 ? o.bytes / bw : 0.0;
+      t += runs * std::max(c, mem);
+    }
+    return t;
+  };
+  LayerWeights lw;
+  for (i64 l = 0; l < m.layers; ++l) lw.layers.push_back(roofline(layer_ops(m, l, ctx)));
+  lw.first = roofline(embedding_ops(m, ctx));
+  lw.last = roofline(head_ops(m, ctx));
+  for (i64 i = 0; i < m.mtp_depth; ++i) lw.last += roofline(mtp_ops(m, ctx));
+  return lw;
+}
+
+std::vector<i64> stage_layers(const Scenario& sc, const PlanConfig& p, const TrainingConfig& tr) {
+  if (!p.layer_split.empty()) return p.layer_split;
+  const i64 stages = pipeline_stage_count(p);
+  if (p.split_rule == "even") return std::vector<i64>(static_cast<std::size_t>(stages), sc.model.layers / stages);
+  const LayerWeights lw = layer_time_weights(sc.model, sc.hardware, p, tr);
+  return balanced_split(lw.layers, lw.first, lw.last, stages);
 }
 
 std::vector<i64> stage_layers(const ModelConfig& m, const PlanConfig& p, i64 seq_len) {

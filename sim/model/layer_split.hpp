@@ -13,8 +13,15 @@
 // each stage as far as the cap allows while leaving one layer for every later stage. Greedy
 // filling is optimal for feasibility, so the result is the minimal cap to within the bisection's
 // 1e-12 relative tolerance; ties go to the earlier stages taking more layers. Complexity
-// O(layers x 200). Weights are training FLOPs per token at the phase's sequence length by
-// default (model_math.hpp); callers with per-layer times (step/) pass those instead.
+// O(layers x 200).
+//
+// Weights. The step simulator and the memory model both split by stage_layers(scenario, plan,
+// training): per-layer time on the scenario's GPU by a roofline of every op of the layer's forward,
+// backward and recomputed forward (GEMMs and attention at the peak of their dtype, everything else
+// at the HBM bandwidth, the max of the two per op), so memory-bound and FP8 ops weigh what they
+// cost, not their FLOPs. The calibrated costs differ from the roofline; what the simulated step
+// still shows as stage imbalance after this split is reported as "imbalance". The older
+// stage_layers(model, plan, seq_len) weighs training FLOPs.
 
 #include <cstdint>
 #include <vector>
@@ -28,6 +35,15 @@ namespace trainsim {
 std::vector<std::int64_t> balanced_split(const std::vector<double>& layer_w, double extra_first, double extra_last,
                                          std::int64_t stages);
 
+// The same with two costs per layer (e.g. compute and communication that can overlap) and a
+// stage costing the larger of its two sums: minimises max_s max(sum_s c, sum_s a). The stage cost
+// grows with every layer added, so the same bisection and greedy fill are exact.
+struct Cost2 {
+  double c = 0, a = 0;
+};
+std::vector<std::int64_t> balanced_split(const std::vector<Cost2>& layer_w, Cost2 extra_first, Cost2 extra_last,
+                                         std::int64_t stages);
+
 // Training FLOPs per token (causal) of each transformer layer, of the first stage's extras
 // (embedding: none) and of the last stage's (final norm, head, loss, MTP modules).
 struct LayerWeights {
@@ -36,7 +52,17 @@ struct LayerWeights {
 };
 LayerWeights layer_flop_weights(const ModelConfig& m, std::int64_t seq_len);
 
-// Layers per pipeline stage (pipeline_stage_count(plan) entries) by the rules above.
+// Roofline seconds of each transformer layer (one sequence of seq_len tokens, F + B + recomputed
+// forward under the plan's mode) on `hw`, of the first stage's extras and of the last stage's.
+LayerWeights layer_time_weights(const ModelConfig& m, const HardwareConfig& hw, const PlanConfig& p,
+                                const TrainingConfig& tr);
+
+// Layers per pipeline stage (pipeline_stage_count(plan) entries) by the rules above, FLOP-weighted.
 std::vector<std::int64_t> stage_layers(const ModelConfig& m, const PlanConfig& p, std::int64_t seq_len);
+
+struct Scenario;
+// Layers per pipeline stage of a phase's plan and training, time-weighted on the scenario's GPU:
+// the split the step and memory use.
+std::vector<std::int64_t> stage_layers(const Scenario& sc, const PlanConfig& p, const TrainingConfig& tr);
 
 }  // namespace trainsim

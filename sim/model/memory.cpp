@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "model/layer_split.hpp"
+#include "model/recompute.hpp"
 
 namespace trainsim {
 
@@ -12,57 +13,75 @@ using i64 = std::int64_t;
 double d(i64 v) { return static_cast<double>(v); }
 }  // namespace
 
-double activation_bytes_per_token(const ModelConfig& m, i64 layer, Recompute rc, const PrecisionConfig& p) {
+std::vector<SavedTensor> saved_tensors(const ModelConfig& m, i64 layer, const PrecisionConfig& p) {
   const double h = d(m.hidden);
   const bool fp8 = p.activation_cache == "fp8";
   // A cached GEMM input of width w: FP8 plus one FP32 scale per 128 values, or BF16.
   auto cache = [&](double w) { return fp8 ? w * (1.0 + 4.0 / 128.0) : 2.0 * w; };
   const double bf16 = 2.0;
-
-  double bytes = h * bf16;  // the layer input (residual stream): always kept
-  if (rc == Recompute::Full) return bytes;
-  const bool norms_recomputed = rc != Recompute::None;  // selective, deepseek
-  const bool act_recomputed = rc != Recompute::None;
-  const bool mla_up_recomputed = rc == Recompute::DeepSeek;
-
+  using S = TpSplit;
+  std::vector<SavedTensor> t;
+  auto add = [&](const char* what, std::string producer, OpClass cls, double bytes, TpSplit split) {
+    t.push_back(SavedTensor{what, std::move(producer), cls, bytes, split});
+  };
+  add("layer input (residual stream)", "", OpClass::Elementwise, h * bf16, S::Sequence);
   // --- attention branch ---
   const auto& a = m.attention;
-  if (!norms_recomputed) bytes += cache(h);  // attention-norm output, input of the first GEMMs
+  add("attention-norm output", "attn.norm", OpClass::Norm, cache(h), S::Sequence);
   if (a.kind == AttentionKind::MLA) {
     const double H = d(a.heads);
     if (a.q_lora_rank > 0) {
-      bytes += d(a.q_lora_rank) * bf16;                              // q latent (q_norm input)
-      if (!norms_recomputed) bytes += cache(d(a.q_lora_rank));       // q_norm output (q_b input)
+      add("q latent", "attn.q_a", OpClass::Gemm, d(a.q_lora_rank) * bf16, S::Replicated);
+      add("q-norm output", "attn.q_norm", OpClass::Norm, cache(d(a.q_lora_rank)), S::Replicated);
+      add("q", "attn.q_b", OpClass::Gemm, H * d(a.qk_dim()) * bf16, S::Tensor);
+    } else {
+      add("q", "attn.q", OpClass::Gemm, H * d(a.qk_dim()) * bf16, S::Tensor);
     }
-    bytes += d(a.kv_lora_rank + a.qk_rope_head_dim) * bf16;          // kv latent + rope key
-    if (!norms_recomputed) bytes += cache(d(a.kv_lora_rank));        // kv_norm output (kv_b input)
-    if (!mla_up_recomputed) bytes += H * d(2 * a.qk_dim() + a.v_dim()) * bf16;  // q, k, v
+    add("kv latent + rope key", "attn.kv_a", OpClass::Gemm, d(a.kv_lora_rank + a.qk_rope_head_dim) * bf16, S::Replicated);
+    add("kv-norm output", "attn.kv_norm", OpClass::Norm, cache(d(a.kv_lora_rank)), S::Replicated);
+    add("k, v", "attn.kv_b", OpClass::Gemm, H * d(a.qk_dim() + a.v_dim()) * bf16, S::Tensor);
   } else {
-    bytes += d(a.heads * a.head_dim + 2 * a.kv_heads * a.head_dim) * bf16;      // q, k, v
+    add("q, k, v", "attn.qkv", OpClass::Gemm, d(a.heads * a.head_dim + 2 * a.kv_heads * a.head_dim) * bf16, S::Tensor);
   }
-  bytes += d(a.heads * a.v_dim()) * bf16 + d(a.heads) * 4.0;  // attention output O (o-proj input) + LSE
-
+  // O is the input of the output projection, which keeps it for its weight gradient; the
+  // log-sum-exp is the attention core's own state (FlashAttention stores no score matrix).
+  add("attention output O", "attn.o.input", OpClass::Gemm, d(a.heads * a.v_dim()) * bf16, S::Tensor);
+  add("attention log-sum-exp", "attn.core", OpClass::Attention, d(a.heads) * 4.0, S::Tensor);
   // --- FFN branch ---
-  bytes += h * bf16;                         // residual stream after attention (ffn-norm input)
-  if (!norms_recomputed) bytes += cache(h);  // ffn-norm output (input of up / router / shared)
-  auto mlp = [&](double rows_per_token, i64 inter) {
+  add("residual after attention", "attn.residual", OpClass::Elementwise, h * bf16, S::Sequence);
+  add("ffn-norm output", "ffn.norm", OpClass::Norm, cache(h), S::Sequence);
+  auto mlp = [&](const std::string& name, double rows_per_token, i64 inter) {
     if (m.mlp.activation == Activation::SwiGLU) {
-      double b = cache(2.0 * d(inter));           // SwiGLU input (gate and up)
-      if (!act_recomputed) b += cache(d(inter));  // SwiGLU output (down input)
-      return rows_per_token * b;
+      add("SwiGLU input (gate, up)", name + ".up_gate", OpClass::Gemm, rows_per_token * cache(2.0 * d(inter)), S::Tensor);
+      add("SwiGLU output", name + ".swiglu", OpClass::Elementwise, rows_per_token * cache(d(inter)), S::Tensor);
+    } else {
+      const char* act = m.mlp.activation == Activation::GELU ? ".gelu" : ".sqrelu";
+      add("activation input", name + ".up", OpClass::Gemm, rows_per_token * cache(d(inter)), S::Tensor);
+      add("activation output", name + act, OpClass::Elementwise, rows_per_token * cache(d(inter)), S::Tensor);
     }
-    double b = cache(d(inter));
-    if (!act_recomputed) b += cache(d(inter));
-    return rows_per_token * b;
   };
   if (m.is_moe_layer(layer)) {
     const auto& e = m.moe;
-    bytes += d(e.routed_experts) * 4.0 + d(e.top_k) * 8.0;  // router probabilities, top-k ids/weights
-    bytes += d(e.top_k) * cache(h);                         // dispatched copies: expert GEMM input
-    bytes += mlp(d(e.top_k), e.expert_intermediate);
-    if (e.shared_experts > 0) bytes += mlp(1.0, e.shared_experts * e.expert_intermediate);
+    add("router probabilities, top-k ids and weights", "moe.topk", OpClass::Router,
+        d(e.routed_experts) * 4.0 + d(e.top_k) * 8.0, S::Replicated);
+    add("dispatched token copies (expert GEMM input)", "moe.permute", OpClass::Permute, d(e.top_k) * cache(h), S::Tensor);
+    mlp("moe.experts", d(e.top_k), e.expert_intermediate);
+    if (e.shared_experts > 0) mlp("moe.shared", 1.0, e.shared_experts * e.expert_intermediate);
   } else {
-    bytes += mlp(1.0, m.mlp.intermediate);
+    mlp("mlp", 1.0, m.mlp.intermediate);
+  }
+  return t;
+}
+
+double activation_bytes_per_token(const ModelConfig& m, i64 layer, Recompute rc, const PrecisionConfig& p, i64 tp,
+                                  bool sequence_parallel) {
+  double bytes = 0;
+  for (const SavedTensor& t : saved_tensors(m, layer, p)) {
+    // Kept unless its producer is re-run in the backward; full recomputation keeps the layer input only.
+    if (!t.producer.empty() && (rc == Recompute::Full || recomputed(t.producer, t.cls, rc))) continue;
+    double div = 1;
+    if (t.split == TpSplit::Tensor || (t.split == TpSplit::Sequence && sequence_parallel)) div = d(tp);
+    bytes += t.bytes_per_token / div;
   }
   return bytes;
 }
@@ -70,10 +89,12 @@ double activation_bytes_per_token(const ModelConfig& m, i64 layer, Recompute rc,
 double inflight_microbatches(const PlanConfig& plan, i64 r, i64 M) {
   const i64 pp = plan.pp;
   if (plan.schedule == "gpipe") return d(M);
-  if (plan.schedule == "1f1b" || plan.schedule == "zb1p") return d(std::min(M, pp - r));
+  // Combined 1F1B (ep_comm_overlap) runs the next forward beside each backward: one more in flight.
+  const i64 extra = plan.ep_comm_overlap ? 1 : 0;
+  if (plan.schedule == "1f1b" || plan.schedule == "zb1p") return d(std::min(M, pp - r + extra));
   if (plan.schedule == "interleaved") {
     const i64 v = plan.vpp;
-    const i64 chunks = std::min(M * v, 2 * (pp - r - 1) + (v - 1) * pp + 1);
+    const i64 chunks = std::min(M * v, 2 * (pp - r - 1) + (v - 1) * pp + 1 + extra);
     return d(chunks) / d(v);
   }
   // dualpipe / dualpipev: PP+1 chunk activations per device (DeepSeek-V3 Table 2; DualPipe
@@ -83,14 +104,15 @@ double inflight_microbatches(const PlanConfig& plan, i64 r, i64 M) {
   return d(std::min(M, pp + 1));
 }
 
-MemoryReport memory_per_gpu(const Scenario& s) {
+MemoryReport memory_per_gpu(const Scenario& s) { return memory_per_gpu(s, stage_layers(s, s.plan, s.training)); }
+
+MemoryReport memory_per_gpu(const Scenario& s, const std::vector<i64>& split) {
   const auto& m = s.model;
   const auto& p = s.plan;
   const auto& prec = s.training.precision;
   MemoryReport rep;
   rep.capacity = s.hardware.hbm_capacity.value;
 
-  const std::vector<i64> split = stage_layers(m, p, s.training.seq_len);
   std::vector<i64> first_layer(split.size(), 0);
   for (std::size_t i = 1; i < split.size(); ++i) first_layer[i] = first_layer[i - 1] + split[i - 1];
   const i64 nstages = static_cast<i64>(split.size());
@@ -99,9 +121,11 @@ MemoryReport memory_per_gpu(const Scenario& s) {
   const i64 M = s.microbatches_per_step(s.training.global_batch);
   const double tokens = d(p.micro_batch * s.training.seq_len) / d(p.cp);
 
-  // Sharding degrees.
-  const double dense_dp = d(p.dp * p.cp);
-  const double expert_dp = std::max(1.0, d(p.dp * p.tp * p.cp) / d(p.ep));
+  // Sharding degrees. DualPipe holds every stage twice (on ranks r and P-1-r); the two copies
+  // reduce their gradients together, so ZeRO shards over both (step/README.md, "DP").
+  const double copies = p.schedule == "dualpipe" ? 2.0 : 1.0;
+  const double dense_dp = d(p.dp * p.cp) * copies;
+  const double expert_dp = std::max(1.0, d(p.dp * p.tp * p.cp) / d(p.ep)) * copies;
   const double w_bytes = 2.0;  // BF16 working weights
   const double g_bytes = dtype_bytes(prec.gradients);
   const double o_bytes = (prec.master_weights == "fp32" ? 4.0 : 0.0) + 2.0 * dtype_bytes(prec.optimizer_moments);
@@ -130,7 +154,8 @@ MemoryReport memory_per_gpu(const Scenario& s) {
         const LayerParams lp = layer_params(m, l);
         add_params(sm, lp.dense / d(p.tp), dense_dp);
         add_params(sm, lp.routed / d(p.ep), expert_dp);
-        sm.activations += share * tokens * activation_bytes_per_token(m, l, p.recompute, prec) / d(p.tp);
+        const Recompute rc = layer_recompute(p, l - first_layer[su]);
+        sm.activations += share * tokens * activation_bytes_per_token(m, l, rc, prec, p.tp, p.sequence_parallel);
       }
       if (st == 0) {
         sm.has_embedding = true;
@@ -148,8 +173,8 @@ MemoryReport memory_per_gpu(const Scenario& s) {
             add_params(sm, (lp.dense + mtp_extra_params(m)) / d(p.tp), dense_dp);
             add_params(sm, lp.routed / d(p.ep), expert_dp);
             sm.activations += share * tokens *
-                              (activation_bytes_per_token(m, m.layers - 1, p.recompute, prec) + 2.0 * d(m.hidden) * 2.0) /
-                              d(p.tp);
+                              (activation_bytes_per_token(m, m.layers - 1, p.recompute, prec, p.tp, p.sequence_parallel) +
+                               2.0 * d(m.hidden) * 2.0 / d(p.tp));
           }
         }
       }

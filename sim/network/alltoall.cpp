@@ -288,6 +288,11 @@ PhaseResult evaluate(const Topology& topo, const AllToAllSpec& spec, const Load&
       r.bottleneck_load = load.link[l];
     }
   }
+  if (spec.comm_sms > 0 && spec.comm_sms < spec.calibration_sms) {
+    const double scale = static_cast<double>(spec.calibration_sms) / spec.comm_sms;
+    worst *= scale;
+    for (double& t : per_gpu) t *= scale;
+  }
   if (spec.sm_bandwidth > 0 && spec.comm_sms > 0) {
     const double cap = spec.sm_bandwidth * spec.comm_sms;
     for (std::size_t g = 0; g < per_gpu.size(); ++g) per_gpu[g] = std::max(per_gpu[g], load.gpu_send[g] / cap);
@@ -314,6 +319,8 @@ PhaseResult evaluate(const Topology& topo, const AllToAllSpec& spec, const Load&
     if (slowest > 0 && worst == slowest && spec.sm_bandwidth > 0 &&
         load.gpu_send[static_cast<std::size_t>(r.slowest_rank)] / (spec.sm_bandwidth * spec.comm_sms) >= worst)
       *kind = "SMs";
+    if (spec.comm_sms > 0 && spec.comm_sms < spec.calibration_sms)
+      *kind += fmt::format(" (at {} of the {} SMs it was measured with)", spec.comm_sms, spec.calibration_sms);
   }
   return r;
 }
@@ -354,6 +361,24 @@ AllToAllResult simulate_alltoall(const Topology& topo, const AllToAllSpec& spec)
     pairs += t.pairs;
     remote += t.remote_pairs;
     gpus += t.gpu_pairs;
+  }
+  if (spec.background_nic_bytes > 0) {
+    // Each GPU's NIC carries B bytes each way beside the phase: a link with A bytes of the
+    // all-to-all then delivers it after min(A + B, 2A) (max-min sharing of two demands).
+    std::vector<int> scratch;
+    const int gpn = topo.gpus_per_node();
+    const int limit = std::min(topo.gpus(), groups * spec.ep);
+    for (Load* ld : {&disp, &comb})
+      for (int g = 0; g < limit && topo.domains() > 1; ++g) {
+        const int peer = (g + topo.domain_size()) % topo.gpus();
+        if (topo.domain_of(peer) == topo.domain_of(g) || peer % gpn != g % gpn) continue;
+        scratch = topo.path(g, peer);
+        for (int l : {scratch.front(), scratch.back()}) {
+          if (topo.kind(l) != LinkKind::Nic) continue;
+          double& a = ld->link[static_cast<std::size_t>(l)];
+          a = a > 0 ? std::min(a + spec.background_nic_bytes, 2 * a) : 0.0;
+        }
+      }
   }
   const double ranks = static_cast<double>(groups) * spec.ep;
   res.rdma_pairs_per_token = pairs / tok;

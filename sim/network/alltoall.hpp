@@ -24,7 +24,19 @@
 // fluid flows; its time is the largest link load over that link's achieved capacity (plus one
 // path latency). The per-GPU achieved capacities are the nominal link bandwidths times one
 // calibrated efficiency per link type (README.md "Calibration"); the K communication SMs can cap
-// each GPU's send rate further (sm_bandwidth · K, 0 = no cap). Every rank is simulated
+// each GPU's send rate further (sm_bandwidth · K, 0 = no cap).
+//
+// SM count. DeepEP's normal kernels run one channel per pair of SMs and every channel carries an
+// equal share of the traffic, so below the link limit the achieved bandwidth is proportional to
+// the SMs given. The link efficiencies were fitted to DeepEP's tables, measured with 24 SMs
+// (Buffer.set_num_sms(24), DeepEP README@0eee87b); the model takes those kernels as just able to
+// fill the links at 24 SMs, so with K < 24 SMs every phase's bandwidth term takes 24/K as long
+// (DeepSeek-V3 trained with 20: +20%), and more SMs than 24 buy nothing.
+//
+// Background traffic: `background_nic_bytes` per GPU and direction that cross its NIC while the
+// phase runs (pipeline sends of the neighbouring stages). Under max-min sharing two demands on one
+// link split it, so a link carrying A bytes of the all-to-all and B of background delivers the
+// all-to-all after min(A + B, 2A) / C. Every rank is simulated
 // (full-rank) or one representative rank stands for all (symmetric); with balanced routing the
 // two are identical by symmetry.
 //
@@ -51,7 +63,9 @@ struct AllToAllSpec {
   bool balanced = true;     // expected traffic instead of a sample
   bool two_hop = true;      // DeepEP path; false = direct sends
   bool full_rank = true;    // every rank of every EP group; false = one representative rank
-  int comm_sms = 20;        // SMs held by the communication kernels (DeepSeek-V3 §3.2.2)
+  int comm_sms = 24;        // SMs held by the communication kernels (DeepSeek-V3 trained with 20, §3.2.2)
+  int calibration_sms = 24; // SMs of the measurements the link efficiencies come from (DeepEP's tables)
+  double background_nic_bytes = 0;  // per GPU and direction, concurrent on its NIC (see above)
   double sm_bandwidth = 0;  // bytes/s one SM can push; 0 = not a limit
   std::uint64_t seed = 1;
 };

@@ -55,20 +55,23 @@ Topology::Topology(const TopologySpec& spec) : spec_(spec) {
   const int N = spec.gpus, G = spec.gpus_per_node, K = spec.nics_per_gpu;
   if (N < 1 || G < 1 || N % G != 0) throw UsageError(fmt::format("{} GPUs do not fill nodes of {}", N, G));
   if (K < 1) throw UsageError("nics_per_gpu must be at least 1");
+  if (spec.nvlink_domain < 0 || spec.nvlink_domain % G != 0)
+    throw UsageError(fmt::format("an NVLink domain of {} GPUs does not join whole nodes of {}", spec.nvlink_domain, G));
   const NetworkConfig& net = spec.net;
   const int nodes_ = N / G;
   for (int g = 0; g < N; ++g) add_vertex(VertexKind::Gpu, g);
   first_nvswitch_ = N;
-  for (int n = 0; n < nodes_; ++n) add_vertex(VertexKind::NvSwitch, n);
+  const int D = domain_size();
+  for (int n = 0; n < domains(); ++n) add_vertex(VertexKind::NvSwitch, n);
   const double nvl = nvlink_bw();
   nvl_up_.resize(static_cast<std::size_t>(N));
   nvl_down_.resize(static_cast<std::size_t>(N));
   for (int g = 0; g < N; ++g) {
-    const int up = add_link(g, first_nvswitch_ + g / G, LinkKind::NvLink, nvl, net.nvlink_latency / 2);
+    const int up = add_link(g, first_nvswitch_ + g / D, LinkKind::NvLink, nvl, net.nvlink_latency / 2);
     nvl_up_[static_cast<std::size_t>(g)] = up;
     nvl_down_[static_cast<std::size_t>(g)] = up + 1;
   }
-  if (nodes_ == 1 && net.fabric != Fabric::SingleSwitch) return;  // no fabric needed
+  if (domains() == 1 && net.fabric != Fabric::SingleSwitch) return;  // no fabric needed
 
   const double ib = spec.nic * net.ib_efficiency;
   const int down = std::max(1, net.switch_ports / 2);
@@ -158,7 +161,7 @@ std::vector<int> Topology::path(int src, int dst, std::uint64_t flow) const {
 void Topology::append_path(int src, int dst, std::uint64_t flow, std::vector<int>& out) const {
   TS_ASSERT(src >= 0 && src < gpus() && dst >= 0 && dst < gpus(), "GPU id out of range");
   if (src == dst) return;
-  if (node_of(src) == node_of(dst)) {
+  if (domain_of(src) == domain_of(dst)) {
     out.push_back(nvlink_up(src));
     out.push_back(nvlink_down(dst));
     return;
@@ -258,10 +261,12 @@ std::string Topology::link_name(int l) const {
 }
 
 std::string Topology::describe() const {
-  return fmt::format("{} GPUs in {} nodes of {}, {} fabric, {} switches, {} directed links; NVLink {} per GPU per "
+  const std::string domains_text =
+      spec_.nvlink_domain > 0 ? fmt::format(" (NVLink domains of {})", spec_.nvlink_domain) : std::string();
+  return fmt::format("{} GPUs in {} nodes of {}{}, {} fabric, {} switches, {} directed links; NVLink {} per GPU per "
                      "direction, NIC {} per GPU",
-                     gpus(), nodes(), gpus_per_node(), fabric_name(spec_.net.fabric),
-                     boost::num_vertices(g_) - static_cast<std::size_t>(gpus() + nodes()), link_count(),
+                     gpus(), nodes(), gpus_per_node(), domains_text, fabric_name(spec_.net.fabric),
+                     boost::num_vertices(g_) - static_cast<std::size_t>(gpus() + domains()), link_count(),
                      format_quantity(nvlink_bw(), Dim::Bandwidth), format_quantity(nic_bw(), Dim::Bandwidth));
 }
 

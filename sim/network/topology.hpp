@@ -2,7 +2,9 @@
 // The cluster as a Boost.Graph graph: GPUs, one NVSwitch per node, and a fabric of switches.
 //
 // Vertices are GPUs (ids 0..gpus-1, node n holds n*G .. n*G+G-1), then NVSwitches, then fabric
-// switches. Every physical link is two directed edges (one per direction), each with its own
+// switches. One NVSwitch joins each NVLink domain: a node by default, or `nvlink_domain` GPUs of
+// consecutive nodes (GB200 NVL72: 72 GPUs over 18 compute trays of 4; the last domain may be
+// partial, e.g. 128 GPUs = 72 + 56). GPUs of one domain talk over NVLink, others over the fabric. Every physical link is two directed edges (one per direction), each with its own
 // capacity in bytes/s (nominal x efficiency of its kind) and one-way latency in seconds; the
 // edge's `id` indexes the capacity vector the flow solver uses. A GPU's NIC port is the edge
 // GPU -> first switch (nics_per_gpu parallel edges when a GPU has several NICs).
@@ -51,6 +53,7 @@ struct TopologySpec {
   int gpus = 8;
   int gpus_per_node = 8;
   int nics_per_gpu = 1;
+  int nvlink_domain = 0;        // GPUs per NVLink domain, a multiple of gpus_per_node; 0 = one node
   double nvlink_bidir = 400e9;  // bytes/s per GPU, both directions summed (vendor convention)
   double nic = 50e9;            // bytes/s per NIC, one direction
   NetworkConfig net;
@@ -65,6 +68,9 @@ class Topology {
   int nodes() const { return spec_.gpus / spec_.gpus_per_node; }
   int node_of(int gpu) const { return gpu / spec_.gpus_per_node; }
   int local_of(int gpu) const { return gpu % spec_.gpus_per_node; }
+  int domain_size() const { return spec_.nvlink_domain > 0 ? spec_.nvlink_domain : spec_.gpus_per_node; }
+  int domain_of(int gpu) const { return gpu / domain_size(); }
+  int domains() const { return (spec_.gpus + domain_size() - 1) / domain_size(); }
   const TopologySpec& spec() const { return spec_; }
   const Graph& graph() const { return g_; }
 

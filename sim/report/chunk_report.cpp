@@ -11,8 +11,7 @@
 #include "core/error.hpp"
 #include "core/table.hpp"
 #include "model/model_math.hpp"
-#include "network/alltoall.hpp"
-#include "network/topology.hpp"
+#include "step/comm_plan.hpp"
 
 namespace trainsim {
 
@@ -157,31 +156,15 @@ ChunkReport build_chunk_report(const Scenario& sc) {
 
   // ---- communication kernels: the network model with the calibrated link efficiencies ----
   {
-    network::TopologySpec ts;
-    ts.gpus_per_node = static_cast<int>(sc.cluster.gpus_per_node);
-    ts.gpus = std::max(static_cast<int>(plan.ep), ts.gpus_per_node);
-    ts.nics_per_gpu = static_cast<int>(sc.hardware.nics_per_gpu);
-    ts.nvlink_bidir = sc.net.nvlink.value_or(sc.hardware.nvlink.value);
-    ts.nic = sc.net.nic.value_or(sc.hardware.nic.value);
-    ts.net = sc.net;
-    const network::Topology topo(ts);
-    network::AllToAllSpec a;
-    a.ep = static_cast<int>(plan.ep);
-    a.tokens = static_cast<int>(d(plan.micro_batch) * d(ph.training.seq_len));
-    a.hidden = static_cast<int>(m.hidden);
-    a.experts = static_cast<int>(m.moe.routed_experts);
-    a.topk = static_cast<int>(m.moe.top_k);
-    a.max_nodes = static_cast<int>(m.moe.limited_groups);
-    a.balanced = true;
-    a.full_rank = false;
-    a.comm_sms = static_cast<int>(plan.comm_sms);
-    const auto res = network::simulate_alltoall(topo, a);
-    // The backward's gradient of the combine runs DeepEP's dispatch kernel (on the dispatch
-    // paths, BF16), the gradient of the dispatch its combine kernel: DeepSeek-V3 section 3.3.3.
-    const double bf16_over_fp8 = res.combine_bytes_per_token / std::max(1.0, res.dispatch_bytes_per_token);
+    // The step's own communication plan (sim/step/comm_plan.hpp): the forward dispatch and the
+    // backward's gradient of the combine run DeepEP's dispatch kernel (both FP8), the forward
+    // combine and the gradient of the dispatch its combine kernel (both BF16): DeepSeek-V3
+    // section 3.3.3. Alone, without pipeline traffic beside them, as in the profiled pair.
+    const step::CommPlan plan_comm(sc, plan, ph.training);
+    const step::AllToAllTimes t = plan_comm.alltoall(0.0);
     const double L = d(sc.chunk_pair->moe_layers);
-    const double disp = L * (res.dispatch.seconds + res.dispatch.seconds * bf16_over_fp8) * 1e6;
-    const double comb = L * (res.combine.seconds + res.combine.seconds) * 1e6;
+    const double disp = L * (t.dispatch_fwd + t.combine_bwd).seconds() * 1e6;
+    const double comb = L * (t.combine_fwd + t.dispatch_bwd).seconds() * 1e6;
     const std::string eff = fmt::format("network model, NVLink efficiency {:.4g}, IB efficiency {:.4g} (DeepEP-fitted; "
                                         "not from the trace)",
                                         sc.net.nvlink_efficiency, sc.net.ib_efficiency);

@@ -12,7 +12,6 @@
 #include "core/output.hpp"
 #include "core/table.hpp"
 #include "graph/op.hpp"
-#include "schedule/schedule_report.hpp"
 
 namespace trainsim {
 
@@ -427,12 +426,6 @@ std::string run_markdown(const RunReport& r) {
     for (const auto& n : r.notes) out += fmt::format("- {}\n", n);
   }
   return out;
-}
-
-json run_timeline(const RunReport& r) {
-  const auto& s = r.phases.front().step;
-  TS_ASSERT(s.pipeline.has_value(), "the step has a replayed pipeline");
-  return json::parse(schedule::chrome_trace(*s.pipeline, nullptr));
 }
 
 void write_run_outputs(const RunReport& r, const std::string& dir) {

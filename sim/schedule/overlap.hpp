@@ -1,18 +1,21 @@
 #pragma once
-// Overlap inside an F&B pair (DeepSeek-V3 report §3.2.1, Figure 4).
+// Overlap of computation and communication on a GPU's streams: one list scheduler, shared by
+// `trainsim schedule` (the F&B pair of DualPipe, DeepSeek-V3 report §3.2.1, Figure 4) and the
+// step simulator (sim/step/: every pipeline op's phases, F&B pairs, combined 1F1B, shared-expert
+// and tensor-parallel overlap, FSDP prefetch).
 //
-// Each chunk alternates compute and communication: a forward chunk runs attention (compute),
-// all-to-all dispatch (comm), MLP (compute), all-to-all combine (comm); a backward chunk runs
-// them in reverse: combine (comm), MLP (compute), dispatch (comm), attention (compute). Here a
-// chunk's compute and its communication are each split into two equal halves in that pattern.
-// In an F&B pair the GPU runs two streams: the compute stream and the communication stream,
-// so the forward's compute runs against the backward's all-to-all and vice versa. While the
-// pair runs, communication kernels hold K of the N SMs, so every compute phase takes N/(N-K)
-// times its standalone time (engine::GpuCompute::shared).
+// A task runs on one stream (a CUDA stream: 0 compute, 1.. communication) for a fixed duration
+// and may start only when the tasks it waits for have ended and its stream is free. Greedy list
+// scheduling: repeatedly start, among the tasks whose predecessors are placed, the one that can
+// start earliest; ties go to the lower `priority`, then to the earlier task. Each stream runs one
+// task at a time, in the order chosen. Complexity O(n · r) for n tasks and r tasks ready at once.
 //
-// Each stream runs one phase at a time; a phase starts when its chunk's previous phase is done
-// and its stream is free; when both chunks have a phase ready for a stream, the backward's
-// goes first (it is on the critical path of the pipeline).
+// The F&B pair of DualPipe (overlap_forward_backward): each chunk alternates compute and
+// communication, a forward chunk attention (compute), dispatch (comm), MLP (compute), combine
+// (comm), a backward chunk the reverse; here a chunk's compute and communication are each split
+// into two equal halves in that pattern. While the pair runs, the communication kernels hold K of
+// the N SMs, so every compute phase takes N/(N-K) times its standalone time
+// (engine::GpuCompute::shared). The backward's phases win ties: they are on the critical path.
 
 #include <string>
 #include <vector>
@@ -21,6 +24,25 @@
 #include "engine/resource.hpp"
 
 namespace trainsim::schedule {
+
+struct Task {
+  int stream = 0;          // 0 compute, 1.. communication streams
+  Time duration;
+  std::vector<int> after;  // tasks (indices into the list, each < this task's index) to wait for
+  int priority = 0;        // lower wins ties
+};
+
+struct TaskSlot {
+  Time start, end;
+};
+
+struct ListSchedule {
+  Time makespan;
+  std::vector<TaskSlot> slots;  // one per task, in task order
+};
+
+// Throws InternalError for a predecessor index that is not an earlier task.
+ListSchedule list_schedule(const std::vector<Task>& tasks);
 
 struct ChunkCost {
   Time compute;  // on all N SMs, alone

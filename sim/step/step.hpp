@@ -1,61 +1,46 @@
 #pragma once
-// One training step, simulated: the per-chunk op graph from the model math, each op costed by
-// the GPU's calibrated cost model, the MoE all-to-all from the network model, replayed under
-// the plan's pipeline schedule on the event engine, then the data-parallel gradient
-// reduce-scatter and parameter all-gather (ZeRO) and the optimizer step.
+// One training step, simulated as a real framework runs it (sim/step/README.md):
 //
-// What a pipeline op costs (one micro-batch on one stage = model chunk):
-//   * Each layer is a list of phases on two streams (DeepSeek-V3 §3.2.1, Figure 4):
-//       forward   compute[attention, router]  comm[dispatch]  compute[experts]  comm[combine]  compute[rest]
-//       backward  comm[combine]  compute[experts]  comm[dispatch]  compute[attention, router]
-//     Dense layers are one compute phase. Compute phase time = the sum of its ops' calibrated
-//     costs (cost model op_time with the SMs available), plus the fitted inter-kernel gap.
-//   * An op run alone (F, B, I, W) runs its phases one after another: its all-to-all is exposed.
-//   * An F&B pair (DualPipe) list-schedules the forward's and the backward's phases on a compute
-//     and a communication stream, so each chunk's communication hides behind the other's
-//     compute; while the pair runs the communication kernels hold plan.comm_sms SMs, and every
-//     compute phase is costed on the SMs left.
-//   * Embedding ops join the first stage's forward/backward, the output head (and MTP modules)
-//     the last stage's.
-//   * Pipeline point-to-point: one activation (tokens x hidden, BF16) over the sending GPU's NIC
-//     (pipeline neighbours sit on different nodes).
-// After the pipeline: ZeRO-1/2 reduce-scatter of gradients and all-gather of the updated
-// parameters over each stage's data-parallel group (non-expert parameters over dp*cp ranks,
-// expert parameters over the expert-data-parallel ranks), not overlapped with the pipeline (an
-// assumption the report names), and the optimizer step as a memory-bound pass over the rank's
-// shard of master weights, moments and gradients.
+//   op_lists        the model's ops as one GPU of each pipeline stage runs them (TP, SP, EP, CP)
+//   phases          each pipeline op (F, B, I, W) as a graph of compute and communication phases:
+//                   recomputation, TP collectives (SP, tp_comm_overlap), the EP all-to-all
+//                   (shared-expert overlap), the CP K/V exchange, ZeRO-2/3 DP traffic
+//   comm_plan       what each communication costs on the cluster (network model)
+//   overlap_policy  how an op's phases, or an F&B pair's, run on the GPU's streams (one list
+//                   scheduler shared with `trainsim schedule`); combined 1F1B
+//   (schedule/)     the plan's pipeline schedule replayed on the event engine with those op times
+//   breakdown       the parts of the step measured from the replay's timeline: compute,
+//                   recompute, exposed TP/EP/CP/PP/DP, schedule bubble vs stage imbalance
+//   tail            what follows the pipeline: the DP gradient reduction (in buckets, overlapped
+//                   with the backward when overlap_grad_reduce), the parameter all-gather
+//                   (overlapped with the next forward when overlap_param_gather)
+//   optimizer       the optimizer step as frameworks run it, on the rank with the largest shard
 //
 // Symmetric mode: one representative pipeline stands for all (balanced routing: every EP group
-// sees the same traffic).
+// sees the same traffic); every pipeline rank of it is replayed.
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "calibration/cost_model.hpp"
 #include "config/scenario.hpp"
 #include "schedule/schedule.hpp"
+#include "step/overlap_policy.hpp"
+#include "step/phases.hpp"
 
 namespace trainsim::step {
 
-struct Phase {
-  int stream = 0;      // 0 compute, 1 communication
-  std::string name;    // "L12.attn", "L12.dispatch", ...
-  Time duration;       // on the SMs this phase gets (compute: all N, or N-K inside an F&B pair)
-  Time duration_shared;  // compute phases: on N-K SMs (comm kernels resident); comm: same
-};
-
-// One stage's phases for one micro-batch.
+// One stage's ops for one micro-batch.
 struct StageCost {
   int stage = 0;
-  std::vector<Phase> forward;
-  std::vector<Phase> backward_input;   // I (incl. its all-to-all)
-  std::vector<Phase> backward_weight;  // W (compute only)
-  std::vector<Phase> backward;         // B = I and W phases merged per layer
-  Time f, b, i, w;                     // alone: sums of the phases
-  Time f_comm, b_comm;                 // all-to-all inside F and B
+  std::vector<std::string> layers;     // labels, forward order
+  StagePhases phases;
+  Time f, b, i, w;                     // each op alone
+  Time f_comm, b_comm;                 // communication busy inside F and B
   double flops_fwd = 0, flops_bwd = 0; // model FLOPs (causal) of the stage, one micro-batch
 };
 
@@ -84,9 +69,27 @@ struct Breakdown {
   double total() const;             // sum of the lines
 };
 
-struct CostCounts {
-  int measured = 0, fitted = 0, transferred = 0;
-  std::vector<std::string> bases;  // distinct cost bases used, sorted
+// The optimizer step on the rank with the largest shard (optimizer.hpp).
+struct OptimizerParts {
+  int rank = 0;                 // pipeline rank
+  double shard_params = 0;      // parameters this rank updates
+  double local_params = 0;      // parameters this rank holds
+  double grad_norm_s = 0;       // local squared norm over the shard + all-reduce over every GPU
+  double clip_s = 0;            // gradients scaled by the clip coefficient
+  double adamw_s = 0;           // AdamW over the shard
+  double param_copy_s = 0;      // updated master weights written to the BF16 working copy
+  double requant_s = 0;         // FP8 copies (and transposes) of the GEMM weights re-quantised
+  double total_s = 0;
+};
+
+// Data-parallel traffic after (or overlapped with) the pipeline (tail.hpp).
+struct DpParts {
+  double grad_reduce_s = 0;     // busy time of the gradient reduction on the slowest rank
+  double param_gather_s = 0;    // busy time of the parameter all-gather on the slowest rank
+  double exposed_grad_s = 0;    // past the end of the pipeline
+  double exposed_param_s = 0;   // before the optimizer ends the step, or delaying the next forward
+  int buckets = 0;              // gradient buckets per rank (dense + expert)
+  double bucket_params = 0;     // parameters per bucket
 };
 
 struct StepResult {
@@ -103,13 +106,21 @@ struct StepResult {
   double bubble_fraction = 0;
   double exposed_comm_fraction = 0;
   Breakdown breakdown;
+  std::vector<std::int64_t> layer_split;  // layers per stage used
   std::vector<StageCost> stages;
   std::optional<schedule::Result> pipeline;  // the replayed schedule (timeline)
+  // The op runs the replay used, by (op kind, stage, second stage of an F&B pair or -1).
+  std::map<std::tuple<int, int, int>, OpRun> op_runs;
+  const OpRun* op_run(int rank, const graph::Op& op) const;
+  std::vector<double> rank_bubble_s, rank_imbalance_s, rank_exposed_pp_s;  // per pipeline rank
   CostCounts costs;
   double a2a_dispatch_s = 0, a2a_combine_s = 0;  // one layer, forward
   std::string a2a_bottleneck;
-  double dp_reduce_scatter_s = 0, dp_all_gather_s = 0;
-  std::vector<std::string> notes;  // assumptions and approximations used in this step
+  double dp_reduce_scatter_s = 0, dp_all_gather_s = 0;  // busy (see dp)
+  DpParts dp;
+  OptimizerParts optimizer;
+  std::vector<std::string> models;  // the step models in use: "name: citation"
+  std::vector<std::string> notes;   // assumptions and approximations used in this step
 };
 
 // One DualPipe F&B pair of `moe_layers` MoE layers per chunk and one micro-batch per chunk,

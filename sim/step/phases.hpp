@@ -1,0 +1,113 @@
+#pragma once
+// Phases: a pipeline op (F, B, I, W of one stage and micro-batch) as a small task graph of compute
+// and communication phases on a GPU's streams, built from the stage's op lists (op_lists.hpp),
+// the calibrated op costs and the communication plan (comm_plan.hpp). How the phases of one op,
+// or of two ops run together, are scheduled is overlap_policy.hpp.
+//
+// One transformer layer, forward (square brackets: only when the plan has it):
+//   [ZeRO-3 param all-gather, prefetched one layer ahead on the DP stream]
+//   [SP all-gather] attention [CP K/V exchange] [TP reduce-scatter (SP) or all-reduce]
+//   [SP all-gather] [dispatch] experts or MLP [combine] [TP reduce-scatter / all-reduce] residual
+//   with shared_expert_overlap the shared experts run beside the dispatch instead of after it.
+// Backward, layers in reverse:
+//   [full recompute: the layer's forward again, its communication included]
+//   residual; [SP all-gather of the gradient] [combine's gradient] [recomputed MLP-side ops]
+//   MLP/experts input-gradient, then its weight-gradient beside the dispatch's gradient and the
+//   TP collective of the input gradient (Megatron overlaps that collective with the weight-gradient
+//   GEMM; with SP the all-gather of the saved input runs beside the input-gradient GEMM);
+//   the same for the attention side, with the CP exchange of K/V and their gradients;
+//   [ZeRO-2/3 gradient reduce-scatter of the layer on the DP stream].
+// tp_comm_overlap (TransformerEngine userbuffers) pipelines the forward all-gather with the
+// column-parallel GEMMs (ring exchange in tp chunks), the reduce-scatter with the row-parallel
+// GEMM (4 chunks) and the backward gradient all-gather with the row-parallel input-gradient GEMM
+// (ring exchange): what is left exposed of a collective C beside a GEMM G split in n chunks is
+// max(G, C) + min(G, C)/n - G (two-stage pipeline), not zero.
+// Context parallelism, ring (Megatron/TransformerEngine p2p): cp-1 steps each sending one K/V
+// block while the attention of the previous block runs; exposed (cp-1)·max(0, t_kv - t_attn/cp)
+// forward and (cp-1)·max(0, 2·t_kv - t_attn_bwd/cp) backward (K/V and their gradients travel).
+// all_gather: the K/V all-gather before the attention (and again in the backward, plus the
+// reduce-scatter of their gradients) is exposed.
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "calibration/cost_model.hpp"
+#include "config/scenario.hpp"
+#include "core/time.hpp"
+#include "step/comm_plan.hpp"
+#include "step/op_lists.hpp"
+
+namespace trainsim::step {
+
+enum class PhaseKind : std::uint8_t { Compute, Tp, Ep, Cp, Dp };
+const char* phase_kind_name(PhaseKind k);  // "compute", "TP", "EP", "CP", "DP"
+int stream_of(PhaseKind k);                 // 0 compute, 1 EP, 2 TP, 3 CP, 4 DP
+
+struct Phase {
+  std::string name;           // "L12.attn", "L12.dispatch", ...
+  PhaseKind kind = PhaseKind::Compute;
+  bool recompute = false;     // part of a forward re-run in the backward
+  bool beside_comm = false;   // compute that runs beside communication even in an op run alone
+  Time alone;                 // compute: on all SMs (N-K when beside_comm); comm: its time
+  Time paired;                // inside an F&B pair: compute on the N-K SMs the comm kernels leave
+  std::vector<int> after;     // phases of the same list to wait for
+  std::int64_t layer = -1;    // model layer, -1 for embedding and head
+  double dense_grads = 0, expert_grads = 0;  // parameters whose gradients are complete at its end
+};
+
+// Per-layer parameters of a stage (this GPU), in forward order, for the DP buckets.
+struct LayerParamsHeld {
+  std::string label;
+  double dense = 0, expert = 0;
+  double fp8 = 0;                // of which GEMM weights used in FP8 (re-quantised every step)
+  int first_forward_phase = -1;  // index in the stage's forward list
+};
+
+struct StagePhases {
+  std::vector<Phase> forward, backward, backward_input, backward_weight;  // F, B (= I + W), I, W
+  std::vector<LayerParamsHeld> params;
+  double flops_fwd = 0, flops_bwd = 0;  // model FLOPs (causal), recomputation excluded
+  int moe_layers = 0;
+};
+
+struct CostCounts {
+  int measured = 0, fitted = 0, transferred = 0;
+  std::vector<std::string> bases;  // distinct cost bases used, sorted
+};
+
+class PhaseBuilder {
+ public:
+  PhaseBuilder(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr, const calibration::CostModel& cost,
+               const CommPlan& comm);
+
+  // `background_pp_bytes` < 0: the pipeline sends' share of the NIC from the stage's MoE layers.
+  StagePhases stage(const std::vector<LayerOps>& layers, double background_pp_bytes = -1);
+
+  // Time of one op on `sms` SMs (plus the fitted inter-kernel gap), counted by source.
+  Time op_time(const Op& o, int sms);
+  CostCounts counts() const;
+
+ private:
+  struct Chain;
+  void layer_forward(const LayerOps& L, bool recompute, Chain& c, std::vector<Phase>& out);
+  void layer_backward(const LayerOps& L, bool input, bool weight, Chain& c, std::vector<Phase>& out);
+  int add(std::vector<Phase>& out, Phase ph, std::vector<int> after);
+  Phase compute(const std::string& name, const std::vector<const Op*>& ops, bool beside_comm, bool recompute);
+  Phase comm(const std::string& name, PhaseKind kind, Time t);
+  Time gemm_time(const std::vector<const Op*>& ops);
+
+  const Scenario& sc_;
+  const PlanConfig& plan_;
+  const TrainingConfig& tr_;
+  const calibration::CostModel& cost_;
+  const CommPlan& comm_;
+  int sms_ = 0, shared_sms_ = 0;
+  Time gap_;
+  AllToAllTimes a2a_;
+  int measured_ = 0, fitted_ = 0, transferred_ = 0;
+  std::set<std::string> bases_;
+};
+
+}  // namespace trainsim::step
