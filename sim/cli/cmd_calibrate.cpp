@@ -40,6 +40,7 @@ std::string fmt_rel(double v) { return fmt::format("{:.1f}%", 100.0 * v); }
 
 void run_calibrate(const CalibrateOptions& o) {
   using namespace calibration;
+  check_output_file("-o", o.output);  // before the fits, not after
   CalibrateInputs in;
   in.gpu = o.gpu;
   const HardwareConfig hw = load_hardware(o.gpu);
@@ -89,7 +90,7 @@ void run_calibrate(const CalibrateOptions& o) {
                 fmt_rel(r.gemm_rel[i])});
   out += gp.str();
   out += fmt::format("\ncalibration written to {}\n", o.output);
-  write_file_atomic(o.output, text);
+  write_file_atomic(o.output, text, "-o");
   fmt::print("{}", out);
 }
 

@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
+#include "core/output.hpp"
 #include "report/compare.hpp"
 
 namespace trainsim::cli {
@@ -31,6 +32,7 @@ void setup_compare(CLI::App& sub) {
   sub.callback([o] {
     for (const auto& g : o->gpus)
       if (g.empty()) throw UsageError("--hardware: empty GPU name");
+    if (!o->out.empty()) check_output_dir("--out", o->out);  // before the work, not after
     CompareRequest req{o->file, o->sets, o->gpus, o->schedules};
     const RunReport r = compare_hardware(req);
     const std::string text = o->json ? run_json(r).dump(2) + "\n" : compare_text(r);

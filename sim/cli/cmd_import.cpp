@@ -131,7 +131,7 @@ void run_import(const ImportOptions& o) {
                        p.kernels.size(), o.model.empty() ? " (give --model and --tokens to infer shapes)" : "",
                        o.output);
   }
-  write_file_atomic(o.output, text);
+  write_file_atomic(o.output, text, "-o");
   fmt::print("{}", out);
 }
 
