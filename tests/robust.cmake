@@ -1,0 +1,3 @@
+# Robustness (issue 14): generic Kineto import across schema versions and devices, bad-input
+# regressions, nothing half-written, shared sweep databases.
+trainsim_add_test(test_trace_import SOURCES test_trace_import.cpp LABELS quick)
