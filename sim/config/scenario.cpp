@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "core/limits.hpp"
+
 namespace trainsim {
 
 namespace fs = std::filesystem;
@@ -355,6 +357,17 @@ void validate_phase(const Scenario& s, const PhaseLocator& at) {
     fail("training", "batch_ramp.start",
          fmt::format("ramp start {} is not divisible by dp*micro_batch = {}", t.ramp->start, per_step));
   const std::int64_t mbs = t.global_batch / per_step;
+  // Work limits, and the 32-bit integers the step simulation uses (core/limits.hpp).
+  const std::int64_t slots = mbs * p.pp * p.vpp;  // < 2^40 * 2^12 * 2^10: no overflow
+  if (slots > kMaxPipelineSlots)
+    fail("training", "global_batch",
+         fmt::format("{} micro-batches per step (global_batch / (dp*micro_batch) = {} / {}) on pp = {} ranks x vpp = {} "
+                     "chunks is {} pipeline slots per step; the work limit is {} (docs/limits.md)",
+                     mbs, t.global_batch, per_step, p.pp, p.vpp, slots, kMaxPipelineSlots));
+  if (p.micro_batch * t.seq_len / p.cp > kMaxTokensPerMicrobatch)
+    fail("plan", "micro_batch",
+         fmt::format("micro_batch * seq_len / cp = {} * {} / {} tokens per micro-batch exceeds {} (docs/limits.md)",
+                     p.micro_batch, t.seq_len, p.cp, kMaxTokensPerMicrobatch));
   if (p.schedule == "dualpipe" || p.schedule == "dualpipev") {
     if (p.pp % 2 != 0) fail("plan", "pp", fmt::format("{} needs an even pp, got {}", p.schedule, p.pp));
     if (mbs < 2 * p.pp)

@@ -8,6 +8,9 @@
 
 namespace trainsim {
 
+// Bytes of one TOML file (scenario, model, hardware, sweep, classifier, calibration): 64 MiB.
+inline constexpr std::uint64_t kMaxConfigBytes = std::uint64_t{64} << 20;
+
 // Pipeline slots of one simulated step: pipeline ranks x model chunks per rank x micro-batches
 // per step. The task graph holds two or three ops per slot at about 400 bytes each, so the
 // limit bounds one step's graph near 1.2 GB. (DeepSeek-V3: 16 x 1 x 120 = 1,920.)

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "schedule/families.hpp"
 
 namespace trainsim::schedule {
@@ -48,6 +49,12 @@ Schedule build(std::string_view name, const ScheduleParams& params) {
   require(params.vpp >= 1, "--vpp", fmt::format("needs at least 1 chunk per rank, got {}", params.vpp));
   require(params.vpp == 1 || name == "interleaved", "--vpp",
           fmt::format("applies to --kind interleaved only, not {}", name));
+  // The work limit (core/limits.hpp, docs/limits.md), before anything is allocated.
+  const std::int64_t slots = std::int64_t{params.pp} * params.vpp * params.microbatches;
+  require(slots <= kMaxPipelineSlots, "--microbatches",
+          fmt::format("--pp {} x --vpp {} x --microbatches {} = {} pipeline slots; the work limit is {} "
+                      "(docs/limits.md)",
+                      params.pp, params.vpp, params.microbatches, slots, kMaxPipelineSlots));
   return info.build(params);
 }
 
