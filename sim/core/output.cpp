@@ -111,7 +111,8 @@ void check_output_dir(const std::string& option, const std::string& dir) {
     const std::string s = p.empty() ? "." : p.string();
     if (::stat(s.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode))
-        throw UsageError(fmt::format("{}'{}' is {}, not a folder", prefix(option), s, kind_of(st.st_mode)));
+        throw UsageError(fmt::format("{}'{}' is {}, not a folder", prefix(option), s,
+                                     S_ISREG(st.st_mode) ? "a file" : kind_of(st.st_mode)));
       if (::access(s.c_str(), W_OK | X_OK) != 0) fail(option, "write into folder", s, errno);
       return;
     }
@@ -141,7 +142,9 @@ void write_files_atomic(const std::string& dir, const std::vector<OutputFile>& f
   struct stat st {};
   if (::stat(target.c_str(), &st) == 0) {
     // The folder exists: every file as a temporary inside it first, then renamed over the targets.
-    if (!S_ISDIR(st.st_mode)) throw UsageError(fmt::format("{}'{}' is {}, not a folder", prefix(option), dir, kind_of(st.st_mode)));
+    if (!S_ISDIR(st.st_mode))
+      throw UsageError(fmt::format("{}'{}' is {}, not a folder", prefix(option), dir,
+                                   S_ISREG(st.st_mode) ? "a file" : kind_of(st.st_mode)));
     for (const auto& f : files) {
       const std::string shown = (target / f.name).string();
       struct stat fst {};
