@@ -58,6 +58,9 @@ void run_import(const ImportOptions& o) {
   if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must not be negative, got {}", o.tokens));
   if (!o.model.empty() && o.tokens == 0)
     throw UsageError("--model: shape inference also needs --tokens (tokens per micro-batch on this rank)");
+  // No option is silently ignored: --tokens and --ep only feed --model's shape inference.
+  if (o.model.empty() && o.tokens != 0) throw UsageError("--tokens: only used with --model (shape inference)");
+  if (o.model.empty() && o.ep != 1) throw UsageError("--ep: only used with --model (shape inference)");
   const std::string classifier_path =
       o.classifier.empty() ? (data_dir() / "profiles" / "classifier.toml").string() : o.classifier;
   const Classifier classifier = Classifier::load(classifier_path);

@@ -99,6 +99,12 @@ void run_replay(const ReplayOptions& in) {
   if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must not be negative, got {}", o.tokens));
   if (!o.model.empty() && o.tokens == 0 && !ends_with(o.trace, ".profile.jsonl"))
     throw UsageError("--model: shape inference on a raw trace also needs --tokens (tokens per micro-batch on the traced rank)");
+  // No option is silently ignored.
+  if (ends_with(o.trace, ".profile.jsonl") && (o.tokens != 0 || o.ep != 1))
+    throw UsageError(fmt::format("{}: only for a raw trace; a profile's shapes were inferred when it was imported",
+                                 o.tokens != 0 ? "--tokens" : "--ep"));
+  if (!ends_with(o.trace, ".profile.jsonl") && o.model.empty() && (o.tokens != 0 || o.ep != 1))
+    throw UsageError(fmt::format("{}: only used with --model (shape inference)", o.tokens != 0 ? "--tokens" : "--ep"));
   if (!o.gpu.empty()) {
     try {
       (void)load_hardware(o.gpu);

@@ -38,6 +38,8 @@ static fs::path relative_to_file(const std::string& p, const SourcePos& pos) {
 fs::path resolve_hardware(const std::string& name, const SourcePos& pos) {
   const bool is_path = name.find('/') != std::string::npos || name.ends_with(".toml");
   fs::path p = is_path ? relative_to_file(name, pos) : data_dir() / "profiles" / "hardware" / (name + ".toml");
+  if (fs::exists(p) && !fs::is_regular_file(p))
+    throw ConfigError(pos, "cluster.gpu", fmt::format("'{}' is a directory or device, not a hardware file", p.string()));
   if (!fs::exists(p)) {
     std::string list;
     for (const auto& n : hardware_names()) list += (list.empty() ? "" : ", ") + n;
@@ -119,6 +121,8 @@ std::vector<Section::Layer> section_layers(ScenarioSources& src, const char* key
     fs::path p = relative_to_file(file->first, file->second);
     if (!fs::exists(p))
       throw ConfigError(file->second, std::string(key) + ".file", fmt::format("no such file '{}'", p.string()));
+    if (!fs::is_regular_file(p))
+      throw ConfigError(file->second, std::string(key) + ".file", fmt::format("'{}' is a directory or device, not a file", p.string()));
     auto [it, inserted] = src.files.try_emplace(p.string());
     if (inserted) it->second = parse_toml_file(p.string());
     layers.push_back(Section::Layer{&it->second, {}});
@@ -364,6 +368,9 @@ void validate_phase(const Scenario& s, const PhaseLocator& at) {
          fmt::format("{} micro-batches per step (global_batch / (dp*micro_batch) = {} / {}) on pp = {} ranks x vpp = {} "
                      "chunks is {} pipeline slots per step; the work limit is {} (docs/limits.md)",
                      mbs, t.global_batch, per_step, p.pp, p.vpp, slots, kMaxPipelineSlots));
+  if (p.ep > kMaxNetworkGpus)
+    fail("plan", "ep", fmt::format("ep = {} GPUs in one expert-parallel group; the network model's work limit is {} "
+                                   "(docs/limits.md)", p.ep, kMaxNetworkGpus));
   if (p.micro_batch * t.seq_len / p.cp > kMaxTokensPerMicrobatch)
     fail("plan", "micro_batch",
          fmt::format("micro_batch * seq_len / cp = {} * {} / {} tokens per micro-batch exceeds {} (docs/limits.md)",

@@ -20,6 +20,14 @@ inline constexpr std::int64_t kMaxPipelineSlots = 1'000'000;
 // take them as 32-bit integers.
 inline constexpr std::int64_t kMaxTokensPerMicrobatch = std::int64_t{1} << 31;
 
+// GPUs of one network-model topology (`trainsim alltoall --gpus`, a plan's EP group): about
+// 1.3 KB and 25 us each, so at most ~350 MB and ~7 s (the largest clusters trained on are ~1e5).
+inline constexpr long long kMaxNetworkGpus = 262'144;
+
+// Token-expert pairs of sampled (not balanced) routing: GPUs x tokens x top-k, each drawn one by
+// one (~0.12 us each: 2048 GPUs x 4096 tokens x 8 = 6.7e7 pairs take ~8 s).
+inline constexpr long long kMaxRoutedTokens = 1LL << 27;
+
 // Points of one sweep (the product of its dimensions' sizes).
 inline constexpr std::uint64_t kMaxSweepPoints = 10'000'000;
 
