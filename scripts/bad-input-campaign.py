@@ -15,7 +15,8 @@ trainsim subcommand, each run as a user would run it, classified as
   scripts/bad-input-campaign.py [--bin build/bin/trainsim] [--jobs 2] [--only WORD] [--verbose]
 
 Prints one line per case that is not clean and the counts per class; exits 1 when any case is
-silent, a crash or a hang. Needs python3 (not part of CI); runs in a temporary folder and uses
+silent, a crash or a hang (cases marked as known defects owned by other work are printed but do
+not fail the run). Needs python3 (not part of CI); runs in a temporary folder and uses
 the repository's data (TRAINSIM_DATA).
 """
 import argparse
@@ -40,13 +41,14 @@ TRACE_2024 = None  # written into the work folder
 
 
 class Case:
-    def __init__(self, name, args, expect, outputs=(), files=None, env=""):
+    def __init__(self, name, args, expect, outputs=(), files=None, env="", known=""):
         self.name = name
         self.args = args          # shell words after `trainsim` (already quoted where needed)
         self.expect = expect      # any of these words makes the message clear (case-sensitive)
         self.outputs = list(outputs)  # paths (relative to the work folder) that must not exist afterwards
         self.files = files or {}  # relative path -> bytes/str written before the run
         self.env = env            # shell prefix (e.g. "ulimit -f 64;")
+        self.known = known        # a known defect owned elsewhere: reported, not failing the run
 
 
 def q(s):
@@ -313,6 +315,11 @@ def scenario_cases():
                      ("training.batch_ramp", "{ start = 1024, tokens = 1e9 }")]:
         cases.append(Case(f"run --set {key}={val}", f"run {q(SMALL)} --set {q(key + '=' + val)} --out out",
                           [key.split(".")[-1]], ["out"]))
+    # A value with a newline injects whole tables (dp 8 x pp 4 on 32 GPUs is a valid plan, so
+    # nothing else refuses it). --set parsing belongs to issue 12's command-line work.
+    cases.append(Case("describe --set with a newline injecting [cluster]",
+                      f"describe {q(SMALL)} --set {q('plan.dp=8' + chr(10) + '[cluster]' + chr(10) + 'gpus=32')}",
+                      ["--set", "newline"], known="--set parsing (issue 12, ux): a value's newline starts a new TOML line"))
     for s, expect in [("plan.pp", "--set"), ("=4", "--set"), ("plan.pp==4", "plan.pp"), ("", "--set"),
                       ("plan.pp=4\n[cluster]\ngpus=8", "cluster"), (".pp=4", "--set"), ("plan.pp.x=4", "plan.pp")]:
         cases.append(Case(f"run --set {s!r}", f"run {q(SMALL)} --set {q(s)} --out out", [expect], ["out"]))
@@ -553,6 +560,7 @@ def main():
     args.bin = os.path.abspath(args.bin)
     cases = [c for c in all_cases() if args.only in c.name]
     counts = {k: 0 for k in ("clean", "unclear", "silent", "crash", "hang")}
+    failing = 0
     per_command = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for c, cls, why, err in pool.map(lambda c: run_case(c, args), cases):
@@ -561,11 +569,14 @@ def main():
             per_command.setdefault(cmd, {k: 0 for k in counts})[cls] += 1
             if cls != "clean" or args.verbose:
                 last = err.strip().splitlines()[-1] if err.strip() else ""
-                print(f"{cls:8} {c.name}: {why}\n         {last[:300]}")
+                known = f" [known, owned elsewhere: {c.known}]" if c.known and cls != "clean" else ""
+                print(f"{cls:8} {c.name}: {why}{known}\n         {last[:300]}")
+            if cls in ("silent", "crash", "hang") and not c.known:
+                failing += 1
     print(f"\n{len(cases)} inputs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for cmd in sorted(per_command):
         print(f"  {cmd:10} " + ", ".join(f"{k} {v}" for k, v in per_command[cmd].items() if v))
-    return 1 if counts["silent"] + counts["crash"] + counts["hang"] > 0 else 0
+    return 1 if failing > 0 else 0
 
 
 if __name__ == "__main__":

@@ -171,9 +171,9 @@ TEST_CASE("output options name themselves and the cause; nothing is written when
 }
 
 TEST_CASE("--out on a full disk leaves nothing behind and says so (injected with a file-size limit)") {
-  // RLIMIT_FSIZE (ulimit -f, in 1024-byte blocks) makes the kernel fail write() with EFBIG once
-  // a file would pass 64 KiB; SIGXFSZ is ignored so that the write fails instead of killing.
-  // report.html is ~300 KB, so the third file of four fails after two were complete.
+  // RLIMIT_FSIZE (ulimit -f 64: 64 blocks, of 512 bytes in dash, 1024 in bash) makes the kernel
+  // fail write() with EFBIG once a file would pass 32-64 KiB; SIGXFSZ is ignored so that the
+  // write fails instead of killing. report.md (~4 KB) is written, report.html (~300 KB) fails.
   const auto dir = temp_dir("outlimit");
   const std::string env = "trap '' XFSZ; ulimit -f 64; ";
   auto r = run_trainsim("run " + q(data(kScenario)) + " --out " + q(dir / "new"), "", env);
