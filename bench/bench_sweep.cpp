@@ -32,7 +32,7 @@ void BM_EvaluateSmall(benchmark::State& state) { evaluate_all(state, "scenarios/
 void BM_EvaluateDeepSeek(benchmark::State& state) { evaluate_all(state, "scenarios/sweeps/deepseek-v3-what-if.toml", 2); }
 
 // The whole command's work: evaluate on N worker threads and store every row in a fresh SQLite
-// database (WAL, one transaction per 64 rows).
+// database (WAL, one IMMEDIATE transaction per point: sweep/store.hpp).
 void BM_SweepSmall(benchmark::State& state) {
   const auto spec = trainsim::sweep::load_sweep(source("scenarios/sweeps/llama3-8b-plans.toml"));
   const auto db = std::filesystem::temp_directory_path() / ("bench-sweep-" + std::to_string(::getpid()) + ".sqlite");

@@ -16,10 +16,12 @@ PKGS=(
   libcli11-dev                           # CLI11: command line
   nlohmann-json3-dev                     # nlohmann-json: --json output, traces
   libsqlite3-dev                         # SQLite: sweep results
+  libre2-dev                             # RE2: linear-time kernel-classifier regexes
+  libssl-dev                             # OpenSSL libcrypto: SHA-256 identity of sweep results
+  zlib1g-dev                             # zlib: gzip-compressed traces; the HTML test's PNG decoding
   catch2                                 # Catch2 v2: tests
   libbenchmark-dev                       # Google Benchmark: bench/
   chromium fonts-dejavu-core             # the HTML-report test renders report.html headless
-  zlib1g-dev                             # ...and decodes the screenshot PNG to check it is not blank
 )
 missing=()
 for p in "${PKGS[@]}"; do

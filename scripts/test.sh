@@ -2,11 +2,11 @@
 # The whole test run (what CI runs):
 #  1. the normal build (warnings are errors) and every CTest test;
 #  2. an ASan+UBSan build with clang and the quick tests under it;
-#  3. each libFuzzer target for FUZZ_SECONDS (default 60) seconds.
+#  3. each libFuzzer target for FUZZ_SECONDS (default 30) seconds (four targets: 2 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 echo "== build (RelWithDebInfo, -Werror)"
 scripts/build.sh

@@ -46,14 +46,14 @@ struct RunResult {
 };
 
 // Runs `trainsim ARGS` (ARGS is passed to /bin/sh, so quote paths) and captures its output.
-inline RunResult run_trainsim(const std::string& args, const std::string& cwd = "") {
+// `env` is put before the command ("VAR=value ").
+inline RunResult run_trainsim(const std::string& args, const std::string& cwd = "", const std::string& env = "") {
   static int counter = 0;
   auto dir = std::filesystem::temp_directory_path();
   auto tag = std::to_string(::getpid()) + "-" + std::to_string(counter++);
   auto out = dir / ("ts-out-" + tag);
   auto err = dir / ("ts-err-" + tag);
-  std::string cmd = std::string("'") + trainsim_bin() + "' " + args + " >'" + out.string() + "' 2>'" +
-                    err.string() + "'";
+  std::string cmd = env + "'" + trainsim_bin() + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
   if (!cwd.empty()) cmd = "cd '" + cwd + "' && " + cmd;
   int raw = std::system(cmd.c_str());
   RunResult r;

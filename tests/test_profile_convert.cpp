@@ -282,8 +282,8 @@ TEST_CASE("profile_convert: gpu keys and inconsistent recordings") {
   CHECK(gpu_key_from_name("") == "");
 
   Recording r = one_gemm();
-  r.ops[0].op_class = "gemm";
-  CHECK_THROWS_WITH(convert(r), Catch::Contains("unknown op class 'gemm'"));
+  r.ops[0].op_class = "gemmm";
+  CHECK_THROWS_WITH(convert(r), Catch::Contains("unknown op class 'gemmm'"));
   r = one_gemm();
   r.launches.push_back(Launch{100, 0, 5, false});
   CHECK_THROWS_WITH(convert(r), Catch::Contains("two launches with external id 100"));

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 
 #include "calibration/profile.hpp"
 #include "config/reader.hpp"
@@ -39,11 +40,17 @@ void build(const toml::table& root, const std::string& file, std::vector<Rule>& 
     } else {
       r.pattern = s.string("regex");
       if (r.pattern.empty()) s.fail("regex", "must not be empty");
-      try {
-        r.regex.emplace(r.pattern, std::regex::ECMAScript | std::regex::optimize);
-      } catch (const std::regex_error& e) {
-        s.fail("regex", fmt::format("not a valid ECMAScript regular expression: {}", e.what()));
-      }
+      if (r.pattern.size() > kMaxPatternBytes)
+        s.fail("regex", fmt::format("is {} bytes long; a rule's pattern may have at most {}", r.pattern.size(),
+                                    kMaxPatternBytes));
+      RE2::Options opt;
+      opt.set_log_errors(false);
+      opt.set_max_mem(kMaxRegexMemory);
+      auto re = std::make_shared<const RE2>(r.pattern, opt);
+      if (!re->ok())
+        s.fail("regex", fmt::format("not a valid RE2 regular expression (github.com/google/re2/wiki/Syntax): {}",
+                                    re->error()));
+      r.regex = std::move(re);
     }
     r.dtype = s.choice_or("dtype", "", {"", "fp8", "bf16", "fp16", "fp32", "int64", "mixed"});
     if (s.has("stream")) r.stream = s.integer("stream", 0, INT64_MAX);
@@ -76,8 +83,8 @@ Classifier Classifier::parse(const std::string& toml_text, const std::string& so
 Match Classifier::classify(const std::string& kernel_name, std::int64_t stream) const {
   for (const Rule& r : rules_) {
     if (r.stream && *r.stream != stream) continue;
-    const bool hit = r.regex ? std::regex_search(kernel_name, *r.regex)
-                             : kernel_name.find(r.contains) != std::string::npos;
+    const std::string_view name(kernel_name.data(), std::min(kernel_name.size(), kMaxNameBytes));
+    const bool hit = r.regex ? RE2::PartialMatch(name, *r.regex) : name.find(r.contains) != std::string_view::npos;
     if (hit) return Match{r.op_class, r.name, r.dtype};
   }
   return Match{};

@@ -28,14 +28,40 @@ struct TraceStats {
   std::set<std::int64_t> streams;  // streams that ran kernels
 };
 
+// The GPU the kernels ran on, from the trace's deviceProperties (empty name: not recorded).
+struct DeviceInfo {
+  std::int64_t id = 0;       // the device most kernels ran on
+  std::string name;          // "NVIDIA H800", "NVIDIA A100-SXM4-80GB"
+  std::int64_t sms = 0;      // numSms (0 = not recorded)
+  std::int64_t memory = 0;   // totalGlobalMem, bytes (0 = not recorded)
+};
+
 struct RawImport {
   Profile profile;   // kernels unclassified ("other"), no shapes, no SM accounting yet
   TraceStats stats;
+  DeviceInfo device;
 };
 
-// Step 1: parse and validate. `file` is used in error messages and the provenance.
+// Step 1: parse and validate. `file` is used in error messages and the provenance. Reads every
+// Kineto schema in public use (PyTorch 1.8's capitalised categories "Kernel"/"Operator"/
+// "Runtime" and "external id"; 1.9+'s "kernel"/"cpu_op"/"cuda_runtime"; 2.x's fractional
+// timestamps relative to baseTimeNanoseconds and NCCL metadata on kernels), links each kernel
+// to its launching CPU operator (External id, else the operator around its launch call) and
+// keeps that operator's recorded shapes and NCCL collective metadata. Refuses, saying what it
+// found: traces of devices it does not model (AMD/ROCm, MTIA, XPU, HPU, ...), traces without GPU
+// kernels (CPU-only), kernels of different GPU models. parse_kineto also reads gzip files.
 RawImport parse_kineto_text(const std::string& text, const std::string& file);
 RawImport parse_kineto(const std::string& path);
+
+// The profiles/hardware/<key>.toml that describes the traced GPU, or "" when none does; `why`
+// then says what was compared. A hardware file matches when its name's model token (the part
+// before the first '-': "a100", "h800") is a word of the device name and its SM count and
+// memory agree with the trace's (when recorded; memory within 12%).
+std::string hardware_key(const DeviceInfo& d, std::string* why = nullptr);
+
+// The innermost annotation (shortest range; ties: latest start) holding each time, or -1 (also
+// for a negative time, "no launch"). O((annotations + times) log annotations).
+std::vector<int> innermost_annotations(const std::vector<Annotation>& anns, const std::vector<double>& times);
 
 // What shape inference needs from the model and plan (see README.md "Shape inference").
 struct ShapeModel {
@@ -71,5 +97,9 @@ void classify(Profile& p, const Classifier& c);
 void account_sms(Profile& p);
 // Step 4: shapes from the model config, the phase annotations and the launch grid.
 void infer_shapes(Profile& p, const ShapeModel& m);
+// Step 5: shapes recorded in the trace (they replace inferred ones): GEMMs, attention and
+// memory-bound kernels from their launching operator's Input Dims (README "Recorded shapes"),
+// NCCL kernels' bytes from their collective's element count and type. Needs classes.
+void recorded_shapes(Profile& p);
 
 }  // namespace trainsim::calibration

@@ -8,15 +8,18 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/input.hpp"
 
 namespace trainsim::calibration {
 
 using nlohmann::json;
 
 const std::vector<std::string>& op_classes() {
+  // "gemm": a dense GEMM in another dtype (FP32/TF32/FP16: cuBLAS sgemm/hgemm, CUTLASS);
+  // "collective": an NCCL collective (all-reduce, all-gather, reduce-scatter, broadcast, ...).
   static const std::vector<std::string> k = {
-      "fp8_gemm",     "fp8_grouped_gemm", "bf16_gemm",  "attn_fwd",    "attn_bwd",
-      "a2a_dispatch", "a2a_combine",      "a2a_notify", "quant_cast",  "norm",
+      "fp8_gemm",     "fp8_grouped_gemm", "bf16_gemm",  "gemm",       "attn_fwd",    "attn_bwd",
+      "a2a_dispatch", "a2a_combine",      "a2a_notify", "collective", "quant_cast",  "norm",
       "elementwise",  "permute",          "other"};
   return k;
 }
@@ -24,7 +27,8 @@ const std::vector<std::string>& op_classes() {
 namespace {
 
 constexpr const char* kFormat = "trainsim-profile";
-constexpr int kVersion = 1;
+constexpr int kVersion = 1;           // without the optional kernel keys
+constexpr int kVersionOptional = 2;   // with "op" / "collective" on some kernels
 
 // Integral values are written as integers (no ".0"), others with the shortest round-trip form.
 json num(double v) {
@@ -87,6 +91,32 @@ class Obj {
     return a;
   }
   Obj sub(const std::string& key) { return Obj(get(key), file_, line_); }
+  bool has(const std::string& key) const { return j_.contains(key); }
+  std::vector<std::string> strings(const std::string& key) {
+    const json& v = get(key);
+    if (!v.is_array()) fail(key, "expected an array of strings");
+    std::vector<std::string> out;
+    for (const auto& e : v) {
+      if (!e.is_string()) fail(key, "expected an array of strings");
+      out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
+  std::vector<std::vector<std::int64_t>> dims(const std::string& key) {
+    const json& v = get(key);
+    if (!v.is_array()) fail(key, "expected an array of arrays of integers");
+    std::vector<std::vector<std::int64_t>> out;
+    for (const auto& e : v) {
+      if (!e.is_array()) fail(key, "expected an array of arrays of integers");
+      std::vector<std::int64_t> d;
+      for (const auto& x : e) {
+        if (!x.is_number_integer()) fail(key, "expected an array of arrays of integers");
+        d.push_back(x.get<std::int64_t>());
+      }
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
   void finish() const {
     for (const auto& [k, v] : j_.items()) {
       bool ok = false;
@@ -106,7 +136,9 @@ class Obj {
 
 std::string write_profile(const Profile& p) {
   std::string out;
-  json header{{"format", kFormat}, {"version", kVersion}, {"t0_us", num(p.t0_us)},
+  bool optional = false;
+  for (const auto& k : p.kernels) optional = optional || !k.op.empty() || !k.collective.empty();
+  json header{{"format", kFormat}, {"version", optional ? kVersionOptional : kVersion}, {"t0_us", num(p.t0_us)},
               {"kernels", p.kernels.size()}, {"annotations", p.annotations.size()},
               {"syncs", p.syncs.size()}, {"provenance", provenance_json(p.provenance)}};
   out += json_line(header);
@@ -142,6 +174,13 @@ std::string write_profile(const Profile& p) {
            {"launch_ts_us", num(k.launch_ts_us)},
            {"launch_tid", k.launch_tid},
            {"phase", k.phase}};
+    if (!k.op.empty()) j["op"] = json{{"name", k.op.name}, {"input_dims", k.op.input_dims}, {"input_types", k.op.input_types}};
+    if (!k.collective.empty()) {
+      const auto& c = k.collective;
+      j["collective"] = json{{"name", c.name},     {"in_nelems", c.in_nelems},   {"out_nelems", c.out_nelems},
+                             {"dtype", c.dtype},   {"group_size", c.group_size}, {"group", c.group},
+                             {"group_desc", c.group_desc}, {"ranks", c.ranks}};
+    }
     out += json_line(j);
   }
   return out;
@@ -153,6 +192,7 @@ Profile read_profile_text(const std::string& text, const std::string& file) {
   std::string line;
   std::uint32_t lineno = 0;
   std::size_t want_kernels = 0, want_annotations = 0, want_syncs = 0;
+  std::int64_t version = 0;
   while (std::getline(in, line)) {
     ++lineno;
     if (line.empty()) continue;
@@ -161,7 +201,9 @@ Profile read_profile_text(const std::string& text, const std::string& file) {
     Obj o(j, file, lineno);
     if (lineno == 1) {
       if (o.str("format") != kFormat) o.fail("format", fmt::format("expected \"{}\"", kFormat));
-      if (o.integer("version") != kVersion) o.fail("version", fmt::format("expected {}", kVersion));
+      version = o.integer("version");
+      if (version != kVersion && version != kVersionOptional)
+        o.fail("version", fmt::format("expected {} or {}", kVersion, kVersionOptional));
       p.t0_us = o.number("t0_us");
       want_kernels = static_cast<std::size_t>(o.integer("kernels"));
       want_annotations = static_cast<std::size_t>(o.integer("annotations"));
@@ -232,6 +274,28 @@ Profile read_profile_text(const std::string& text, const std::string& file) {
       k.launch_ts_us = o.number("launch_ts_us");
       k.launch_tid = o.integer("launch_tid");
       k.phase = o.str("phase");
+      if (version == kVersionOptional && o.has("op")) {
+        Obj op = o.sub("op");
+        k.op.name = op.str("name");
+        if (k.op.name.empty()) op.fail("name", "must not be empty");
+        k.op.input_dims = op.dims("input_dims");
+        k.op.input_types = op.strings("input_types");
+        op.finish();
+      }
+      if (version == kVersionOptional && o.has("collective")) {
+        Obj c = o.sub("collective");
+        auto& col = k.collective;
+        col.name = c.str("name");
+        if (col.name.empty()) c.fail("name", "must not be empty");
+        col.in_nelems = c.integer("in_nelems");
+        col.out_nelems = c.integer("out_nelems");
+        col.dtype = c.str("dtype");
+        col.group_size = c.integer("group_size");
+        col.group = c.str("group");
+        col.group_desc = c.str("group_desc");
+        col.ranks = c.str("ranks");
+        c.finish();
+      }
       p.kernels.push_back(std::move(k));
     } else {
       o.fail("type", fmt::format("expected \"annotation\", \"sync\" or \"kernel\", got \"{}\"", type));
@@ -249,12 +313,6 @@ Profile read_profile_text(const std::string& text, const std::string& file) {
   return p;
 }
 
-Profile read_profile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(SourcePos{path}, "cannot open profile");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return read_profile_text(ss.str(), path);
-}
+Profile read_profile(const std::string& path) { return read_profile_text(read_input_text(path, "profile"), path); }
 
 }  // namespace trainsim::calibration

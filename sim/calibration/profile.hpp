@@ -42,6 +42,29 @@ struct Shape {
   bool known() const { return m != 0 || tokens != 0 || bytes != 0; }
 };
 
+// The CPU operator that launched a kernel, as a trace recorded with record_shapes=True gives
+// it (linked through the kernel's External id, or the operator around its launch call).
+struct LaunchOp {
+  std::string name;                                   // "aten::addmm"
+  std::vector<std::vector<std::int64_t>> input_dims;  // "Input Dims" per input ([] = a scalar)
+  std::vector<std::string> input_types;               // "Input type" ("float", "c10::BFloat16", "Scalar")
+  bool empty() const { return name.empty(); }
+};
+
+// An NCCL collective's parameters as Kineto records them (the kernel's args, or the
+// record_param_comms operator that launched it).
+struct Collective {
+  std::string name;               // "allreduce", "allgather", "reduce_scatter", "broadcast", "all_to_all", ...
+  std::int64_t in_nelems = 0;     // "In msg nelems"
+  std::int64_t out_nelems = 0;    // "Out msg nelems"
+  std::string dtype;              // "Float", "BFloat16", ... as recorded
+  std::int64_t group_size = 0;    // "Group size"
+  std::string group;              // "Process Group Name"
+  std::string group_desc;         // "Process Group Description"
+  std::string ranks;              // "Process Group Ranks", as recorded ("[0, 1]")
+  bool empty() const { return name.empty(); }
+};
+
 struct KernelRecord {
   std::string name;
   std::string op_class = "other";
@@ -60,6 +83,8 @@ struct KernelRecord {
   double launch_ts_us = -1;        // CPU time of the launch call (from t0), -1 = no launch found
   std::int64_t launch_tid = 0;     // CPU thread that launched it
   std::string phase;               // innermost user annotation around the launch ("" = none)
+  LaunchOp op;                     // launching CPU operator with recorded shapes (empty = none)
+  Collective collective;           // NCCL collective parameters (empty = none)
 };
 
 // A user_annotation range (CPU time): attn(F), mlp(B), dispatch(F), ...
@@ -87,7 +112,9 @@ struct Profile {
 };
 
 // JSON Lines: a header line, then one line per annotation, sync call and kernel. Byte-for-byte
-// deterministic for a given Profile.
+// deterministic for a given Profile. Format version 1; version 2 when some kernel has a
+// recorded launch operator or collective (the optional kernel keys "op" and "collective"), so
+// that a profile without them reads and writes exactly as before.
 std::string write_profile(const Profile& p);
 
 // Reads what write_profile writes. Throws DataError naming file and line on any deviation.

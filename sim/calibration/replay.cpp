@@ -10,6 +10,9 @@
 
 #include "calibration/calibrate.hpp"
 #include "calibration/fit.hpp"
+#include "calibration/kineto.hpp"
+#include "core/error.hpp"
+#include "core/limits.hpp"
 #include "engine/engine.hpp"
 #include "engine/resource.hpp"
 
@@ -19,7 +22,7 @@ namespace {
 
 double d(std::int64_t v) { return static_cast<double>(v); }
 
-bool is_comm(const std::string& cls) { return cls.rfind("a2a_", 0) == 0; }
+bool is_comm(const std::string& cls) { return cls.rfind("a2a_", 0) == 0 || cls == "collective"; }
 
 double launch_of(const KernelRecord& k) { return k.launch_ts_us >= 0 ? k.launch_ts_us : k.ts_us; }
 
@@ -133,6 +136,26 @@ std::vector<ReplayWait> resolve_waits(const Profile& p, std::int64_t* unresolved
 ReplayResult replay(const Profile& p, const Calibration& cal, std::int64_t v_head_dim, bool group_median) {
   ReplayResult r;
   const std::size_t n = p.kernels.size();
+  // Every simulated instant must fit Time (int64 picoseconds): profile times are bounded here,
+  // fitted durations below.
+  const std::string& file = p.provenance.source_file;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& k = p.kernels[i];
+    if (!(k.ts_us >= 0 && k.dur_us >= 0 && k.ts_us + k.dur_us <= kMaxTraceSpanUs && k.launch_ts_us <= kMaxTraceSpanUs))
+      throw DataError(SourcePos{file}, fmt::format("kernel #{} ('{:.60}'): times outside [0, {:.0e}] us from the profile's "
+                                                   "start; replay cannot represent them (docs/limits.md)",
+                                                   i, k.name, kMaxTraceSpanUs));
+  }
+  {
+    std::int64_t waits = 0;
+    for (const auto& sc : p.syncs) waits += sc.name == "cudaStreamWaitEvent";
+    if (waits > 0 && static_cast<double>(waits) * static_cast<double>(n) > static_cast<double>(kMaxReplayWaitPairs))
+      throw DataError(SourcePos{file}, fmt::format("{} kernels and {} cudaStreamWaitEvent calls: resolving the waits "
+                                                   "would take {:.2g} (wait, kernel) pairs, above the replay work limit "
+                                                   "of {:.2g} (docs/limits.md); replay a shorter trace",
+                                                   n, waits, static_cast<double>(waits) * static_cast<double>(n),
+                                                   static_cast<double>(kMaxReplayWaitPairs)));
+  }
   r.launch_latency_us = cal.launch_latency_us;
   r.kernel_gap_us = cal.kernel_gap_us;
 
@@ -149,16 +172,15 @@ ReplayResult replay(const Profile& p, const Calibration& cal, std::int64_t v_hea
              std::make_tuple(launch_of(p.kernels[b]), p.kernels[b].correlation);
     });
     std::map<std::tuple<std::int64_t, std::string, std::array<std::int64_t, 3>>, std::int64_t> seen;
+    // The phase instance: the innermost annotation around the launch (the one that named the
+    // kernel's phase).
+    std::vector<double> at(n);
+    for (std::size_t i = 0; i < n; ++i) at[i] = p.kernels[i].phase.empty() ? -1.0 : launch_of(p.kernels[i]);
+    const std::vector<int> inner = innermost_annotations(p.annotations, at);
     for (std::size_t i : by_launch) {
       const auto& k = p.kernels[i];
-      std::int64_t inst = -1;
-      double best = 0;
-      for (std::size_t a = 0; a < p.annotations.size(); ++a) {
-        const auto& an = p.annotations[a];
-        if (an.name != k.phase || launch_of(k) < an.ts_us || launch_of(k) > an.ts_us + an.dur_us) continue;
-        if (inst < 0 || an.dur_us < best || (an.dur_us == best && an.ts_us >= p.annotations[static_cast<std::size_t>(inst)].ts_us))
-          inst = static_cast<std::int64_t>(a), best = an.dur_us;
-      }
+      std::int64_t inst = inner[i];
+      if (inst >= 0 && p.annotations[static_cast<std::size_t>(inst)].name != k.phase) inst = -1;
       ordinal[i] = seen[{inst, k.name, k.grid}]++;
     }
   }
@@ -210,6 +232,22 @@ ReplayResult replay(const Profile& p, const Calibration& cal, std::int64_t v_hea
         r.kernel_source[i] = "fitted-shape";
       }
     }
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    if (!(dur[i] >= 0 && dur[i] <= kMaxTraceSpanUs))
+      throw DataError(SourcePos{file}, fmt::format("kernel #{} ('{:.60}'): its {} duration {:.3g} us is outside [0, {:.0e}] us "
+                                                   "(a recorded or inferred shape too large for the fit?)",
+                                                   i, p.kernels[i].name, r.kernel_source[i], dur[i], kMaxTraceSpanUs));
+  {
+    // The latest simulated end is below the latest launch plus every duration and gap.
+    double bound = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      bound = std::max(bound, launch_of(p.kernels[i]));
+    for (std::size_t i = 0; i < n; ++i) bound += dur[i] + cal.kernel_gap_us + cal.launch_latency_us;
+    if (!(bound <= 9e12))
+      throw DataError(SourcePos{file}, fmt::format("the replayed kernels could end {:.3g} us after the start, beyond what "
+                                                   "simulated time holds (9.2e12 us, docs/limits.md)",
+                                                   bound));
   }
   for (const auto& s : r.kernel_source) ++r.cost_sources[s];
 

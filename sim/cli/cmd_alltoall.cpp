@@ -2,12 +2,16 @@
 //                   [--skew S] [--sampled] [--direct] [--symmetric] [--gpus N] [--fabric F] [--json]
 // Simulates one MoE layer's DeepEP-style dispatch and combine (sim/network/alltoall.hpp) and
 // reports their times and the bottleneck bandwidth in DeepEP's counting.
+#include <cmath>
+#include <optional>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/table.hpp"
 #include "network/alltoall.hpp"
 
@@ -21,7 +25,7 @@ void setup_alltoall(CLI::App& sub) {
     int gpus_per_node = 8;
     std::string fabric = "mpft";
     bool sampled = false, direct = false, symmetric = false, json = false;
-    double skew = -1;
+    std::optional<double> skew;
   };
   auto o = std::make_shared<Opts>();
   sub.add_option("--hardware", o->hardware, "GPU type (profiles/hardware/NAME.toml) or a path")->capture_default_str();
@@ -33,32 +37,68 @@ void setup_alltoall(CLI::App& sub) {
   sub.add_option("--max-nodes", o->spec.max_nodes, "Node-limited routing: nodes per token at most")->capture_default_str();
   sub.add_option("--skew", o->skew, "Zipf exponent of expert popularity (sampled routing; 0 = uniform)");
   sub.add_flag("--sampled", o->sampled, "Sample each rank's routing (seeded) instead of the balanced expectation");
-  sub.add_option("--seed", o->spec.seed, "Seed of the routing sample")->capture_default_str();
+  sub.add_option("--seed", o->spec.seed, "Seed of the routing sample")->capture_default_str()->check(CLI::NonNegativeNumber);
   sub.add_flag("--direct", o->direct, "Direct sends instead of DeepEP's two-hop IB-then-NVLink path");
   sub.add_flag("--symmetric", o->symmetric, "Simulate one representative EP group instead of every GPU");
   sub.add_option("--gpus", o->gpus, "GPUs in the cluster (default: ep); every EP group runs at once");
   sub.add_option("--gpus-per-node", o->gpus_per_node, "GPUs per node")->capture_default_str();
-  sub.add_option("--fabric", o->fabric, "single | rail | mpft | clos3")->capture_default_str();
+  sub.add_option("--fabric", o->fabric, "single | rail | mpft | clos3")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"single", "rail", "mpft", "clos3"}));
   sub.add_option("--comm-sms", o->spec.comm_sms, "SMs held by the communication kernels")->capture_default_str();
   sub.add_flag("--json", o->json, "Print JSON (dispatch_us, combine_us, dispatch_gbps, combine_gbps, counting, "
                                   "bottleneck, ...)");
   sub.callback([o] {
     network::AllToAllSpec spec = o->spec;
-    if (o->skew >= 0) {
-      spec.skew = o->skew;
+    // Every option checked by name before any work (the network model asserts positivity).
+    const auto positive = [](const char* option, long long v) {
+      if (v < 1) throw UsageError(fmt::format("{}: must be at least 1, got {}", option, v));
+    };
+    positive("--ep", spec.ep);
+    positive("--tokens", spec.tokens);
+    positive("--hidden", spec.hidden);
+    positive("--experts", spec.experts);
+    positive("--topk", spec.topk);
+    positive("--max-nodes", spec.max_nodes);
+    positive("--gpus-per-node", o->gpus_per_node);
+    if (o->gpus < 0) throw UsageError(fmt::format("--gpus: must not be negative, got {}", o->gpus));
+    if (spec.topk > spec.experts)
+      throw UsageError(fmt::format("--topk: {} routed experts per token, but only --experts {}", spec.topk, spec.experts));
+    if (spec.experts < spec.ep)
+      throw UsageError(fmt::format("--experts: {} routed experts cannot cover --ep {} ranks", spec.experts, spec.ep));
+    if (o->skew) {
+      if (!std::isfinite(*o->skew) || *o->skew < 0)
+        throw UsageError(fmt::format("--skew: a Zipf exponent must be a finite number >= 0, got {}", *o->skew));
+      spec.skew = *o->skew;
       spec.balanced = false;
     }
+    // Work limits (core/limits.hpp, docs/limits.md).
+    const long long gpus = o->gpus > 0 ? o->gpus : std::max(spec.ep, o->gpus_per_node);
+    if (gpus > kMaxNetworkGpus || spec.ep > kMaxNetworkGpus)
+      throw UsageError(fmt::format("{}: {} GPUs; the network model's work limit is {} (docs/limits.md)",
+                                   o->gpus > 0 ? "--gpus" : "--ep", std::max<long long>(gpus, spec.ep), kMaxNetworkGpus));
     if (o->sampled) spec.balanced = false;
+    if (!spec.balanced && static_cast<double>(gpus) * spec.tokens * spec.topk > static_cast<double>(kMaxRoutedTokens))
+      throw UsageError(fmt::format("--tokens: sampled routing of {} GPUs x {} tokens x top-{} = {:.3g} token-expert pairs; "
+                                   "the work limit is {:.3g} (docs/limits.md)",
+                                   gpus, spec.tokens, spec.topk, static_cast<double>(gpus) * spec.tokens * spec.topk,
+                                   static_cast<double>(kMaxRoutedTokens)));
     spec.two_hop = !o->direct;
     spec.full_rank = !o->symmetric;
-    if (o->gpus_per_node < 1) throw UsageError("--gpus-per-node must be at least 1");
-    if (o->spec.comm_sms < 0) throw UsageError("--comm-sms must be >= 0");
-    if (spec.ep < 1 || (spec.ep > o->gpus_per_node ? spec.ep % o->gpus_per_node : o->gpus_per_node % spec.ep) != 0)
-      throw UsageError(fmt::format("EP {} does not fit nodes of {} GPUs", spec.ep, o->gpus_per_node));
-    const HardwareConfig hw = load_hardware(o->hardware);
-    if (o->spec.comm_sms >= hw.sms) throw UsageError(fmt::format("--comm-sms {} leaves no SM of {}", o->spec.comm_sms, hw.sms));
+    if (o->spec.comm_sms < 0) throw UsageError("--comm-sms: must be >= 0");
+    if ((spec.ep > o->gpus_per_node ? spec.ep % o->gpus_per_node : o->gpus_per_node % spec.ep) != 0)
+      throw UsageError(fmt::format("--ep: EP {} does not fit nodes of --gpus-per-node {} GPUs (one must divide the other)",
+                                   spec.ep, o->gpus_per_node));
+    const HardwareConfig hw = [&] {
+      try {
+        return load_hardware(o->hardware);
+      } catch (const ConfigError& e) {
+        throw UsageError(fmt::format("--hardware {}: {}", o->hardware, e.message()));
+      }
+    }();
+    if (o->spec.comm_sms >= hw.sms) throw UsageError(fmt::format("--comm-sms: {} leaves no SM of {}", o->spec.comm_sms, hw.sms));
     network::TopologySpec ts;
-    ts.gpus = o->gpus > 0 ? o->gpus : std::max(spec.ep, o->gpus_per_node);
+    ts.gpus = static_cast<int>(gpus);
     ts.gpus_per_node = o->gpus_per_node;
     ts.nics_per_gpu = static_cast<int>(hw.nics_per_gpu);
     ts.nvlink_bidir = hw.nvlink.value;

@@ -37,6 +37,7 @@ std::string pct(double v) { return fmt::format("{:.1f}%", 100.0 * v); }
 
 void run_calibrate(const CalibrateOptions& o) {
   using namespace calibration;
+  check_output_file("-o", o.output);  // before the fits, not after
   CalibrateInputs in;
   in.hardware = load_hardware(o.gpu);
   in.hardware_of = [](const std::string& name) { return load_hardware(name); };
@@ -116,7 +117,7 @@ void run_calibrate(const CalibrateOptions& o) {
     out += gp.str();
   }
   out += fmt::format("\ncalibration written to {}\n", o.output);
-  write_file_atomic(o.output, text);
+  write_file_atomic(o.output, text, "-o");
   fmt::print("{}", out);
 }
 

@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
+#include "core/output.hpp"
 #include "report/compare.hpp"
 #include "schedule/schedule_rules.hpp"
 
@@ -37,6 +38,7 @@ void setup_compare(CLI::App& sub) {
     for (const auto& k : o->schedules)
       if (!schedule::is_known_schedule(k))
         throw UsageError(fmt::format("--schedules: unknown schedule '{}' (known: {})", k, schedule::known_schedules_list()));
+    if (!o->out.empty()) check_output_dir("--out", o->out);  // before the work, not after
     CompareRequest req{o->file, o->sets, o->gpus, o->schedules};
     const RunReport r = compare_hardware(req);
     const std::string text = o->json ? run_json(r).dump(2) + "\n" : compare_text(r);

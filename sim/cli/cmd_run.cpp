@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
+#include "core/output.hpp"
 #include "report/chunk_report.hpp"
 #include "report/run_report.hpp"
 
@@ -27,6 +28,7 @@ void setup_run(CLI::App& sub) {
                  "timeline.json (one step's pipeline, loads in https://ui.perfetto.dev) into this directory");
   sub.add_option("--set", o->sets, "Override any scenario key, e.g. --set plan.schedule=1f1b (repeatable)");
   sub.callback([o] {
+    if (!o->out.empty()) check_output_dir("--out", o->out);  // before the work, not after
     const Scenario sc = load_scenario(o->file, o->sets);
     if (sc.chunk_pair) {  // a calibration scenario: one chunk pair vs its measured profile
       if (!o->out.empty()) throw UsageError("--out: a [chunk_pair] scenario has no run report to write");

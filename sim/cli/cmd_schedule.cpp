@@ -15,6 +15,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/output.hpp"
 #include "core/units.hpp"
 #include "engine/resource.hpp"
 #include "schedule/overlap.hpp"
@@ -67,30 +68,8 @@ std::optional<Time> parse_opt(const std::string& text, const char* option) {
   return parse_time(text, option);
 }
 
-void write_atomically(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  fs::path tmp = target;
-  tmp += fmt::format(".tmp-{}", static_cast<long>(::getpid()));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw InputError(fmt::format("--trace: cannot write '{}'", path));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw InputError(fmt::format("--trace: cannot write '{}': {}", path, ec.message()));
-  }
-}
-
 void run_schedule(const ScheduleOptions& o) {
+  if (!o.trace.empty()) check_output_file("--trace", o.trace);  // before the work
   graph::OpTimes t;
   t.f = parse_opt(o.f, "--f").value_or(Time::us(1));
   t.b = parse_opt(o.b, "--b").value_or(t.f * 2);
@@ -133,7 +112,7 @@ void run_schedule(const ScheduleOptions& o) {
   }
   if (!o.trace.empty()) {
     const std::string trace = schedule::chrome_trace(result, overlap ? &overlap->slices : nullptr);
-    write_atomically(o.trace, trace);
+    write_file_atomic(o.trace, trace, "--trace");
     if (!o.json && !o.order) out += fmt::format("trace written to {}\n", o.trace);
   }
   std::fwrite(out.data(), 1, out.size(), stdout);

@@ -36,12 +36,6 @@ struct SigintGuard {
   SigintGuard& operator=(const SigintGuard&) = delete;
 };
 
-void check_output_folder(const std::string& option, const std::string& path) {
-  const auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty() && !std::filesystem::is_directory(dir))
-    throw UsageError(fmt::format("{} {}: no such folder '{}'", option, path, dir.string()));
-}
-
 }  // namespace
 
 void setup_sweep(CLI::App& sub) {
@@ -77,8 +71,8 @@ void setup_sweep(CLI::App& sub) {
     // Everything is checked before anything is written.
     const sweep::SweepSpec spec = sweep::load_sweep(o->file);
     const std::string db = o->db.empty() ? spec.name + ".sqlite" : o->db;
-    check_output_folder("--db", db);
-    if (!o->csv.empty()) check_output_folder("--csv", o->csv);
+    check_output_file("--db", db);
+    if (!o->csv.empty()) check_output_file("--csv", o->csv);
 
     sweep::Store store(db);
     sweep::RunOptions ro;
@@ -100,7 +94,7 @@ void setup_sweep(CLI::App& sub) {
     const auto points = sweep::all_points(spec);
     const auto rows = store.rows(points);
     if (!o->csv.empty()) {
-      write_file_atomic(o->csv, sweep::csv_text(spec, rows));
+      write_file_atomic(o->csv, sweep::csv_text(spec, rows), "--csv");
       fmt::print(stderr, "wrote {} ({} rows)\n", o->csv, rows.size());
     }
     if (!o->best.empty()) {

@@ -2,6 +2,7 @@
 //   0 success, 2 bad input (file, line, key named), 70 internal error, 1 other failure.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -21,6 +22,19 @@ int main(int argc, char** argv) {
   for (const auto& c : trainsim::cli::kCommands) {
     CLI::App* sub = app.add_subcommand(c.name, c.summary);
     c.setup(*sub);
+  }
+  if (argc > 1 && argv[1][0] != '-') {
+    // An unknown command is named, with the list (CLI11 would only say "a subcommand is required").
+    bool known = false;
+    std::string list;
+    for (const auto& c : trainsim::cli::kCommands) {
+      known = known || std::string(argv[1]) == c.name;
+      list += (list.empty() ? "" : ", ") + std::string(c.name);
+    }
+    if (!known) {
+      fmt::print(stderr, "trainsim: error: unknown command '{}'; the commands are {} (trainsim --help)\n", argv[1], list);
+      return 2;
+    }
   }
   try {
     app.parse(argc, argv);

@@ -30,7 +30,7 @@ ModelConfig parse_model(Section s) {
   m.description = s.string_or("description", "");
   s.allow("source");
   m.layers = s.integer("layers", 1, 100000);
-  m.hidden = s.integer("hidden", 1, kBig);
+  m.hidden = s.integer("hidden", 1, INT32_MAX);  // the all-to-all model takes it as a 32-bit integer
   m.vocab = s.integer("vocab", 1, kBig);
   m.tied_embeddings = s.boolean("tied_embeddings");
   m.norm = s.choice("norm", {"rmsnorm", "layernorm"}) == "rmsnorm" ? NormKind::RMSNorm : NormKind::LayerNorm;

@@ -8,6 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "core/input.hpp"
+#include "core/limits.hpp"
+
 namespace trainsim {
 
 SourcePos pos_of(const toml::node& n, const std::string& fallback_file) {
@@ -28,11 +31,14 @@ static ConfigError parse_error_to_config(const toml::parse_error& e, const std::
 }
 
 toml::table parse_toml_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(SourcePos{path, 0, 0}, "", "cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_toml_string(ss.str(), path);
+  std::string text;
+  try {
+    // A directory, a FIFO, an unreadable or oversized file: refused with the reason (core/input.hpp).
+    text = read_input_text(path, "file", kMaxConfigBytes);
+  } catch (const DataError& e) {
+    throw ConfigError(e.pos(), "", std::string(e.what()).substr(e.pos().str().size() + 2));
+  }
+  return parse_toml_string(text, path);
 }
 
 toml::table parse_toml_string(std::string_view text, const std::string& source_name) {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "schedule/schedule_rules.hpp"
+#include "core/limits.hpp"
 
 namespace trainsim {
 
@@ -38,6 +39,8 @@ static fs::path relative_to_file(const std::string& p, const SourcePos& pos) {
 fs::path resolve_hardware(const std::string& name, const SourcePos& pos) {
   const bool is_path = name.find('/') != std::string::npos || name.ends_with(".toml");
   fs::path p = is_path ? relative_to_file(name, pos) : data_dir() / "profiles" / "hardware" / (name + ".toml");
+  if (fs::exists(p) && !fs::is_regular_file(p))
+    throw ConfigError(pos, "cluster.gpu", fmt::format("'{}' is a directory or device, not a hardware file", p.string()));
   if (!fs::exists(p)) {
     std::string list;
     for (const auto& n : hardware_names()) list += (list.empty() ? "" : ", ") + n;
@@ -119,6 +122,8 @@ std::vector<Section::Layer> section_layers(ScenarioSources& src, const char* key
     fs::path p = relative_to_file(file->first, file->second);
     if (!fs::exists(p))
       throw ConfigError(file->second, std::string(key) + ".file", fmt::format("no such file '{}'", p.string()));
+    if (!fs::is_regular_file(p))
+      throw ConfigError(file->second, std::string(key) + ".file", fmt::format("'{}' is a directory or device, not a file", p.string()));
     auto [it, inserted] = src.files.try_emplace(p.string());
     if (inserted) it->second = parse_toml_file(p.string());
     layers.push_back(Section::Layer{&it->second, {}});
@@ -376,6 +381,20 @@ void validate_phase(const Scenario& s, const PhaseLocator& at) {
     const std::int64_t sum = std::accumulate(p.layer_split.begin(), p.layer_split.end(), std::int64_t{0});
     if (sum != m.layers) fail("plan", "layer_split", fmt::format("sums to {} layers but the model has {}", sum, m.layers));
   }
+  // Work limits, and the 32-bit integers the step simulation uses (core/limits.hpp).
+  const std::int64_t slots = mbs * p.pp * p.vpp;  // < 2^40 * 2^12 * 2^10: no overflow
+  if (slots > kMaxPipelineSlots)
+    fail("training", "global_batch",
+         fmt::format("{} micro-batches per step (global_batch / (dp*micro_batch) = {} / {}) on pp = {} ranks x vpp = {} "
+                     "chunks is {} pipeline slots per step; the work limit is {} (docs/limits.md)",
+                     mbs, t.global_batch, per_step, p.pp, p.vpp, slots, kMaxPipelineSlots));
+  if (p.ep > kMaxNetworkGpus)
+    fail("plan", "ep", fmt::format("ep = {} GPUs in one expert-parallel group; the network model's work limit is {} "
+                                   "(docs/limits.md)", p.ep, kMaxNetworkGpus));
+  if (p.micro_batch * t.seq_len / p.cp > kMaxTokensPerMicrobatch)
+    fail("plan", "micro_batch",
+         fmt::format("micro_batch * seq_len / cp = {} * {} / {} tokens per micro-batch exceeds {} (docs/limits.md)",
+                     p.micro_batch, t.seq_len, p.cp, kMaxTokensPerMicrobatch));
   // Switches of the step models (sim/step/README.md) that would change nothing in every phase
   // are errors, not silently ignored (a base-plan key some phase uses is fine).
   const auto a2a = [&](const PlanConfig& q) { return m.moe.enabled && q.ep > 1; };

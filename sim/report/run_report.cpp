@@ -429,20 +429,14 @@ std::string run_markdown(const RunReport& r) {
 }
 
 void write_run_outputs(const RunReport& r, const std::string& dir) {
-  // Render everything first: a failure leaves nothing half-written.
-  const std::string md = run_markdown(r);
-  const std::string html = run_html(r);
-  const std::string metrics = run_json(r).dump(2) + "\n";
-  const std::string timeline = run_timeline(r).dump() + "\n";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir))
-    throw UsageError(fmt::format("--out: cannot create directory '{}'{}", dir, ec ? ": " + ec.message() : ""));
-  const std::filesystem::path d(dir);
-  write_file_atomic((d / "report.md").string(), md);
-  write_file_atomic((d / "report.html").string(), html);
-  write_file_atomic((d / "metrics.json").string(), metrics);
-  write_file_atomic((d / "timeline.json").string(), timeline);
+  // Render everything first, then write all four files or none (core/output.hpp).
+  check_output_dir("--out", dir);
+  write_files_atomic(dir,
+                     {{"report.md", run_markdown(r)},
+                      {"report.html", run_html(r)},
+                      {"metrics.json", run_json(r).dump(2) + "\n"},
+                      {"timeline.json", run_timeline(r).dump() + "\n"}},
+                     "--out");
 }
 
 }  // namespace trainsim

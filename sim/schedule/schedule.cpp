@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "schedule/families.hpp"
 
 namespace trainsim::schedule {
@@ -104,6 +105,12 @@ Schedule build(std::string_view name, const ScheduleParams& params) {
   if (auto problem = check_params(name, params))
     throw UsageError(fmt::format("{}: {}, got {}", option_name(problem->param), problem->need,
                                  value_of(params, problem->param)));
+  // The work limit (core/limits.hpp, docs/limits.md), before anything is allocated.
+  const std::int64_t slots = std::int64_t{params.pp} * params.vpp * params.microbatches;
+  if (slots > kMaxPipelineSlots)
+    throw UsageError(fmt::format("--microbatches: {}", fmt::format("--pp {} x --vpp {} x --microbatches {} = {} pipeline slots; the work limit is {} "
+                      "(docs/limits.md)",
+                      params.pp, params.vpp, params.microbatches, slots, kMaxPipelineSlots)));
   return info.build(params);
 }
 

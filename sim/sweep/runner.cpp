@@ -157,8 +157,9 @@ std::vector<Point> all_points(const SweepSpec& spec) {
 
 std::string RunSummary::line() const {
   std::string s = fmt::format("{} points: evaluated {}, reused {}; ok {}, infeasible {}, error {}; {:.2f} s", points,
-                              evaluated, reused, ok, infeasible, errors, seconds);
-  if (evaluated > 0 && seconds > 0) s += fmt::format(" ({:.1f} points/s)", static_cast<double>(evaluated) / seconds);
+                              evaluated - stored_by_others, reused + stored_by_others, ok, infeasible, errors, seconds);
+  if (evaluated > stored_by_others && seconds > 0)
+    s += fmt::format(" ({:.1f} points/s)", static_cast<double>(evaluated - stored_by_others) / seconds);
   if (remaining > 0) s += fmt::format("; {} not evaluated yet{}", remaining, interrupted ? " (interrupted: rerun to resume)" : " (rerun to continue)");
   return s;
 }
@@ -186,19 +187,14 @@ RunSummary run_sweep(const SweepSpec& spec, Store& store, const RunOptions& opt)
 
   Progress bar(n, opt.progress_tty, opt.progress);
   std::size_t written = 0;
-  auto last_commit = Clock::now();
+  // One transaction per point (sweep/store.hpp): another sweep on the same file interleaves
+  // its points with ours, and an interrupted run keeps every point stored so far.
   auto store_one = [&](const PointResult& r) {
-    if (written % opt.batch == 0 || Clock::now() - last_commit > std::chrono::milliseconds(500)) {
-      store.commit();
-      last_commit = Clock::now();
-      store.begin();
-    }
-    store.write(spec, *todo[written], r);
+    if (!store.put(spec, *todo[written], r, opt.fresh)) ++sum.stored_by_others;
     ++written;
     bar.update(written);
   };
 
-  store.begin();
   if (opt.jobs <= 1) {
     for (std::size_t i = 0; i < n && !stopped(); ++i) store_one(evaluate_point(spec, *todo[i]));
   } else {
@@ -254,7 +250,6 @@ RunSummary run_sweep(const SweepSpec& spec, Store& store, const RunOptions& opt)
       cv_work.notify_all();
     }  // joins
   }
-  store.commit();
   bar.update(written, true);
   bar.finish();
 

@@ -26,12 +26,12 @@ struct RunOptions {
   bool fresh = false;                       // re-evaluate points already stored
   bool progress_tty = false;                // redraw a bar on stderr (else one line per ~10%)
   bool progress = true;                     // print progress at all
-  const std::atomic<bool>* stop = nullptr;  // set (by SIGINT) to stop early; committed rows stay
-  std::size_t batch = 64;                   // rows per transaction (also committed every ~0.5 s)
+  const std::atomic<bool>* stop = nullptr;  // set (by SIGINT) to stop early; stored rows stay
 };
 
 struct RunSummary {
   std::size_t points = 0, evaluated = 0, reused = 0, remaining = 0;
+  std::size_t stored_by_others = 0;  // evaluated here, but another process had stored the point first
   std::size_t ok = 0, infeasible = 0, errors = 0;  // over every stored point of the sweep
   double seconds = 0;
   bool interrupted = false;

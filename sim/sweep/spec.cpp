@@ -13,21 +13,13 @@
 
 #include "config/reader.hpp"
 #include "config/scenario.hpp"
+#include "core/input.hpp"
+#include "core/limits.hpp"
+#include "sweep/identity.hpp"
 
 namespace fs = std::filesystem;
 
 namespace trainsim::sweep {
-
-std::string hash_hex(const std::string& bytes) {
-  // Two FNV-1a 64-bit lanes with different offsets, the second over the bytes reversed-mixed.
-  std::uint64_t a = 1469598103934665603ULL, b = 0x9ae16a3b2f90404fULL;
-  for (unsigned char c : bytes) {
-    a = (a ^ c) * 1099511628211ULL;
-    b = (b ^ (c + 0x5bU)) * 0x100000001b3ULL;
-    b ^= b >> 29;
-  }
-  return fmt::format("{:016x}{:016x}", a, b);
-}
 
 std::string column_name(const std::string& key) {
   std::string out;
@@ -64,22 +56,23 @@ Point point_at(const SweepSpec& spec, std::size_t index) {
   }
   for (std::size_t i = 0; i < spec.dims.size(); ++i)
     for (const auto& o : spec.dims[i].settings[digit[i]]) p.overrides.push_back(o);
-  std::vector<std::string> lines;
-  for (const auto& o : p.overrides) lines.push_back(o.key + "=" + o.toml);
+  std::vector<std::string> lines, files;
+  for (const auto& o : p.overrides) {
+    lines.push_back(o.key + "=" + o.toml);
+    if (!o.file_sha256.empty()) files.push_back(o.key + " file sha256 " + o.file_sha256);
+  }
   std::sort(lines.begin(), lines.end());
+  std::sort(files.begin(), files.end());
   for (const auto& l : lines) p.canonical += l + "\n";
-  p.id = hash_hex(spec.base_hash + "\n" + p.canonical);
+  std::string id_input = spec.base_hash + "\n" + p.canonical;
+  for (const auto& f : files) id_input += f + "\n";
+  p.id = sha256_hex(id_input).substr(0, 32);
   return p;
 }
 
 namespace {
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string read_bytes(const std::string& path) { return read_input_text(path, "file"); }
 
 std::string quote(const std::string& s) {
   std::string q = "\"";
@@ -196,6 +189,19 @@ SweepSpec load_sweep(const std::string& path) {
   Section top(root, "", path);
   spec.name = top.string_or("name", fs::path(path).stem().string());
   if (spec.name.empty()) top.fail("name", "a sweep name must not be empty");
+  {
+    // The default database is "<name>.sqlite" in the current folder: the name must not lead
+    // out of it ("../x", "/tmp/x") or hide the file (".x").
+    const bool plain = spec.name.size() <= 128 && spec.name.front() != '.' &&
+                       std::all_of(spec.name.begin(), spec.name.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                                c == '_' || c == '.';
+                       });
+    if (!plain)
+      top.fail("name", fmt::format("'{}' is not a plain name: use letters, digits, '-', '_' and '.' (not first), at most 128 "
+                                   "characters; it names the default database <name>.sqlite in the current folder",
+                                   spec.name));
+  }
   spec.description = top.string_or("description", "");
   const std::string scen = top.string("scenario");
   {
@@ -204,6 +210,9 @@ SweepSpec load_sweep(const std::string& path) {
     p = p.lexically_normal();
     if (!fs::is_regular_file(p)) top.fail("scenario", fmt::format("no such scenario file '{}'", p.string()));
     spec.scenario = p.string();
+    std::error_code ec;
+    const fs::path abs = fs::weakly_canonical(fs::absolute(p), ec);
+    spec.scenario_abs = ec ? fs::absolute(p).lexically_normal().string() : abs.string();
   }
 
   // [axes]: every leaf an array of at least one value.
@@ -296,6 +305,18 @@ SweepSpec load_sweep(const std::string& path) {
   top.finish();
   if (spec.dims.empty())
     throw ConfigError(pos_of(root, path), "axes", "a sweep needs at least one axis ([axes]) or link group ([[link]])");
+  {
+    // The work limit on points (core/limits.hpp), with the product computed without overflow.
+    std::uint64_t n = 1;
+    for (const auto& d : spec.dims) {
+      n = d.settings.size() == 0 ? 0 : (n > kMaxSweepPoints ? n : n * d.settings.size());
+      if (n > kMaxSweepPoints)
+        throw ConfigError(d.pos, d.name == d.keys.front() && d.keys.size() == 1 ? "axes." + d.name : d.name,
+                          fmt::format("the sweep has more than {} points with this dimension ({} settings); the work limit "
+                                      "is {} points per sweep (docs/limits.md)",
+                                      kMaxSweepPoints, d.settings.size(), kMaxSweepPoints));
+    }
+  }
 
   std::stable_sort(spec.dims.begin(), spec.dims.end(), [](const Dimension& a, const Dimension& b) { return before(a.pos, b.pos); });
   std::map<std::string, const Dimension*> owner;
@@ -317,12 +338,39 @@ SweepSpec load_sweep(const std::string& path) {
 
   // The base scenario must be valid by itself; its bytes (and the files it reads) identify the points.
   const Scenario base = load_scenario(spec.scenario);
-  std::string hashed = std::string("trainsim ") + TRAINSIM_VERSION + "\n" + read_bytes(spec.scenario);
-  for (const auto& [file, t] : base.sources->files) {
-    (void)t;
-    hashed += "\n--- " + fs::path(file).filename().string() + "\n" + read_bytes(file);
+  std::string hashed = std::string("trainsim ") + TRAINSIM_VERSION + "\n" + build_identity() + "\ndata " + data_identity() +
+                       "\n" + read_bytes(spec.scenario);
+  {
+    // The files the scenario reads, named relative to its folder, so that the same tree under
+    // another path (or the scenario given by a relative or an absolute path) gives the same ids.
+    const fs::path dir = fs::path(spec.scenario_abs).parent_path();
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto& [file, t] : base.sources->files) {
+      (void)t;
+      std::error_code ec;
+      const fs::path abs = fs::weakly_canonical(fs::absolute(file), ec);
+      files.push_back({(ec ? fs::path(file) : abs).lexically_relative(dir).generic_string(), read_bytes(file)});
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& [name, bytes] : files) hashed += "\n--- " + name + "\n" + bytes;
   }
-  spec.base_hash = hash_hex(hashed);
+  spec.base_hash = sha256_hex(hashed);
+  // A string value that names an existing file (a model, a hardware file): its bytes are part
+  // of the point's identity. Looked up as the scenario would (beside the scenario, in the
+  // current folder, in the data folder).
+  for (auto& d : spec.dims)
+    for (auto& setting : d.settings)
+      for (auto& o : setting) {
+        if (o.kind != Override::Kind::Text || o.display.empty() || o.display.size() > 4096) continue;
+        for (const fs::path& c : {fs::path(spec.scenario).parent_path() / o.display, fs::path(o.display),
+                                  data_dir() / o.display, data_dir() / "profiles" / "hardware" / (o.display + ".toml")}) {
+          std::error_code ec;
+          if (fs::is_regular_file(c, ec)) {
+            o.file_sha256 = sha256_hex(read_bytes(c.string()));
+            break;
+          }
+        }
+      }
 
   // Every key must be a scenario key: try each dimension's first setting alone on the base.
   for (const auto& d : spec.dims) {

@@ -29,6 +29,7 @@ struct Override {
   enum class Kind { Integer, Real, Boolean, Text } kind = Kind::Text;  // its SQL column type
   std::int64_t integer = 0;
   double real = 0;
+  std::string file_sha256;  // a string value naming an existing file: the SHA-256 of its bytes (in the point id)
 };
 
 // One dimension of the product: an [axes] key (every setting has one override), or a [[link]]
@@ -44,10 +45,11 @@ struct SweepSpec {
   std::string file;            // the sweep file
   std::string name;            // `name`, or the sweep file's stem
   std::string description;
-  std::string scenario;        // the base scenario's path (resolved)
+  std::string scenario;        // the base scenario's path (resolved; relative if given so)
+  std::string scenario_abs;    // the same, absolute and normalised: what the store records
   std::vector<Dimension> dims; // in file order
   std::vector<std::string> keys;  // every key the sweep sets, in dimension order
-  std::string base_hash;       // hash of the trainsim version and the bytes of the base scenario and the files it reads
+  std::string base_hash;       // SHA-256 of the build, the data files and the bytes of the base scenario and the files it reads (sweep/identity.hpp)
 
   std::size_t size() const;    // product of the dimensions' sizes
 };
@@ -56,20 +58,20 @@ struct Point {
   std::size_t index = 0;
   std::vector<Override> overrides;   // in spec.keys order
   std::string canonical;             // sorted "key=value" lines: the point's identity on the base
-  std::string id;                    // 32 hex digits: hash of base_hash and canonical
+  std::string id;                    // 32 hex digits: SHA-256 of base_hash, canonical and the bytes of files the overrides name
   std::vector<std::string> sets() const;  // "key=value" strings for load_scenario
 };
 
 // Reads a sweep file strictly: unknown keys, empty or non-array axes, keys set twice, link
-// entries with different keys, unknown scenario keys are ConfigErrors with file, line and key.
-// Also loads the base scenario (which must be valid by itself).
+// entries with different keys, unknown scenario keys, a name that is not a plain file name (the
+// default database is "<name>.sqlite" in the current folder), more points than
+// kMaxSweepPoints are ConfigErrors with file, line and key. Also loads the base scenario (which
+// must be valid by itself).
 SweepSpec load_sweep(const std::string& path);
 
 // The point with this index (0 <= index < spec.size()); the last dimension varies fastest.
 Point point_at(const SweepSpec& spec, std::size_t index);
 
-// 128-bit FNV-1a based hash as 32 hex digits (stable across platforms and runs).
-std::string hash_hex(const std::string& bytes);
 
 // A TOML value as TOML text, and a column-safe name for a key ("plan.pp" -> "plan_pp").
 std::string column_name(const std::string& key);

@@ -1,7 +1,20 @@
 #pragma once
 // The SQLite store of sweep results: one row per point (table `points`), keyed by the point's id
-// so that a rerun skips finished points. WAL journal; rows are written in transactions of a batch
-// each, so that an interrupted sweep keeps every committed batch. Used from one thread only.
+// so that a rerun skips finished points.
+//
+// Shared by several processes: two sweeps (or a sweep and a reader) may use one database file
+// at once. The journal is WAL (readers never block the writer), every point is stored in its
+// own IMMEDIATE transaction (the write lock is taken up front, so a writer waits for the other
+// instead of failing at commit), a busy database is waited for (busy timeout) and the
+// operation retried for up to kBusyRetrySeconds before the command gives up naming the file.
+// A point another process already stored as ok or infeasible is kept as it is (so every point
+// is stored once); `--fresh` replaces it.
+//
+// An existing file is checked before anything in it changes: it must be an SQLite database
+// holding nothing but a trainsim sweep store (tables `points` and `trainsim_store`) with the
+// column layout below; anything else is refused with what was found.
+//
+// Used from one thread per process.
 
 #include <cstddef>
 #include <map>
@@ -23,6 +36,9 @@ inline constexpr const char* kMetricColumns[] = {
     "cost_usd", "energy_mwh"};
 inline constexpr std::size_t kMetricCount = sizeof(kMetricColumns) / sizeof(kMetricColumns[0]);
 
+// How long a busy database is waited for, in total, before the command fails.
+inline constexpr int kBusyRetrySeconds = 300;
+
 // The outcome of one point.
 struct PointResult {
   std::size_t index = 0;
@@ -42,8 +58,9 @@ struct StoredRow {
 
 class Store {
  public:
-  // Opens (creating if needed) the database. Throws UsageError if it cannot.
-  explicit Store(const std::string& path);
+  // Opens (creating if needed) the database. Throws UsageError naming `option` and the file if
+  // it cannot, or if an existing file is not a compatible sweep store (before changing it).
+  explicit Store(const std::string& path, const std::string& option = "--db");
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -51,22 +68,30 @@ class Store {
   // Adds a column per sweep key that the table does not have yet.
   void ensure_key_columns(const std::vector<std::string>& keys);
 
-  // Status of the rows with these ids ("" where absent).
+  // Status of every stored row by id.
   std::map<std::string, std::string> statuses();
+  // Status of one row ("" when absent).
+  std::string status(const std::string& id);
 
-  void begin();
-  void write(const SweepSpec& spec, const Point& p, const PointResult& r);
-  void commit();
+  // Stores one point in its own transaction. Unless `replace`, a row another writer already
+  // stored as ok or infeasible is kept. Returns false when such a row was kept.
+  bool put(const SweepSpec& spec, const Point& p, const PointResult& r, bool replace = false);
 
   // The rows of these points (absent ones skipped), in the points' order.
   std::vector<StoredRow> rows(const std::vector<Point>& points);
 
+  const std::string& path() const { return path_; }
+
  private:
   void exec(const std::string& sql);
+  template <class F>
+  auto retry(const char* what, F&& f) -> decltype(f());
+  void check_layout(bool existed);
   sqlite3* db_ = nullptr;
-  sqlite3_stmt* insert_ = nullptr;
-  std::vector<std::string> insert_keys_;  // key columns the prepared insert has
-  bool in_tx_ = false;
+  std::string path_, option_;
+  sqlite3_stmt* insert_ = nullptr;   // INSERT ... ON CONFLICT DO UPDATE ... WHERE status = 'error'
+  sqlite3_stmt* replace_ = nullptr;  // INSERT OR REPLACE
+  std::vector<std::string> insert_keys_;  // key columns the prepared inserts have
 };
 
 }  // namespace trainsim::sweep
