@@ -4,6 +4,9 @@
 # this (and review the diff) whenever a change is meant to move the numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The reports record a date and a commit: fixed here (and in tests/CMakeLists.txt, for the
+# golden test) so that they are byte-stable across commits.
+export SOURCE_DATE_EPOCH=0 TRAINSIM_COMMIT=reference
 bin=build/bin/trainsim
 [ -x "$bin" ] || scripts/build.sh
 out=reports/deepseek-v3-h800

@@ -108,6 +108,7 @@ inline trainsim::RunReport synthetic_report(const std::string& scenario = "Synth
     r.memory.ranks.push_back(m);
   }
   r.memory.fits = r.memory.peak <= r.memory.capacity;
+  for (auto& p : r.phases) p.memory = r.memory;
 
   r.assumptions = {{"batch ramp", "linear in tokens"}, {"routing", "balanced (symmetric mode)"}};
   r.notes = {"Attention cost is fitted from FlashMLA measurements.", "Energy assumes PUE 1.2."};

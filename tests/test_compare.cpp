@@ -48,10 +48,10 @@ TEST_CASE("compare: rows match run, and only the GPU whose memory is short is re
   CHECK_FALSE(j.at("hardware")[1].at("replanned").get<bool>());
 }
 
-TEST_CASE("compare: an unknown GPU is an input error naming the key", "[compare]") {
+TEST_CASE("compare: an unknown GPU is an input error naming the option", "[compare]") {
   const auto r = ts_test::run_trainsim("compare '" + write_scenario() + "' --hardware h900");
   CHECK(r.status == 2);
-  CHECK(r.err.find("cluster.gpu") != std::string::npos);
+  CHECK(r.err.find("--hardware: unknown GPU 'h900'") != std::string::npos);
   CHECK(r.out.empty());
 }
 

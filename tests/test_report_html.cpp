@@ -9,13 +9,13 @@
 // so any console message is unexpected) or "Uncaught". The detector is checked on a page that
 // throws.
 //
-// Not blank: the screenshot is decoded (PNG: zlib inflate + scanline filters) and the fraction
+// Not blank: the screenshot is decoded (libpng's simplified API, to 8-bit RGB) and the fraction
 // of "ink" pixels (some channel below 200: text, bars, lines; the page's light backgrounds do
 // not count) is measured. An empty page, shot the same way, has none; the report must have at
 // least 3% (the synthetic report measures about 9% at 1280x2000).
 #include <catch2/catch.hpp>
 
-#include <zlib.h>
+#include <png.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -80,83 +80,24 @@ struct Image {
   std::string error;
 };
 
-std::uint32_t be32(const std::string& s, std::size_t p) {
-  return (static_cast<std::uint32_t>(static_cast<unsigned char>(s[p])) << 24) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(s[p + 1])) << 16) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(s[p + 2])) << 8) |
-         static_cast<std::uint32_t>(static_cast<unsigned char>(s[p + 3]));
-}
-
-// Decodes an 8-bit, non-interlaced greyscale/RGB/RGBA PNG (what Chromium writes).
+// Decodes a PNG into 8-bit RGB with libpng (any bit depth, colour type or interlacing).
 Image decode_png(const std::string& png) {
   Image img;
-  if (png.size() < 8 || png.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0) {
-    img.error = "not a PNG";
+  png_image pi{};
+  pi.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&pi, png.data(), png.size())) {
+    img.error = std::string("not a PNG: ") + pi.message;
     return img;
   }
-  int depth = 0, color = 0, interlace = 0;
-  std::string idat;
-  for (std::size_t p = 8; p + 8 <= png.size();) {
-    const std::uint32_t len = be32(png, p);
-    const std::string type = png.substr(p + 4, 4);
-    if (p + 12 + len > png.size()) break;
-    if (type == "IHDR") {
-      img.width = be32(png, p + 8);
-      img.height = be32(png, p + 12);
-      depth = static_cast<unsigned char>(png[p + 16]);
-      color = static_cast<unsigned char>(png[p + 17]);
-      interlace = static_cast<unsigned char>(png[p + 20]);
-    } else if (type == "IDAT") {
-      idat += png.substr(p + 8, len);
-    } else if (type == "IEND") {
-      break;
-    }
-    p += 12 + len;
+  pi.format = PNG_FORMAT_RGB;
+  img.width = pi.width;
+  img.height = pi.height;
+  img.rgb.resize(PNG_IMAGE_SIZE(pi));
+  if (!png_image_finish_read(&pi, nullptr, img.rgb.data(), 0, nullptr)) {
+    img.error = std::string("bad PNG: ") + pi.message;
+    img.rgb.clear();
   }
-  const int channels = color == 0 ? 1 : color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 0;
-  if (depth != 8 || channels == 0 || interlace != 0 || img.width == 0 || img.height == 0) {
-    img.error = "unsupported PNG (depth " + std::to_string(depth) + ", colour type " + std::to_string(color) + ")";
-    return img;
-  }
-  const std::size_t stride = static_cast<std::size_t>(img.width) * static_cast<std::size_t>(channels);
-  std::vector<std::uint8_t> raw((stride + 1) * img.height);
-  uLongf raw_len = static_cast<uLongf>(raw.size());
-  if (uncompress(raw.data(), &raw_len, reinterpret_cast<const Bytef*>(idat.data()), static_cast<uLong>(idat.size())) != Z_OK ||
-      raw_len != raw.size()) {
-    img.error = "bad zlib stream";
-    return img;
-  }
-  const auto bpp = static_cast<std::size_t>(channels);
-  std::vector<std::uint8_t> prev(stride, 0), cur(stride);
-  img.rgb.resize(static_cast<std::size_t>(img.width) * img.height * 3);
-  for (std::size_t y = 0; y < img.height; ++y) {
-    const std::uint8_t* line = raw.data() + y * (stride + 1);
-    const int filter = line[0];
-    for (std::size_t i = 0; i < stride; ++i) {
-      const int a = i >= bpp ? cur[i - bpp] : 0, b = prev[i], c = i >= bpp ? prev[i - bpp] : 0;
-      int pred = 0;
-      switch (filter) {
-        case 0: pred = 0; break;
-        case 1: pred = a; break;
-        case 2: pred = b; break;
-        case 3: pred = (a + b) / 2; break;
-        case 4: {
-          const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
-          pred = (pa <= pb && pa <= pc) ? a : pb <= pc ? b : c;
-          break;
-        }
-        default: img.error = "bad filter"; return img;
-      }
-      cur[i] = static_cast<std::uint8_t>((line[1 + i] + pred) & 0xFF);
-    }
-    for (std::size_t x = 0; x < img.width; ++x) {
-      const std::uint8_t* px = cur.data() + x * bpp;
-      std::uint8_t* o = img.rgb.data() + (y * img.width + x) * 3;
-      if (channels <= 2) o[0] = o[1] = o[2] = px[0];
-      else { o[0] = px[0]; o[1] = px[1]; o[2] = px[2]; }
-    }
-    std::swap(prev, cur);
-  }
+  png_image_free(&pi);
   return img;
 }
 
@@ -218,6 +159,23 @@ TEST_CASE("report.html renders in headless Chromium without console errors and i
   const double ink = ink_fraction(img);
   INFO("ink fraction " << ink);
   CHECK(ink > 0.03);
+
+  // A what-if whose plan does not fit (issue 12): banners, no charts; it renders cleanly too.
+  trainsim::RunReport w = ts_test::synthetic_report();
+  w.provenance.overrides = {"plan.pp=8"};
+  w.provenance.command = "trainsim run scenarios/synthetic.toml --set plan.pp=8";
+  w.priced = false;
+  w.phases[1].memory.ranks[0].activations *= 4;
+  w.phases[1].memory.peak = w.phases[1].memory.ranks[0].total();
+  w.phases[1].memory.fits = false;
+  ts_test::write_file(dir / "whatif.html", trainsim::run_html(w));
+  const Shot ws = screenshot(dir, "whatif", dir / "whatif.html");
+  INFO("chromium stderr (what-if):\n" << ws.err);
+  REQUIRE(ws.status == 0);
+  CHECK(joined(console_errors(ws.err)) == "");
+  const Image wimg = decode_png(ts_test::read_file(ws.png));
+  REQUIRE(wimg.error == "");
+  CHECK(ink_fraction(wimg) > 0.01);
 
   // Keep the screenshot for a look when TRAINSIM_KEEP_SCREENSHOT names a file.
   if (const char* keep = std::getenv("TRAINSIM_KEEP_SCREENSHOT")) fs::copy_file(shot.png, keep, fs::copy_options::overwrite_existing);

@@ -196,3 +196,100 @@ TEST_CASE("run_html: non-finite numbers do not leak into the page") {
   CHECK(html.find("inf\"") == std::string::npos);
   CHECK(html.find("=\"-nan") == std::string::npos);
 }
+
+// Issue 12, point 7: banners, what-ifs, an unpriced plan, op costs by class, communication by kind.
+TEST_CASE("run_html: banners for feasibility and provenance come before every section") {
+  RunReport r = ts_test::synthetic_report();
+  r.provenance.command = "trainsim run scenarios/synthetic.toml";
+  r.provenance.version = "0.1.0";
+  r.provenance.commit = "0123456789ab";
+  r.provenance.date = "2025-06-01T12:00:00Z";
+  const std::string html = run_html(r);
+  const auto feas = html.find("id=\"callout-feasibility\"");
+  const auto prov = html.find("id=\"callout-origin\"");
+  REQUIRE(feas != std::string::npos);
+  REQUIRE(prov != std::string::npos);
+  CHECK(feas < html.find("<section"));
+  CHECK(prov < html.find("<section"));
+  CHECK(html.find("Fits GPU memory", feas) < prov);
+  CHECK(html.find("trainsim run scenarios/synthetic.toml", prov) != std::string::npos);
+  CHECK(html.find("0123456789ab", prov) != std::string::npos);
+  CHECK(html.find("2025-06-01T12:00:00Z", prov) != std::string::npos);
+  CHECK(html.find("Overrides</b> none") != std::string::npos);
+  CHECK(html.find("id=\"callout-whatif\"") == std::string::npos);
+  // Energy and tokens/s among the headline figures: 3120 tokens/s/GPU x 256 GPUs = 798.7K.
+  CHECK(html.find("<span class=\"k\">Tokens/s</span><div class=\"v\">798.7K</div>") != std::string::npos);
+  CHECK(html.find("<span class=\"k\">Energy</span>") != std::string::npos);
+}
+
+TEST_CASE("run_html: a what-if names its overrides and shows published figures as the baseline's") {
+  RunReport r = ts_test::synthetic_report();
+  r.provenance.overrides = {"plan.pp=8", "hardware.interconnect.nic=200Gb/s"};
+  const std::string html = run_html(r);
+  CHECK(html.find("<h1>Synthetic MoE run (what-if: plan.pp=8, hardware.interconnect.nic=200Gb/s)</h1>") != std::string::npos);
+  CHECK(html.find("id=\"callout-whatif\"") != std::string::npos);
+  CHECK(html.find("<code>--set hardware.interconnect.nic=200Gb/s</code>") != std::string::npos);
+  CHECK(html.find("<h2>Baseline published figures</h2>") != std::string::npos);
+  CHECK(html.find("gap gap-ok") == std::string::npos);
+  CHECK(html.find("gap-neutral\">-4.7%") != std::string::npos);
+  CHECK(check_nesting(html) == "");
+}
+
+TEST_CASE("run_html: a plan that does not fit is not priced and says where it is short") {
+  RunReport r = ts_test::synthetic_report();
+  r.priced = false;
+  constexpr double GiB = 1073741824.0;
+  r.phases[1].memory.ranks[2].activations += 52 * GiB;  // rank 2 of the long-context phase: 51 + 52 = 103 GiB of 80
+  r.phases[1].memory.peak = r.phases[1].memory.ranks[2].total();
+  r.phases[1].memory.fits = false;
+  const std::string html = run_html(r);
+  const auto banner = html.find("Does not fit GPU memory.");
+  REQUIRE(banner != std::string::npos);
+  CHECK(banner < html.find("<section"));
+  CHECK(html.find("long context: 103.0 GiB needed on pipeline rank 2 of 80.0 GiB (short by 23.0 GiB)") != std::string::npos);
+  for (const char* id : {"chart-breakdown", "chart-cost", "chart-timeline", "id=\"sources\""}) {
+    INFO(id);
+    CHECK(html.find(id) == std::string::npos);
+  }
+  CHECK(html.find("not priced") != std::string::npos);
+  CHECK(html.find("does not fit</span>") != std::string::npos);  // the phase row
+  CHECK(html.find("Phase “long context” (the fullest)") != std::string::npos);
+  CHECK(check_nesting(html) == "");
+}
+
+TEST_CASE("run_html: op-cost provenance is one row per op class, source and basis") {
+  RunReport r = ts_test::synthetic_report();
+  r.phases[0].step.costs.by_class = {{{"gemm", "fitted", "h800 fp8 GEMM fit"}, 120},
+                                     {{"attention", "measured", "h800/flashmla"}, 30}};
+  r.phases[1].step.costs.by_class = {{{"gemm", "fitted", "h800 fp8 GEMM fit"}, 80}};
+  const std::string html = run_html(r);
+  const auto t0 = html.find("<table id=\"op-costs\">");
+  REQUIRE(t0 != std::string::npos);
+  const std::string table = html.substr(t0, html.find("</table>", t0) - t0);
+  CHECK(count(table, "<tr><td>") == 2);  // two classes, summed over the phases
+  CHECK(table.find("<td>gemm</td><td>fitted</td><td class=\"mono\">h800 fp8 GEMM fit</td><td class=\"n\">200</td>") !=
+        std::string::npos);
+  CHECK(table.find("<td>attention</td><td>measured</td>") != std::string::npos);
+  CHECK(count(html, "h800/flashmla") == 1);  // once, not a cell per phase
+}
+
+TEST_CASE("run_html: exposed communication by kind, from the breakdown's parts") {
+  const RunReport r = ts_test::synthetic_report();
+  const std::string html = run_html(r);
+  const auto s0 = html.find("<section id=\"communication\">");
+  REQUIRE(s0 != std::string::npos);
+  const std::string sec = html.substr(s0, html.find("</section>", s0) - s0);
+  for (const auto& l : step::Breakdown{}.lines())
+    if (std::string_view(l.name).starts_with("exposed_")) {
+      INFO(l.name);
+      CHECK(sec.find(std::string("<th class=\"n\">") + l.label + "</th>") != std::string::npos);
+    }
+  // Phase 0 of the fixture: 1.10 s of exposed EP all-to-all in a 12.95 s step (8.5%); EP and DP
+  // are its only exposed communication: 2.00 s (15.4%).
+  CHECK(sec.find("1.10 s<br><span class=\"sub\">8.5%</span>") != std::string::npos);
+  CHECK(sec.find("2.00 s<br><span class=\"sub\">15.4%</span>") != std::string::npos);
+  // One bubble figure: the timeline quotes the step's (schedule bubble + imbalance) / step.
+  RunReport b = ts_test::synthetic_report();
+  b.phases[0].step.bubble_fraction = 0.185;
+  CHECK(run_html(b).find("Pipeline bubble 18.5% of the step") != std::string::npos);
+}

@@ -640,7 +640,8 @@ void fit_gemm_class(const std::string& dtype, const std::vector<GemmIn>& all, Ct
       tagged, [&](const GemmPoint& p) { return d(p.m) * d(p.n) * d(p.k) * d(p.groups) >= cut; }, fit, predict);
   if (!largest.empty()) gc.fit.heldout.push_back(held("largest 20% by FLOPs", largest));
   if (groups.size() >= 2)
-    for (const auto& [g, n] : groups) {
+    for (const auto& group : groups) {
+      const std::string& g = group.first;  // a named copy: clang 14 cannot capture a structured binding
       const auto rel = holdout_rel(pts, [&](const GemmPoint& p) { return p.group == g; }, fit, predict);
       if (!rel.empty()) gc.fit.heldout.push_back(held(g + " predicted by the other sources", rel));
     }
@@ -731,7 +732,8 @@ void fit_attention_class(bool bwd, const std::vector<AttnIn>& all, Ctx& ctx, Cal
   auto predict = [bwd](const AttnFit& m, const AttnPoint& p) { return attention_time_us(m.params, p.shape, bwd, p.sms); };
   if (pts.size() >= 8) f.heldout.push_back(held("4-fold", kfold_rel(pts, 4, fit, predict)));
   if (groups.size() >= 2)
-    for (const auto& [g, n] : groups) {
+    for (const auto& group : groups) {
+      const std::string& g = group.first;  // a named copy: clang 14 cannot capture a structured binding
       const auto rel = holdout_rel(pts, [&](const AttnPoint& p) { return p.group == g; }, fit, predict);
       if (!rel.empty()) f.heldout.push_back(held(g + " predicted by the other sources", rel));
     }
@@ -740,7 +742,8 @@ void fit_attention_class(bool bwd, const std::vector<AttnIn>& all, Ctx& ctx, Cal
   for (const auto& p : pts) ++series[{p.shape.causal, p.shape.d_qk + p.shape.d_v}];
   if (series.size() >= 3 && af.params.model == "waves") {
     std::vector<double> lo;
-    for (const auto& [key, n] : series) {
+    for (const auto& entry : series) {
+      const auto& key = entry.first;  // clang 14 cannot capture a structured binding
       const auto rel = holdout_rel(
           pts, [&](const AttnPoint& p) { return p.shape.causal == key.first && p.shape.d_qk + p.shape.d_v == key.second; },
           fit, predict);

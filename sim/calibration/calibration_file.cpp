@@ -253,6 +253,7 @@ std::string write_calibration(const Calibration& c) {
 
 namespace {
 Calibration from_table(const toml::table& root, const std::string& file) {
+  const KeyLogPause pause;  // a generated file, not user configuration (docs/configuration.md)
   Section top(root, "", file);
   Calibration c;
   const std::int64_t version = top.integer("version", 1, 1000);

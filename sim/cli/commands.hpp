@@ -23,11 +23,16 @@ void setup_calibrate(CLI::App& sub);
 void setup_replay(CLI::App& sub);
 void setup_sweep(CLI::App& sub);
 void setup_validate(CLI::App& sub);
+void setup_list(CLI::App& sub);
+void setup_import_model(CLI::App& sub);
 
 // The table main() registers, in the order --help lists them.
 inline constexpr Command kCommands[] = {
     {"run", "Simulate a whole training run of a scenario: step time, GPU-hours, days, dollars, energy, reports", setup_run},
     {"compare", "The same model and token budget on several GPU types (and schedules), re-planned if needed", setup_compare},
+    {"list", "What is installed, one line each: gpus, models, schedules, scenarios", setup_list},
+    {"import-model", "Write a model TOML from a Hugging Face config.json (Llama, Qwen2, Mistral, Mixtral, DeepSeek-V2/V3, GPT-NeoX)",
+     setup_import_model},
     {"describe", "Parameters, FLOPs, per-layer operations and memory of a model or scenario", setup_describe},
     {"schedule", "Replay a pipeline schedule (gpipe, 1f1b, interleaved, zb1p, dualpipe, dualpipev) with given op times", setup_schedule},
     {"import", "Import a PyTorch-profiler (Kineto) trace into a classified kernel profile", setup_import},

@@ -1,5 +1,6 @@
 // trainsim command-line entry point. The one place where errors become exit statuses:
-//   0 success, 2 bad input (file, line, key named), 70 internal error, 1 other failure.
+//   0 success, 2 bad input (file, line, key named), 3 the plan does not fit GPU memory (the
+//   report was printed, unpriced), 70 internal error, 1 other failure.
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -46,6 +47,10 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     fmt::print(stderr, "trainsim: error: {}\n", e.what());
     return 2;
+  } catch (const trainsim::PlanDoesNotFit& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "trainsim: {} (exit status 3)\n", e.what());
+    return 3;
   } catch (const trainsim::InternalError& e) {
     std::fflush(stdout);
     fmt::print(stderr, "trainsim: {}\n", e.what());

@@ -94,10 +94,26 @@ ModelConfig parse_model(Section s) {
 }
 
 // ---------------------------------------------------------------------------------------------
-static Sourced sourced(Section& s, std::string_view key, Dim d, double min, double max, bool required = true) {
+// A hardware value: { value = "<quantity>", source = "..." }. An override (a scenario's
+// [hardware] table or --set, anything but the GPU file `base_file` itself) may give a bare
+// quantity instead: it sets the value, and the override is recorded as its source.
+static Sourced sourced(Section& s, std::string_view key, Dim d, double min, double max, const std::string& base_file,
+                       bool required = true) {
   if (!required && !s.has(key)) {
     s.allow(key);
     return {};
+  }
+  if (s.is_string(key)) {
+    const SourcePos at = s.pos(key);
+    if (base_file.empty() || at.file == base_file)
+      s.fail(key, "a hardware value is a table { value = \"<quantity>\", source = \"...\" }; a bare quantity is "
+                  "allowed only in an override (a scenario's [hardware] or --set)");
+    Sourced v;
+    const std::string text = s.string(key);
+    v.value = s.quantity(key, d, min, max);
+    v.source = at.file == "--set" ? fmt::format("--set {}={}", s.full_key(key), text)
+                                  : fmt::format("override {} = \"{}\" ({})", s.full_key(key), text, at.str());
+    return v;
   }
   Section t = s.table(key);
   Sourced v;
@@ -109,7 +125,7 @@ static Sourced sourced(Section& s, std::string_view key, Dim d, double min, doub
   return v;
 }
 
-HardwareConfig parse_hardware(Section s) {
+HardwareConfig parse_hardware(Section s, const std::string& base_file) {
   HardwareConfig h;
   h.pos = s.pos();
   h.name = s.string("name");
@@ -117,34 +133,34 @@ HardwareConfig parse_hardware(Section s) {
   {
     Section c = s.table("compute");
     h.sms = c.integer("sms", 1, 100000);
-    h.clock = sourced(c, "clock", Dim::Frequency, 1e6, 1e11, false);
-    h.fp8 = sourced(c, "fp8", Dim::FlopRate, 0, 1e18, false);
-    h.bf16 = sourced(c, "bf16", Dim::FlopRate, 1e9, 1e18);
-    h.tf32 = sourced(c, "tf32", Dim::FlopRate, 1e9, 1e18);
-    h.fp32 = sourced(c, "fp32", Dim::FlopRate, 1e9, 1e18);
+    h.clock = sourced(c, "clock", Dim::Frequency, 1e6, 1e11, base_file, false);
+    h.fp8 = sourced(c, "fp8", Dim::FlopRate, 0, 1e18, base_file, false);
+    h.bf16 = sourced(c, "bf16", Dim::FlopRate, 1e9, 1e18, base_file);
+    h.tf32 = sourced(c, "tf32", Dim::FlopRate, 1e9, 1e18, base_file);
+    h.fp32 = sourced(c, "fp32", Dim::FlopRate, 1e9, 1e18, base_file);
     c.finish();
   }
   {
     Section mem = s.table("memory");
-    h.hbm_capacity = sourced(mem, "capacity", Dim::Bytes, 1e6, 1e15);
-    h.hbm_bandwidth = sourced(mem, "bandwidth", Dim::Bandwidth, 1e6, 1e15);
+    h.hbm_capacity = sourced(mem, "capacity", Dim::Bytes, 1e6, 1e15, base_file);
+    h.hbm_bandwidth = sourced(mem, "bandwidth", Dim::Bandwidth, 1e6, 1e15, base_file);
     mem.finish();
   }
   {
     Section n = s.table("interconnect");
-    h.nvlink = sourced(n, "nvlink", Dim::Bandwidth, 1e6, 1e15);
-    h.nic = sourced(n, "nic", Dim::Bandwidth, 1e6, 1e15);
+    h.nvlink = sourced(n, "nvlink", Dim::Bandwidth, 1e6, 1e15, base_file);
+    h.nic = sourced(n, "nic", Dim::Bandwidth, 1e6, 1e15, base_file);
     h.nics_per_gpu = n.integer_or("nics_per_gpu", 1, 1, 64);
     n.finish();
   }
   {
     Section p = s.table("power");
-    h.tdp = sourced(p, "tdp", Dim::Power, 1, 1e5);
+    h.tdp = sourced(p, "tdp", Dim::Power, 1, 1e5, base_file);
     p.finish();
   }
   {
     Section p = s.table("price");
-    h.price = sourced(p, "per_gpu_hour", Dim::PricePerHour, 0, 1e4);
+    h.price = sourced(p, "per_gpu_hour", Dim::PricePerHour, 0, 1e4, base_file);
     p.finish();
   }
   s.finish();

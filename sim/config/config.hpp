@@ -111,7 +111,9 @@ struct HardwareConfig {
   double peak_flops(const std::string& dtype) const;  // "fp8" | "bf16" | "tf32" | "fp32"
 };
 
-HardwareConfig parse_hardware(Section s);
+// `base_file`: the GPU file under the overrides; its values must be { value, source } tables,
+// while an override may be a bare quantity (see config.cpp: sourced).
+HardwareConfig parse_hardware(Section s, const std::string& base_file = "");
 
 // ---------------------------------------------------------------------------------------------
 struct ClusterConfig {

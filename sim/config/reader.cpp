@@ -1,6 +1,8 @@
 #include "config/reader.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -63,21 +65,31 @@ static std::size_t edit_distance(std::string_view a, std::string_view b) {
   return prev[b.size()];
 }
 
-std::string closest_match(std::string_view key, const std::vector<std::string>& candidates) {
-  // Rank by (shortcut distance, real edit distance, name): a candidate that contains the key or
-  // is contained in it counts as distance 1 ("pp" ~ "pp_size"), and ties go to the candidate
-  // with the smaller real edit distance ("nic_per_gpu" -> "nics_per_gpu", not "nic").
+std::string closest_match(std::string_view key_in, const std::vector<std::string>& candidates) {
+  // Rank by (shortcut distance, real edit distance, name): a candidate that contains the key
+  // (of 3 or more characters) counts as distance 0 ("H100" ~ "h100-sxm", before "h200"); one that
+  // contains a shorter key or is contained in the key counts as 1 ("pp" ~ "pp_size"); ties go
+  // to the candidate with the smaller real edit distance ("nic_per_gpu" -> "nics_per_gpu", not
+  // "nic"). Case does not count: names are matched as the user might type them.
+  auto lower = [](std::string_view s) {
+    std::string o(s);
+    for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return o;
+  };
+  const std::string key = lower(key_in);
   std::string best;
   std::size_t best_d = std::numeric_limits<std::size_t>::max(), best_real = best_d;
-  for (const auto& c : candidates) {
+  for (const auto& cand : candidates) {
+    const std::string c = lower(cand);
     const std::size_t real = edit_distance(key, c);
     std::size_t d = real;
-    if (c.find(key) != std::string::npos || (key.size() > 2 && std::string_view(key).find(c) != std::string_view::npos))
+    if (key.size() > 2 && c.find(key) != std::string::npos) d = 0;  // "h100" in "h100-sxm" beats "h200"
+    else if (c.find(key) != std::string::npos || (key.size() > 2 && key.find(c) != std::string::npos))
       d = std::min<std::size_t>(d, 1);
     if (d < best_d || (d == best_d && real < best_real)) {
       best_d = d;
       best_real = real;
-      best = c;
+      best = cand;
     }
   }
   const std::size_t limit = std::max<std::size_t>(2, key.size() / 3);
@@ -135,8 +147,19 @@ void Section::fail(std::string_view key, const std::string& message) const {
   throw ConfigError(pos(key), full_key(key), message);
 }
 
+namespace {
+std::atomic<const KeyLog*> g_key_log{nullptr};
+void log_key(const Section& s, std::string_view key) {
+  if (const KeyLog* l = g_key_log.load(std::memory_order_relaxed)) (*l)(s.full_key(key));
+}
+}  // namespace
+
+void set_key_log(const KeyLog* log) { g_key_log.store(log); }
+const KeyLog* key_log() { return g_key_log.load(); }
+
 const toml::node* Section::find(std::string_view key) {
   known_.emplace(key);
+  log_key(*this, key);
   return lookup(key);
 }
 
@@ -307,7 +330,10 @@ std::optional<Section> Section::opt_table(std::string_view key) {
   return table(key);
 }
 
-void Section::allow(std::string_view key) { known_.emplace(key); }
+void Section::allow(std::string_view key) {
+  known_.emplace(key);
+  log_key(*this, key);
+}
 
 bool Section::is_string(std::string_view key) const {
   const toml::node* n = lookup(key);

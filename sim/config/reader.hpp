@@ -14,6 +14,7 @@
 // key of the offending node.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -32,6 +33,27 @@ SourcePos pos_of(const toml::node& n, const std::string& fallback_file = {});
 // Parses a TOML file; a syntax error becomes a ConfigError with the parser's position.
 toml::table parse_toml_file(const std::string& path);
 toml::table parse_toml_string(std::string_view text, const std::string& source_name);
+
+// The keys readers accept, as they ask for them: while a log is installed, every key a Section
+// reads or allows (with its full dotted name, e.g. "phases[1].plan.dp") is passed to it. The
+// documentation test derives the accepted keys from this (tests/test_docs.cpp), so a key added
+// to a reader is a key the test checks docs/configuration.md for. Not for production use: one
+// log at a time, installed and removed by one thread while no other thread reads.
+using KeyLog = std::function<void(const std::string& full_key)>;
+void set_key_log(const KeyLog* log);  // nullptr removes it
+const KeyLog* key_log();
+// Suspends the key log while reading files that are not user configuration (calibration files,
+// written by `trainsim calibrate` and documented in sim/calibration/README.md).
+class KeyLogPause {
+ public:
+  KeyLogPause() : saved_(key_log()) { set_key_log(nullptr); }
+  ~KeyLogPause() { set_key_log(saved_); }
+  KeyLogPause(const KeyLogPause&) = delete;
+  KeyLogPause& operator=(const KeyLogPause&) = delete;
+
+ private:
+  const KeyLog* saved_;
+};
 
 // Levenshtein-based suggestion among candidates; empty if nothing is close.
 std::string closest_match(std::string_view key, const std::vector<std::string>& candidates);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <numeric>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -17,37 +18,114 @@ namespace fs = std::filesystem;
 
 fs::path data_dir() {
   if (const char* e = std::getenv("TRAINSIM_DATA"); e && *e) return fs::path(e);
+  // An installed trainsim (cmake --install) finds its data beside itself: <prefix>/bin/trainsim
+  // and <prefix>/share/trainsim, wherever the prefix was moved to.
+  static const fs::path installed = [] {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec || exe.empty()) return fs::path();
+    const fs::path d = (exe.parent_path() / TRAINSIM_INSTALL_DATA_REL).lexically_normal();
+    return fs::is_directory(d / "profiles" / "hardware", ec) ? d : fs::path();
+  }();
+  if (!installed.empty()) return installed;
   return fs::path(TRAINSIM_DATA_DIR);
 }
 
-std::vector<std::string> hardware_names() {
+namespace {
+
+// The *.toml files below `dir` (recursively when `recurse`), as names relative to it without
+// the extension, sorted.
+std::vector<std::string> toml_names(const fs::path& dir, bool recurse) {
   std::vector<std::string> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(data_dir() / "profiles" / "hardware", ec))
-    if (e.path().extension() == ".toml") out.push_back(e.path().stem().string());
+  auto add = [&](const fs::directory_entry& e) {
+    if (e.is_regular_file() && e.path().extension() == ".toml")
+      out.push_back(fs::relative(e.path(), dir).replace_extension().generic_string());
+  };
+  if (recurse) {
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      add(*it);
+  } else {
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) add(*it);
+  }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+bool looks_like_path(const std::string& name) { return name.find('/') != std::string::npos || name.ends_with(".toml"); }
+
+}  // namespace
+
+std::vector<std::string> hardware_names() { return toml_names(data_dir() / "profiles" / "hardware", false); }
+std::vector<std::string> model_names() { return toml_names(data_dir() / "models", false); }
+
+std::vector<std::string> scenario_names() {
+  std::vector<std::string> out;
+  for (const auto& n : toml_names(data_dir() / "scenarios", true)) {
+    // Sweep files live beside scenarios; only files that are scenarios count.
+    try {
+      if (is_scenario(parse_toml_file((data_dir() / "scenarios" / (n + ".toml")).string()))) out.push_back(n);
+    } catch (const InputError&) {
+    }
+  }
+  return out;
+}
+
+std::string unknown_name_message(const std::string& what, const std::string& name, const std::vector<std::string>& known) {
+  const std::string hint = closest_match(name, known);
+  return fmt::format("unknown {} '{}'{}; known: {} (trainsim list {}s)", what, name,
+                     hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), joined(known),
+                     what == "GPU" ? "gpu" : what);
+}
+
+fs::path resolve_scenario(const std::string& name_or_path, const std::string& option) {
+  if (fs::is_regular_file(name_or_path)) return fs::path(name_or_path);
+  if (fs::is_directory(name_or_path))
+    throw UsageError(fmt::format("{}: '{}' is a directory, not a scenario file", option, name_or_path));
+  // A name of trainsim list scenarios ("deepseek-v3-h800", "sweeps/base/llama3-8b-64xh100").
+  if (!name_or_path.ends_with(".toml") && !fs::path(name_or_path).is_absolute()) {
+    const fs::path p = data_dir() / "scenarios" / (name_or_path + ".toml");
+    if (fs::is_regular_file(p)) return p;
+    throw UsageError(fmt::format("{}: {}", option, unknown_name_message("scenario", name_or_path, scenario_names())));
+  }
+  throw UsageError(fmt::format("{}: no such file '{}'", option, name_or_path));
+}
+
+std::string check_hardware_name(const std::string& name, const std::string& option) {
+  if (looks_like_path(name)) {
+    if (fs::is_directory(name)) throw UsageError(fmt::format("{}: '{}' is a directory, not a hardware file", option, name));
+    if (!fs::is_regular_file(name)) throw UsageError(fmt::format("{}: no such file '{}'", option, name));
+    return name;
+  }
+  const auto names = hardware_names();
+  if (std::find(names.begin(), names.end(), name) == names.end())
+    throw UsageError(fmt::format("{}: {}", option, unknown_name_message("GPU", name, names)));
+  return name;
 }
 
 static fs::path relative_to_file(const std::string& p, const SourcePos& pos) {
   fs::path path(p);
   if (path.is_absolute()) return path;
-  if (pos.file.empty() || pos.file == "--set") return path;
+  if (pos.file.empty() || pos.file == "--set" || pos.file.starts_with("<")) return path;
   return fs::path(pos.file).parent_path() / path;
 }
 
 fs::path resolve_hardware(const std::string& name, const SourcePos& pos) {
-  const bool is_path = name.find('/') != std::string::npos || name.ends_with(".toml");
+  const bool is_path = looks_like_path(name);
   fs::path p = is_path ? relative_to_file(name, pos) : data_dir() / "profiles" / "hardware" / (name + ".toml");
   if (fs::exists(p) && !fs::is_regular_file(p))
     throw ConfigError(pos, "cluster.gpu", fmt::format("'{}' is a directory or device, not a hardware file", p.string()));
   if (!fs::exists(p)) {
-    std::string list;
-    for (const auto& n : hardware_names()) list += (list.empty() ? "" : ", ") + n;
     std::string hint = is_path ? "" : closest_match(name, hardware_names());
     throw ConfigError(pos, "cluster.gpu",
                       fmt::format("no hardware file '{}'{}; known GPUs: {}", p.string(),
-                                  hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), list));
+                                  hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), joined(hardware_names())));
   }
   return p;
 }
@@ -62,6 +140,13 @@ toml::table parse_sets(const std::vector<std::string>& sets) {
       throw ConfigError(SourcePos{"--set", 0, 0}, s, "expected key=value, e.g. --set plan.pp=8");
     const std::string key = s.substr(0, eq);
     const std::string val = s.substr(eq + 1);
+    // One option sets one key: a line break (or any control character) would let the value
+    // start a new TOML line and set other keys or tables.
+    for (char c : s)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        throw ConfigError(SourcePos{"--set", 0, 0}, key,
+                          "a --set option cannot contain a line break or other control character (one --set sets "
+                          "one key; repeat --set for more)");
     toml::table one;
     try {
       one = toml::parse(key + " = " + val, std::string_view("--set"));
@@ -132,6 +217,60 @@ std::vector<Section::Layer> section_layers(ScenarioSources& src, const char* key
   return layers;
 }
 
+// Moves `--set phases.<index or name>.*` out of the --set table into one training and one plan
+// override table per phase (moves keep the nodes' positions). `names[i]` is phase i's name.
+void split_phase_sets(ScenarioSources& src, const std::vector<std::string>& names) {
+  toml::node* n = src.sets.get("phases");
+  if (!n) return;
+  std::string listing;
+  for (std::size_t i = 0; i < names.size(); ++i) listing += fmt::format("{}{} '{}'", i ? ", " : "", i, names[i]);
+  const std::string how = fmt::format(
+      "--set phases.<index or name>.<key>=<value> sets one phase's key, e.g. phases.1.plan.dp=16 or "
+      "phases.{}.steps=500; the phases are {}",
+      names.size() > 1 ? names[1] : names[0], listing);
+  toml::table* t = n->as_table();
+  if (!t) throw ConfigError(pos_of(*n, "--set"), "phases", how);
+  std::set<std::size_t> seen;
+  for (auto&& [k, v] : *t) {
+    const std::string key(k.str());
+    std::optional<std::size_t> index;
+    if (!key.empty() && key.size() < 7 && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      index = static_cast<std::size_t>(std::stoul(key));
+      if (*index >= names.size())
+        throw ConfigError(pos_of(v, "--set"), "phases." + key,
+                          fmt::format("no phase {}: the scenario has {} phase(s); {}", key, names.size(), how));
+    } else {
+      const auto hits = std::count(names.begin(), names.end(), key);
+      if (hits > 1)
+        throw ConfigError(pos_of(v, "--set"), "phases." + key,
+                          fmt::format("{} phases are named '{}': address them by index; {}", hits, key, how));
+      if (hits == 0) {
+        const std::string hint = closest_match(key, names);
+        throw ConfigError(pos_of(v, "--set"), "phases." + key,
+                          fmt::format("no phase named '{}'{}; {}", key,
+                                      hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), how));
+      }
+      index = static_cast<std::size_t>(std::find(names.begin(), names.end(), key) - names.begin());
+    }
+    if (!seen.insert(*index).second)
+      throw ConfigError(pos_of(v, "--set"), "phases." + key, fmt::format("phase {} is addressed twice (by index and by name)", *index));
+    toml::table* pt = v.as_table();
+    if (!pt) throw ConfigError(pos_of(v, "--set"), "phases." + key, how);
+    toml::table& training = src.phase_training_sets[*index];
+    toml::table& plan = src.phase_plan_sets[*index];
+    for (auto&& [pk, pv] : *pt) {
+      if (pk.str() == "plan") {
+        toml::table* pl = pv.as_table();
+        if (!pl) throw ConfigError(pos_of(pv, "--set"), fmt::format("phases.{}.plan", key), "expected plan keys, e.g. phases.1.plan.dp=16");
+        for (auto&& [qk, qv] : *pl) plan.insert_or_assign(qk, std::move(qv));
+      } else {
+        training.insert_or_assign(pk, std::move(pv));
+      }
+    }
+  }
+  src.sets.erase("phases");
+}
+
 Section make_section(std::vector<Section::Layer> layers, const std::string& prefix, const std::string& path) {
   Section s(std::move(layers), prefix, path);
   s.allow("file");
@@ -169,13 +308,45 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       }
     layers.push_back(Section::Layer{&it->second, {}});
     top.allow("hardware");
-    sc.hardware = parse_hardware(Section(std::move(layers), "hardware", path));
+    sc.hardware = parse_hardware(Section(std::move(layers), "hardware", path), hw.string());
   }
+
+  // The phases: [training] with [plan], then the [[phases]] entries. `--set phases.<index or
+  // name>.<key>=<value>` sets one phase's key (phases.0 is [training]/[plan]).
+  const std::vector<Section::Layer> base_plan = section_layers(*src, "plan", path);
+  const std::vector<Section::Layer> base_training = section_layers(*src, "training", path);
+  std::vector<const toml::table*> entries;
+  top.allow("phases");
+  if (const toml::node* pn = src->root.get("phases")) {
+    const toml::array* arr = pn->as_array();
+    if (!arr || !arr->is_array_of_tables())
+      throw ConfigError(pos_of(*pn, path), "phases", "expected an array of tables ([[phases]])");
+    for (const auto& el : *arr) entries.push_back(el.as_table());
+  }
+  {
+    std::vector<std::string> names;
+    std::string first = "pre-training";
+    for (const auto& l : base_training)
+      if (const toml::node* n = l.table->get("name")) {
+        if (n->is_string()) first = n->as_string()->get();
+        break;
+      }
+    names.push_back(first);
+    for (const toml::table* e : entries) {
+      const toml::node* n = e->get("name");
+      names.push_back(n && n->is_string() ? n->as_string()->get() : std::string("pre-training"));
+    }
+    split_phase_sets(*src, names);
+  }
+  auto with_sets = [&](std::map<std::size_t, toml::table>& per_phase, std::size_t i, std::vector<Section::Layer> layers) {
+    if (auto it = per_phase.find(i); it != per_phase.end()) layers.insert(layers.begin(), Section::Layer{&it->second, {}});
+    return layers;
+  };
 
   Phase main;
   main.key = "training";
-  main.plan_layers = section_layers(*src, "plan", path);
-  main.training_layers = section_layers(*src, "training", path);
+  main.plan_layers = with_sets(src->phase_plan_sets, 0, base_plan);
+  main.training_layers = with_sets(src->phase_training_sets, 0, base_training);
   main.plan_prefix = "plan";
   main.training_prefix = "training";
   main.plan = parse_plan(make_section(main.plan_layers, "plan", path));
@@ -184,34 +355,30 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
   sc.training = main.training;
   sc.phases.push_back(main);
 
-  top.allow("phases");
-  if (const toml::node* pn = src->root.get("phases")) {
-    const toml::array* arr = pn->as_array();
-    if (!arr || !arr->is_array_of_tables())
-      throw ConfigError(pos_of(*pn, path), "phases", "expected an array of tables ([[phases]])");
-    std::size_t i = 0;
-    for (const auto& el : *arr) {
-      ++i;
-      const toml::table& ph = *el.as_table();
-      Phase phase;
-      phase.key = fmt::format("phases[{}]", i);
-      phase.training_prefix = phase.key;
-      phase.plan_prefix = phase.key + ".plan";
-      // Training keys: the phase's own; `precision` inherited from [training] unless given.
-      phase.training_layers.push_back(Section::Layer{&ph, {}});
-      for (const auto& l : main.training_layers) phase.training_layers.push_back(Section::Layer{l.table, {"precision"}});
-      // Plan: the phase's `plan` overrides over the main plan's layers.
-      if (const toml::node* po = ph.get("plan")) {
-        if (!po->as_table()) throw ConfigError(pos_of(*po, path), phase.key + ".plan", "expected a table of plan overrides");
-        phase.plan_layers.push_back(Section::Layer{po->as_table(), {}});
-      }
-      for (const auto& l : main.plan_layers) phase.plan_layers.push_back(l);
-      Section ts = make_section(phase.training_layers, phase.training_prefix, path);
-      ts.allow("plan");
-      phase.training = parse_training(ts);
-      phase.plan = parse_plan(make_section(phase.plan_layers, phase.plan_prefix, path));
-      sc.phases.push_back(std::move(phase));
+  for (std::size_t i = 1; i <= entries.size(); ++i) {
+    const toml::table& ph = *entries[i - 1];
+    Phase phase;
+    phase.key = fmt::format("phases[{}]", i);
+    phase.training_prefix = phase.key;
+    phase.plan_prefix = phase.key + ".plan";
+    // Training keys: --set's for this phase, the phase's own; `precision` inherited from
+    // [training] unless given.
+    std::vector<Section::Layer> training{Section::Layer{&ph, {}}};
+    for (const auto& l : base_training) training.push_back(Section::Layer{l.table, {"precision"}});
+    phase.training_layers = with_sets(src->phase_training_sets, i, std::move(training));
+    // Plan: --set's for this phase, the phase's `plan` overrides, then the main plan's layers.
+    std::vector<Section::Layer> plan;
+    if (const toml::node* po = ph.get("plan")) {
+      if (!po->as_table()) throw ConfigError(pos_of(*po, path), phase.key + ".plan", "expected a table of plan overrides");
+      plan.push_back(Section::Layer{po->as_table(), {}});
     }
+    for (const auto& l : base_plan) plan.push_back(l);
+    phase.plan_layers = with_sets(src->phase_plan_sets, i, std::move(plan));
+    Section ts = make_section(phase.training_layers, phase.training_prefix, path);
+    ts.allow("plan");
+    phase.training = parse_training(ts);
+    phase.plan = parse_plan(make_section(phase.plan_layers, phase.plan_prefix, path));
+    sc.phases.push_back(std::move(phase));
   }
   // Link efficiencies default to the GPU's calibration (profiles/<gpu>/calibration.toml).
   sc.net = network::calibrated_network(sc.hardware.name, data_dir());
@@ -271,10 +438,12 @@ ModelConfig load_model(const std::string& path, const std::vector<std::string>& 
   return parse_model(Section({Section::Layer{&over, {}}, Section::Layer{&root, {}}}, "", path));
 }
 
-HardwareConfig load_hardware(const std::string& name_or_path) {
-  fs::path p = resolve_hardware(name_or_path, SourcePos{"<command line>", 0, 0});
+HardwareConfig load_hardware(const std::string& name_or_path, const std::string& option) {
+  check_hardware_name(name_or_path, option);
+  const fs::path p = looks_like_path(name_or_path) ? fs::path(name_or_path)
+                                                   : data_dir() / "profiles" / "hardware" / (name_or_path + ".toml");
   toml::table t = parse_toml_file(p.string());
-  return parse_hardware(Section(t, "", p.string()));
+  return parse_hardware(Section(t, "", p.string()), p.string());
 }
 
 std::int64_t pipeline_stage_count(const PlanConfig& p) {

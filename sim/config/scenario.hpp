@@ -16,7 +16,12 @@
 //   [reference]                        published figures to compare against (see ReferenceFigures)
 // `--set key=value` (repeatable) overrides any key of the merged tree afterwards, e.g.
 // `--set plan.pp=8 --set cluster.gpu=h100 --set model.moe.top_k=4`. The value is TOML; a
-// value that is not valid TOML (e.g. `plan.schedule=1f1b`) is taken as a string.
+// value that is not valid TOML (e.g. `plan.schedule=1f1b`) is taken as a string. A phase's
+// keys are `phases.<index or name>.<key>` (phases.0 is [training] with [plan]; phases.1 the
+// first [[phases]] entry): `--set phases.1.plan.dp=16`, `--set phases.context-32k.steps=500`.
+// A hardware value may be a bare quantity (`hardware.interconnect.nic=200Gb/s`): it sets the
+// value and records the override as its source. Every key is applied or refused (an unknown
+// key, phase or a value with a line break is a ConfigError at "--set").
 
 #include <filesystem>
 #include <map>
@@ -49,6 +54,8 @@ struct ScenarioSources {
   toml::table sets;                          // --set overrides
   toml::table root;                          // the scenario file
   std::map<std::string, toml::table> files;  // referenced files by path
+  // --set phases.<index or name>.*: per phase index, the training keys and the plan keys.
+  std::map<std::size_t, toml::table> phase_training_sets, phase_plan_sets;
 };
 
 // Published figures a scenario is compared against (never an input to the simulation):
@@ -92,14 +99,33 @@ struct Scenario {
   }
 };
 
-// The folder holding models/, profiles/ and scenarios/: $TRAINSIM_DATA if set, else the source
-// tree trainsim was built from.
+// The folder holding models/, profiles/ and scenarios/: $TRAINSIM_DATA if set; else the
+// installed data beside the running binary (<prefix>/share/trainsim for <prefix>/bin/trainsim,
+// as `cmake --install` lays it out), when it exists; else the source tree trainsim was built from.
 std::filesystem::path data_dir();
 
 // Resolves a GPU name ("h800") to profiles/hardware/h800.toml in data_dir(), or a path (contains
 // '/' or ends in .toml) relative to `relative_to`'s folder. Throws ConfigError at `pos`.
 std::filesystem::path resolve_hardware(const std::string& name_or_path, const SourcePos& pos);
+
+// What is installed in data_dir(), one name per file, sorted: GPUs (profiles/hardware/), models
+// (models/), scenarios (scenarios/, recursively: "calibration/deepseek-v3-h800-chunk").
 std::vector<std::string> hardware_names();
+std::vector<std::string> model_names();
+std::vector<std::string> scenario_names();
+
+// "unknown GPU 'H100' (did you mean 'h100-sxm'?); known: ..." — the suggestion is the closest
+// name of `known` (case-insensitive, prefixes count).
+std::string unknown_name_message(const std::string& what, const std::string& name, const std::vector<std::string>& known);
+
+// A command-line GPU name or hardware file: returned as given when it exists; otherwise a
+// UsageError naming `option` (e.g. "--hardware") with the closest known GPU.
+std::string check_hardware_name(const std::string& name_or_path, const std::string& option);
+
+// A scenario given on the command line: an existing file, or a name in data_dir()/scenarios/
+// ("deepseek-v3-h800"), so an installed trainsim runs from any folder. UsageError naming
+// `option` otherwise, with the closest scenario name.
+std::filesystem::path resolve_scenario(const std::string& name_or_path, const std::string& option);
 
 // True if the TOML file is a scenario (has a 'plan' or 'cluster' key) rather than a model.
 bool is_scenario(const toml::table& t);
@@ -110,7 +136,9 @@ toml::table parse_sets(const std::vector<std::string>& sets);
 
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& sets = {});
 ModelConfig load_model(const std::string& path, const std::vector<std::string>& sets = {});
-HardwareConfig load_hardware(const std::string& name_or_path);
+// A GPU by name (profiles/hardware/NAME.toml) or path; a wrong name is a UsageError naming
+// `option`, the command-line option it came from.
+HardwareConfig load_hardware(const std::string& name_or_path, const std::string& option = "--hardware");
 
 // Cross-checks between the parts (plan vs cluster, model, training). Throws ConfigError at the
 // offending key. load_scenario calls it.

@@ -56,6 +56,13 @@ class DataError : public InputError {
   SourcePos pos_;
 };
 
+// Not an error of the input: the plan it describes does not fit GPU memory, so a report was
+// printed without prices. main() maps it to exit status 3.
+class PlanDoesNotFit : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class InternalError : public std::logic_error {
  public:
   using std::logic_error::logic_error;

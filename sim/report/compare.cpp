@@ -6,6 +6,7 @@
 
 #include "calibration/cost_model.hpp"
 #include "config/reader.hpp"
+#include "core/format.hpp"
 #include "core/table.hpp"
 
 namespace trainsim {
@@ -94,6 +95,14 @@ std::int64_t nvlink_domain_of(const std::string& gpu, std::string& source) {
   return domain;
 }
 
+// The phase of `mem` furthest over its capacity, or -1 when every phase fits.
+int worst_phase(const std::vector<MemoryReport>& mem) {
+  int w = -1;
+  for (std::size_t i = 0; i < mem.size(); ++i)
+    if (!mem[i].fits && (w < 0 || mem[i].peak > mem[static_cast<std::size_t>(w)].peak)) w = static_cast<int>(i);
+  return w;
+}
+
 }  // namespace
 
 RunReport compare_hardware(const CompareRequest& req) {
@@ -130,32 +139,43 @@ RunReport compare_hardware(const CompareRequest& req) {
                                       "profiles/hardware file)",
                                       sc.hardware.hbm_capacity.value / 1e9));
       row.gpu = req.schedules.empty() ? gpu : gpu + " / " + sched;
-      MemoryReport mem = memory_per_gpu(sc);
       if (!plan_note.empty()) {
         row.replanned = true;
         row.replan_note = plan_note;
       }
-      if (!mem.fits) {
-        const double before = mem.peak;
+      // Memory of every phase decides: a phase that does not fit means the run cannot happen.
+      const std::vector<MemoryReport> mem = memory_per_phase(sc);
+      int bad = worst_phase(mem);
+      if (bad >= 0) {
+        const MemoryReport& m = mem[static_cast<std::size_t>(bad)];
+        const std::string where = sc.phases[static_cast<std::size_t>(bad)].training.name;
         sets.push_back("plan.recompute=full");
         Scenario re = schedule_variant(req.scenario_file, sets, sched, plan_note);
-        const MemoryReport mem2 = memory_per_gpu(re);
+        const std::vector<MemoryReport> mem2 = memory_per_phase(re);
+        const int bad2 = worst_phase(mem2);
         row.replanned = true;
-        row.replan_note = (row.replan_note.empty() ? "" : row.replan_note + "; ") +
-                          fmt::format("{:.1f} GiB did not fit {:.1f} GiB; full recomputation: {:.1f} GiB{}",
-                                      before / kGiB, mem.capacity / kGiB, mem2.peak / kGiB,
-                                      mem2.fits ? "" : " (still does not fit)");
+        row.replan_note = (row.replan_note.empty() ? "" : row.replan_note + "; ") + fmt::format("{}: {:.1f} GiB did not fit {:.1f} GiB; full recomputation: {:.1f} GiB{}", where,
+                                      m.peak / kGiB, m.capacity / kGiB,
+                                      mem2[static_cast<std::size_t>(bad)].peak / kGiB, bad2 >= 0 ? " (still does not fit)" : "");
         sc = std::move(re);
-        mem = mem2;
+        if (bad2 >= 0) {
+          const MemoryReport& m2 = mem2[static_cast<std::size_t>(bad2)];
+          row.fits = false;
+          row.fit_note = fmt::format("{} needs {:.1f} GiB of {:.1f} GiB even with full recomputation",
+                                     sc.phases[static_cast<std::size_t>(bad2)].training.name, m2.peak / kGiB, m2.capacity / kGiB);
+        }
       }
-      row.memory_gib = mem.peak / kGiB;
-      row.fits = mem.fits;
-      const RunReport r = build_run_report(sc);
-      const auto& s = r.phases.front().step;
+      for (const auto& m : memory_per_phase(sc)) row.memory_gib = std::max(row.memory_gib, m.peak / kGiB);
       const auto& p = sc.plan;
       row.plan = fmt::format("dp{} tp{} pp{} ep{} {}{}", p.dp, p.tp, p.pp, p.ep, p.schedule,
                              p.recompute == Recompute::Full && base.plan.recompute != Recompute::Full
                                  ? " recompute=full" : "");
+      if (!row.fits) {
+        out.hardware.push_back(std::move(row));
+        continue;  // not priced: the run cannot happen on this GPU
+      }
+      const RunReport r = build_run_report(sc);
+      const auto& s = r.phases.front().step;
       row.step_s = s.step_s;
       row.gpu_hours = r.run.gpu_hours;
       row.days = r.run.wall_clock_days;
@@ -170,18 +190,27 @@ RunReport compare_hardware(const CompareRequest& req) {
 }
 
 std::string compare_text(const RunReport& r) {
-  std::string out = fmt::format("trainsim compare: {} ({} x GPU, same model and token budget)\n", r.scenario, r.gpus);
-  out += fmt::format("  base scenario: {} on {}\n\n", r.model, r.gpu);
+  std::string out = fmt::format("trainsim compare: {} ({} x GPU, same model and token budget)\n", r.title(), r.gpus);
+  out += fmt::format("  base scenario: {} on {}\n", r.model, r.gpu);
+  const auto& pv = r.provenance;
+  if (!pv.command.empty()) out += fmt::format("  command: {}\n", pv.command);
+  out += fmt::format("  trainsim {}, commit {}; {}\n\n", pv.version.empty() ? TRAINSIM_VERSION : pv.version,
+                     pv.commit.empty() ? "(not recorded)" : pv.commit, pv.date.empty() ? "date not recorded" : pv.date);
   double max_h = 0;
-  for (const auto& h : r.hardware) max_h = std::max(max_h, h.gpu_hours);
+  for (const auto& h : r.hardware)
+    if (h.fits) max_h = std::max(max_h, h.gpu_hours);
   TextTable t({"GPU", "plan", "step", "memory/GPU", "GPU-hours", "", "days", "cost", "MFU", "bottleneck"},
               {false, false, true, true, true, false, true, true, true, false});
   for (const auto& h : r.hardware) {
+    if (!h.fits) {  // said in the row, not priced
+      t.add_row({h.gpu, h.plan, "DOES NOT FIT", fmt::format("{:.1f} GiB", h.memory_gib), "-", "", "-", "-", "-", h.fit_note});
+      continue;
+    }
     const int bar = max_h > 0 ? static_cast<int>(20.0 * h.gpu_hours / max_h + 0.5) : 0;
     t.add_row({h.gpu, h.plan, fmt::format("{:.2f} s", h.step_s),
-               fmt::format("{:.1f} GiB{}", h.memory_gib, h.fits ? "" : " (over)"), fmt::format("{:.3f}M", h.gpu_hours / 1e6),
-               std::string(static_cast<std::size_t>(bar), '#'), fmt::format("{:.1f}", h.days),
-               fmt::format("${:.2f}M", h.cost_usd / 1e6), fmt::format("{:.1f}%", 100 * h.mfu), h.bottleneck});
+               fmt::format("{:.1f} GiB{}", h.memory_gib, h.fits ? "" : " (over)"), format_count(h.gpu_hours),
+               std::string(static_cast<std::size_t>(bar), '#'), fmt::format("{:.1f}", h.days), format_usd(h.cost_usd),
+               fmt::format("{:.1f}%", 100 * h.mfu), h.bottleneck});
   }
   out += t.str();
   for (const auto& h : r.hardware)

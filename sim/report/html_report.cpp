@@ -10,11 +10,21 @@
 //   chart-memory     memory per pipeline rank, stacked by kind, against the HBM capacity
 // The timeline merges consecutive ops narrower than half a pixel into one rect (coloured by
 // the kind that takes most of its time), so a replay of thousands of ops stays small.
+//
+// Above the charts, banners (id callout-feasibility, callout-whatif, callout-origin): whether
+// the plan fits memory (a plan that does not is not priced: no breakdown, cost or timeline),
+// what a what-if changed, and the command, overrides, version, commit and date. Tables:
+// published figures (for a what-if, labelled as the baseline's), the what-if against its
+// baseline, phases, the breakdown, exposed communication by kind, hardware, op costs by op class
+// (id op-costs: one row per class, source and basis), assumptions.
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <iterator>
+#include <regex>
+#include <map>
+#include <tuple>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,6 +34,7 @@
 
 #include <fmt/format.h>
 
+#include "core/format.hpp"
 #include "report/run_report.hpp"
 
 namespace trainsim {
@@ -87,29 +98,12 @@ std::string si(double v) {
   return fmt::format("{:.0f}", v);
 }
 
-std::string usd(double v) {
-  if (!finite(v)) return "n/a";
-  const double a = std::fabs(v);
-  if (a >= 1e9) return fmt::format("${:.2f}B", v / 1e9);
-  if (a >= 1e6) return fmt::format("${:.2f}M", v / 1e6);
-  if (a >= 1e3) return "$" + num(v, 0);
-  return "$" + num(v, 2);
-}
+// Money and counts: the one formatter every output uses (core/format.hpp).
+std::string usd(double v) { return format_usd(v); }
+std::string hrs(double v) { return format_count(v); }
 
 // Seconds with a unit that suits them.
-std::string secs(double s) {
-  if (!finite(s)) return "n/a";
-  const double a = std::fabs(s);
-  if (a == 0) return "0 s";
-  auto sig3 = [](double v, const char* unit) {
-    const double b = std::fabs(v);
-    return fmt::format("{:.{}f} {}", v, b >= 100 ? 0 : b >= 10 ? 1 : 2, unit);
-  };
-  if (a >= 1) return fmt::format("{:.2f} s", s);
-  if (a >= 1e-3) return sig3(s * 1e3, "ms");
-  if (a >= 1e-6) return sig3(s * 1e6, "µs");
-  return sig3(s * 1e9, "ns");
-}
+std::string secs(double s) { return format_seconds(s); }
 
 std::string pct(double fraction) { return finite(fraction) ? fmt::format("{:.1f}%", fraction * 100) : "n/a"; }
 
@@ -199,6 +193,14 @@ svg .capt{fill:#c0262d;font-size:11px;font-weight:600}
 .kF{fill:#4e79a7}.kB{fill:#59a14f}.kI{fill:#8cd17d}.kW{fill:#b6992d}.kX{fill:#f28e2b}
 .a{fill-opacity:.62}
 .rp{fill:url(#hatch)}
+.callout{border-radius:4px;padding:10px 14px;margin:14px 0 0;border:1px solid}
+.callout b{font-weight:700}
+.b-ok{background:#e3f4e8;border-color:#b5dcc0;color:#174d2a}
+.b-bad{background:#fbe3e4;border-color:#efb3b6;color:#7a1419}
+.b-whatif{background:#fdf1dc;border-color:#efd3a1;color:#6b4100}
+.b-prov{background:var(--head);border-color:var(--line);color:var(--fg);font-size:12.5px}
+.b-prov .mono{overflow-wrap:anywhere}
+.gap-neutral{background:#eef1f5;color:#334}
 footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:var(--muted);font-size:12px}
 @page{margin:14mm}
 @media print{
@@ -254,14 +256,57 @@ void x_axis(std::string& o, double x0, double x1, double y_top, double y_bottom,
 // ---------------------------------------------------------------------------------------------
 // Sections
 
+void banner(std::string& o, const RunReport& r) {
+  // Feasibility first.
+  if (r.fits()) {
+    double peak = 0, cap = r.memory.capacity;
+    for (const auto& p : r.phases) peak = std::max(peak, p.memory.peak);
+    out(o, "<div class=\"callout b-ok\" id=\"callout-feasibility\"><b>Fits GPU memory</b> in every phase: peak {:.1f} GiB "
+           "of {:.1f} GiB per GPU.</div>\n",
+        peak / kGiB, cap / kGiB);
+  } else {
+    o += "<div class=\"callout b-bad\" id=\"callout-feasibility\"><b>Does not fit GPU memory.</b> The plan cannot run as "
+         "given, so nothing in this report is priced.<ul>\n";
+    for (const auto& p : r.phases) {
+      const auto sf = shortfalls(p.memory);
+      if (sf.empty()) continue;
+      const auto worst = *std::max_element(sf.begin(), sf.end(), [](const auto& a, const auto& b) { return a.shortfall < b.shortfall; });
+      out(o, "<li>{}: {:.1f} GiB needed on pipeline rank {} of {:.1f} GiB (short by {:.1f} GiB); {} of {} ranks do not "
+             "fit.</li>\n",
+          esc(p.name), worst.need / kGiB, worst.rank, p.memory.capacity / kGiB, worst.shortfall / kGiB, sf.size(),
+          p.memory.ranks.size());
+    }
+    o += "</ul></div>\n";
+  }
+  if (r.what_if()) {
+    o += "<div class=\"callout b-whatif\" id=\"callout-whatif\"><b>What-if.</b> This run changes the scenario:";
+    for (const auto& x : r.provenance.overrides) out(o, " <code>--set {}</code>", esc(x));
+    o += ". Published figures, if any, are for the unmodified scenario.</div>\n";
+  }
+  const auto& p = r.provenance;
+  o += "<div class=\"callout b-prov\" id=\"callout-origin\">";
+  out(o, "<b>Command</b> <span class=\"mono\">{}</span><br>", esc(p.command.empty() ? std::string("(not recorded)") : p.command));
+  if (p.overrides.empty()) {
+    o += "<b>Overrides</b> none (the scenario as written)<br>";
+  } else {
+    o += "<b>Overrides</b>";
+    for (const auto& x : p.overrides) out(o, " <span class=\"mono\">--set {}</span>", esc(x));
+    o += "<br>";
+  }
+  out(o, "<b>trainsim</b> {}, commit <span class=\"mono\">{}</span> · <b>Date</b> {}</div>\n",
+      esc(p.version.empty() ? std::string(TRAINSIM_VERSION) : p.version),
+      esc(p.commit.empty() ? std::string("(not recorded)") : p.commit), esc(p.date.empty() ? std::string("not recorded") : p.date));
+}
+
 void header(std::string& o, const RunReport& r) {
   o += "<header>\n<div class=\"brand\">trainsim run report</div>\n";
-  out(o, "<h1>{}</h1>\n", esc(r.scenario.empty() ? std::string("(unnamed scenario)") : r.scenario));
+  out(o, "<h1>{}</h1>\n", esc(r.scenario.empty() ? std::string("(unnamed scenario)") : r.title()));
   if (!r.description.empty()) out(o, "<p class=\"desc\">{}</p>\n", esc(r.description));
+  banner(o, r);
   o += "<div class=\"meta\">\n";
   out(o, "<div><span class=\"k\">Model</span>{}</div>\n", esc(r.model));
   out(o, "<div><span class=\"k\">Hardware</span>{} × {}</div>\n", esc(r.gpu), num(static_cast<double>(r.gpus), 0));
-  out(o, "<div><span class=\"k\">Price</span>{} per GPU-hour</div>\n", usd(r.price_per_gpu_hour));
+  out(o, "<div><span class=\"k\">Price</span>${:.2f} per GPU-hour</div>\n", r.price_per_gpu_hour);
   if (!r.scenario_file.empty()) out(o, "<div><span class=\"k\">Scenario file</span><span class=\"mono\">{}</span></div>\n", esc(r.scenario_file));
   o += "</div>\n";
 
@@ -270,35 +315,83 @@ void header(std::string& o, const RunReport& r) {
   auto card = [&](const char* k, const std::string& v) {
     out(o, "<div class=\"card\"><span class=\"k\">{}</span><div class=\"v\">{}</div></div>\n", k, v);
   };
-  card("GPU-hours", num(t.gpu_hours, 0));
+  if (!r.priced) {
+    card("GPU-hours", "not priced");
+    card("Cost", "not priced");
+    o += "</div>\n</header>\n";
+    return;
+  }
+  card("GPU-hours", hrs(t.gpu_hours));
   card("Cost", usd(t.cost_usd));
   card("Wall-clock", fmt::format("{:.1f} days", t.wall_clock_days));
-  if (t.pretraining_tokens > 0) card("GPU-h / 1T tokens", num(t.gpu_hours_per_trillion_tokens, 0));
-  if (t.energy_mwh) card("Energy", fmt::format("{} MWh", num(*t.energy_mwh, 0)));
+  if (t.pretraining_tokens > 0) card("GPU-h / 1T tokens", hrs(t.gpu_hours_per_trillion_tokens));
+  if (!r.phases.empty()) {
+    const auto& s0 = r.phases.front().step;
+    card("Tokens/s", si(s0.tokens_per_s_per_gpu * static_cast<double>(r.gpus)));
+    card("Tokens/s/GPU", num(s0.tokens_per_s_per_gpu, 0));
+  }
+  card("Energy", t.energy_mwh ? fmt::format("{} MWh", num(*t.energy_mwh, 0)) : std::string("not modelled"));
   if (t.goodput < 1) card("Goodput", pct(t.goodput));
   o += "</div>\n</header>\n";
 }
 
+bool hours_like(const std::string& what) { return what.rfind("GPU-hours", 0) == 0; }
+
 void comparisons(std::string& o, const RunReport& r) {
-  if (r.comparisons.empty()) return;
-  o += "<section id=\"comparison\">\n<h2>Published figures</h2>\n";
+  if (r.comparisons.empty() || !r.priced) return;
+  const bool wi = r.what_if();
+  o += "<section id=\"comparison\">\n";
+  o += wi ? "<h2>Baseline published figures</h2>\n" : "<h2>Published figures</h2>\n";
   if (!r.reference_source.empty()) out(o, "<p class=\"note\">Source: {}</p>\n", esc(r.reference_source));
-  o += "<table>\n<thead><tr><th>Figure</th><th class=\"n\">Published</th><th class=\"n\">trainsim</th><th class=\"n\">Gap</th></tr></thead>\n<tbody>\n";
+  if (wi)
+    o += "<p class=\"note\">Published for the unmodified scenario; this run is a what-if, so the difference is what the "
+         "change does, not an error of the model.</p>\n";
+  out(o, "<table>\n<thead><tr><th>Figure</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></thead>\n<tbody>\n",
+      wi ? "Published (baseline)" : "Published", wi ? "This what-if" : "trainsim", wi ? "vs baseline published" : "Gap");
   for (const auto& c : r.comparisons) {
     const double g = c.gap_pct();
     const double a = std::fabs(g);
-    const char* cls = !finite(g) ? "gap-bad" : a <= 10 ? "gap-ok" : a <= 25 ? "gap-warn" : "gap-bad";
+    const char* cls = wi ? "gap-neutral" : !finite(g) ? "gap-bad" : a <= 10 ? "gap-ok" : a <= 25 ? "gap-warn" : "gap-bad";
+    const bool money = c.what.rfind("USD", 0) == 0;
     out(o, "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\"><span class=\"gap {}\">{}{:.1f}%</span></td></tr>\n",
-        esc(c.what), gnum(c.published), gnum(c.predicted), cls, g > 0 ? "+" : "", g);
+        esc(c.what), money ? usd(c.published) : hours_like(c.what) ? hrs(c.published) : gnum(c.published),
+        money ? usd(c.predicted) : hours_like(c.what) ? hrs(c.predicted) : gnum(c.predicted), cls,
+        g > 0 ? "+" : "", g);
   }
-  o += "</tbody></table>\n<p class=\"note\">Gap = (trainsim − published) / published. "
-       "Green within ±10%, amber within ±25%, red beyond.</p>\n</section>\n";
+  o += "</tbody></table>\n";
+  if (!wi)
+    o += "<p class=\"note\">Gap = (trainsim − published) / published. Green within ±10%, amber within ±25%, red "
+         "beyond.</p>\n";
+  o += "</section>\n";
+}
+
+void baseline_section(std::string& o, const RunReport& r) {
+  if (!r.baseline) return;
+  o += "<section id=\"baseline\">\n<h2>What-if against the baseline</h2>\n";
+  out(o, "<p class=\"note\">Baseline: {} (the scenario without the overrides).</p>\n", esc(r.baseline->title()));
+  o += "<table>\n<thead><tr><th></th><th class=\"n\">Baseline</th><th class=\"n\">What-if</th><th class=\"n\">Change</th></tr></thead>\n<tbody>\n";
+  for (const auto& d : baseline_rows(r))
+    out(o, "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n", esc(d.what),
+        esc(delta_value_text(d, d.baseline)), esc(delta_value_text(d, d.what_if)), esc(delta_change_text(d)));
+  o += "</tbody></table>\n</section>\n";
 }
 
 void phase_table(std::string& o, const RunReport& r) {
   o += "<section id=\"phases\">\n<h2>Phases</h2>\n";
   if (r.phases.empty()) {
     o += "<p class=\"note\">The scenario has no phases.</p>\n</section>\n";
+    return;
+  }
+  if (!r.priced) {
+    o += "<table>\n<thead><tr><th>Phase</th><th>Plan</th><th class=\"n\">Seq × batch</th><th class=\"n\">Peak memory</th>"
+         "<th class=\"n\">HBM</th><th>Fits</th></tr></thead>\n<tbody>\n";
+    for (const auto& p : r.phases)
+      out(o, "<tr><td>{}</td><td class=\"mono\">{}</td><td class=\"n\">{} × {}</td><td class=\"n\">{:.1f} GiB</td>"
+             "<td class=\"n\">{:.1f} GiB</td><td><span class=\"{}\">{}</span></td></tr>\n",
+          esc(p.name), esc(p.plan), num(static_cast<double>(p.seq_len), 0), num(static_cast<double>(p.global_batch), 0),
+          p.memory.peak / kGiB, p.memory.capacity / kGiB, p.memory.fits ? "fit-ok" : "fit-bad",
+          p.memory.fits ? "fits" : "does not fit");
+    o += "</tbody></table>\n<p class=\"note\">Not simulated: a phase does not fit GPU memory.</p>\n</section>\n";
     return;
   }
   bool energy = false;
@@ -321,14 +414,14 @@ void phase_table(std::string& o, const RunReport& r) {
            "<td class=\"n\">{:.1f}</td><td class=\"n\">{}</td>",
         esc(p.name), esc(kind), esc(p.plan), num(static_cast<double>(p.seq_len), 0),
         num(static_cast<double>(p.global_batch), 0), si(x.tokens), num(static_cast<double>(x.steps), 0),
-        secs(x.step_time_s), num(x.gpu_hours, 0), x.wall_s / 86400.0, usd(x.cost_usd));
+        secs(x.step_time_s), hrs(x.gpu_hours), x.wall_s / 86400.0, usd(x.cost_usd));
     if (energy) out(o, "<td class=\"n\">{}</td>", x.energy_mwh ? num(*x.energy_mwh, 1) + " MWh" : std::string("–"));
     o += "</tr>\n";
   }
   const auto& t = r.run;
   out(o, "<tr class=\"total\"><td>Total</td><td></td><td></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td></td>"
          "<td class=\"n\">{}</td><td class=\"n\">{:.1f}</td><td class=\"n\">{}</td>",
-      si(tokens), num(static_cast<double>(steps), 0), num(t.gpu_hours, 0), t.wall_clock_days, usd(t.cost_usd));
+      si(tokens), num(static_cast<double>(steps), 0), hrs(t.gpu_hours), t.wall_clock_days, usd(t.cost_usd));
   if (energy) out(o, "<td class=\"n\">{}</td>", t.energy_mwh ? num(*t.energy_mwh, 1) + " MWh" : std::string("–"));
   o += "</tr>\n</tbody></table>\n";
   if (t.goodput < 1) out(o, "<p class=\"note\">Days include goodput losses (goodput {}).</p>\n", pct(t.goodput));
@@ -340,17 +433,26 @@ void breakdown_chart(std::string& o, const RunReport& r) {
   if (r.phases.empty()) return;
   o += "<section id=\"breakdown\">\n<h2>Step-time breakdown</h2>\n"
        "<p class=\"note\">One step at each phase's final batch, mean per GPU; the parts add up to the step "
-       "time.</p>\n";
-  // One swatch per part of the breakdown (step::Breakdown::lines(), stable order and names).
+       "time (parts no phase has are left out).</p>\n";
+  // One swatch per part of the breakdown (step::Breakdown::lines(), stable order, names and
+  // colours) that some phase has; parts every phase lacks are left out of the chart and table.
   static const char* const kClasses[] = {"s0", "s5", "s1", "s3", "s6", "s7", "s8", "s4", "s2", "s9"};
   std::vector<Swatch> parts;
+  std::vector<std::size_t> keep;
   {
-    std::size_t k = 0;
-    for (const auto& l : step::Breakdown{}.lines()) parts.push_back({l.label, kClasses[k++ % 10]});
+    const auto proto = step::Breakdown{}.lines();
+    for (std::size_t k = 0; k < proto.size(); ++k) {
+      bool any = false;
+      for (const auto& p : r.phases) any = any || pos(p.step.breakdown.lines()[k].seconds) > 0;
+      if (!any) continue;
+      keep.push_back(k);
+      parts.push_back({proto[k].label, kClasses[k % 10]});
+    }
   }
-  auto values = [](const step::Breakdown& b) {
+  auto values = [&](const step::Breakdown& b) {
     std::vector<double> v;
-    for (const auto& l : b.lines()) v.push_back(pos(l.seconds));
+    const auto lines = b.lines();
+    for (std::size_t k : keep) v.push_back(pos(lines[k].seconds));
     return v;
   };
   double max = 0;
@@ -398,9 +500,38 @@ void breakdown_chart(std::string& o, const RunReport& r) {
   for (const auto& p : r.phases) {
     const auto& s = p.step;
     out(o, "<tr><td>{}</td><td class=\"n\">{}</td>", esc(p.name), secs(s.step_s));
-    for (const auto& l : s.breakdown.lines()) out(o, "<td class=\"n\">{}</td>", secs(l.seconds));
+    const auto lines = s.breakdown.lines();
+    for (std::size_t k : keep) out(o, "<td class=\"n\">{}</td>", secs(lines[k].seconds));
     out(o, "<td class=\"n\">{} / {}</td><td class=\"n\">{}</td></tr>\n", pct(s.mfu_causal), pct(s.mfu_full),
         num(s.tokens_per_s_per_gpu, 0));
+  }
+  o += "</tbody></table>\n</section>\n";
+}
+
+// The exposed communication of each phase's step by kind (the breakdown's exposed_* parts:
+// tensor-, expert-, context-, pipeline- and data-parallel), with its share of the step.
+void communication_section(std::string& o, const RunReport& r) {
+  if (r.phases.empty()) return;
+  std::vector<std::size_t> cols;
+  const auto proto = step::Breakdown{}.lines();
+  for (std::size_t k = 0; k < proto.size(); ++k)
+    if (std::string_view(proto[k].name).starts_with("exposed_")) cols.push_back(k);
+  o += "<section id=\"communication\">\n<h2>Exposed communication by kind</h2>\n"
+       "<p class=\"note\">Communication not hidden behind compute, mean per GPU per step, by the parallelism it serves; "
+       "the share is of the step time.</p>\n<table>\n<thead><tr><th>Phase</th>";
+  for (std::size_t k : cols) out(o, "<th class=\"n\">{}</th>", esc(proto[k].label));
+  o += "<th class=\"n\">All exposed</th></tr></thead>\n<tbody>\n";
+  for (const auto& p : r.phases) {
+    const auto lines = p.step.breakdown.lines();
+    const double st = p.step.step_s;
+    out(o, "<tr><td>{}</td>", esc(p.name));
+    double sum = 0;
+    for (std::size_t k : cols) {
+      sum += pos(lines[k].seconds);
+      out(o, "<td class=\"n\">{}<br><span class=\"sub\">{}</span></td>", secs(lines[k].seconds),
+          pct(st > 0 ? lines[k].seconds / st : 0));
+    }
+    out(o, "<td class=\"n\">{}<br><span class=\"sub\">{}</span></td></tr>\n", secs(sum), pct(st > 0 ? sum / st : 0));
   }
   o += "</tbody></table>\n</section>\n";
 }
@@ -443,7 +574,7 @@ void cost_chart(std::string& o, const RunReport& r) {
   o += "<section id=\"cost\">\n<h2>GPU-hours and cost by phase</h2>\n";
   std::vector<Bar> hours, cost;
   for (const auto& p : r.phases) {
-    hours.push_back({p.name, p.result.gpu_hours, num(p.result.gpu_hours, 0), false});
+    hours.push_back({p.name, p.result.gpu_hours, hrs(p.result.gpu_hours), false});
     cost.push_back({p.name, p.result.cost_usd, usd(p.result.cost_usd), false});
   }
   const double row = 34, top = 34;
@@ -468,11 +599,12 @@ void timeline_chart(std::string& o, const RunReport& r) {
   double makespan = rep.makespan.seconds();
   for (const auto& ops : rep.ops)
     for (const auto& ot : ops) makespan = std::max(makespan, ot.end.seconds());
-  out(o, "<p class=\"note\">Phase “{}”: schedule <b>{}</b>, {} pipeline ranks, {} micro-batches; makespan {}, "
-         "bubble {}. One rect per op (hover for its name and times); runs of ops narrower than half a pixel are "
-         "merged and drawn as stacked bands of their kinds.</p>\n",
+  out(o, "<p class=\"note\">Phase “{}”: schedule <b>{}</b>, {} pipeline ranks, {} micro-batches; makespan {}. "
+         "Pipeline bubble {} of the step (schedule bubble and stage imbalance, as in the breakdown). One rect per op "
+         "(hover for its name and times); runs of ops narrower than half a pixel are merged and drawn as stacked bands "
+         "of their kinds.</p>\n",
       esc(ph.name), esc(res.schedule.kind), rep.ops.size(), res.schedule.params.microbatches, secs(makespan),
-      pct(res.bubble_fraction));
+      pct(ph.step.bubble_fraction));
 
   // Time unit for the axis.
   double unit = 1;
@@ -580,11 +712,17 @@ void hardware_section(std::string& o, const RunReport& r) {
   bool any_replanned = false;
   for (const auto& h : r.hardware) {
     any_replanned = any_replanned || h.replanned;
+    if (!h.fits) {
+      out(o, "<tr><td>{}{}</td><td><span class=\"mono\">{}</span></td><td colspan=\"6\"><span class=\"fit-bad\">does not "
+             "fit</span>: {}</td></tr>\n",
+          esc(h.gpu), h.replanned ? " <span class=\"tag\">re-planned</span>" : "", esc(h.plan), esc(h.fit_note));
+      continue;
+    }
     out(o, "<tr><td>{}{}</td><td><span class=\"mono\">{}</span>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1f}</td>"
            "<td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
         esc(h.gpu), h.replanned ? " <span class=\"tag\">re-planned</span>" : "", esc(h.plan),
         h.replan_note.empty() ? std::string() : "<br><span class=\"sub\">" + esc(h.replan_note) + "</span>", secs(h.step_s),
-        num(h.gpu_hours, 0), h.days, usd(h.cost_usd), pct(h.mfu), esc(h.bottleneck));
+        hrs(h.gpu_hours), h.days, usd(h.cost_usd), pct(h.mfu), esc(h.bottleneck));
   }
   o += "</tbody></table>\n";
   // Where each GPU's costs come from (compare fills the provenance rows).
@@ -604,13 +742,18 @@ void hardware_section(std::string& o, const RunReport& r) {
   }
   std::vector<Bar> step, hours, cost;
   for (const auto& h : r.hardware) {
+    if (!h.fits) continue;  // not priced
     const std::string label = h.gpu + (h.replanned ? " *" : "");
     step.push_back({label, h.step_s, secs(h.step_s), h.replanned});
     hours.push_back({label, h.gpu_hours, si(h.gpu_hours), h.replanned});
     cost.push_back({label, h.cost_usd, usd(h.cost_usd), h.replanned});
   }
+  if (step.empty()) {
+    o += "</section>\n";
+    return;
+  }
   const double row = 30, top = 34;
-  const double h = top + static_cast<double>(r.hardware.size()) * row + (any_replanned ? 30 : 10);
+  const double h = top + static_cast<double>(step.size()) * row + (any_replanned ? 30 : 10);
   svg_open(o, "chart-hardware", h, "Step time, GPU-hours and cost per GPU type");
   o += "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
        "<rect width=\"3\" height=\"6\" fill=\"#ffffff\" fill-opacity=\"0.45\"/></pattern></defs>\n";
@@ -625,11 +768,20 @@ void hardware_section(std::string& o, const RunReport& r) {
 }
 
 void memory_section(std::string& o, const RunReport& r) {
-  const auto& m = r.memory;
+  // The phase closest to (or furthest over) the capacity; the report's phase-0 memory without phases.
+  const MemoryReport* mp = &r.memory;
+  std::string which;
+  for (const auto& p : r.phases)
+    if (!p.memory.ranks.empty() && (which.empty() || p.memory.peak - p.memory.capacity > mp->peak - mp->capacity)) {
+      mp = &p.memory;
+      which = p.name;
+    }
+  const auto& m = *mp;
   if (m.ranks.empty()) return;
   o += "<section id=\"memory\">\n<h2>Memory per GPU</h2>\n";
-  out(o, "<p class=\"note\">Peak {:.1f} GiB of {:.1f} GiB HBM: <span class=\"{}\">{}</span>. One bar per pipeline rank.</p>\n",
-      m.peak / kGiB, m.capacity / kGiB, m.fits ? "fit-ok" : "fit-bad", m.fits ? "fits" : "does not fit");
+  out(o, "<p class=\"note\">{}Peak {:.1f} GiB of {:.1f} GiB HBM: <span class=\"{}\">{}</span>. One bar per pipeline rank.</p>\n",
+      r.phases.size() > 1 ? fmt::format("Phase “{}” (the fullest). ", esc(which)) : std::string(), m.peak / kGiB,
+      m.capacity / kGiB, m.fits ? "fit-ok" : "fit-bad", m.fits ? "fits" : "does not fit");
   const std::vector<Swatch> parts = {{"Weights", "m0"}, {"Gradients", "m1"}, {"Optimizer", "m2"}, {"Activations", "m3"},
                                      {"Buffers", "m4"}};
   double max = pos(m.capacity);
@@ -682,22 +834,57 @@ void memory_section(std::string& o, const RunReport& r) {
 }
 
 void sources_section(std::string& o, const RunReport& r) {
+  if (!r.priced) return;
   o += "<section id=\"sources\">\n<h2>Where the op costs come from</h2>\n";
-  if (!r.cost_model.empty()) out(o, "<pre>{}</pre>\n", esc(r.cost_model));
-  if (!r.phases.empty()) {
-    o += "<table>\n<thead><tr><th>Phase</th><th class=\"n\">Measured</th><th class=\"n\">Fitted</th>"
-         "<th class=\"n\">Transferred</th><th>Bases</th></tr></thead>\n<tbody>\n";
-    for (const auto& p : r.phases) {
-      const auto& c = p.step.costs;
-      std::string bases;
-      for (const auto& b : c.bases) bases += (bases.empty() ? "" : ", ") + esc(b);
-      out(o, "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"mono\">{}</td></tr>\n",
-          esc(p.name), c.measured, c.fitted, c.transferred, bases.empty() ? std::string("–") : bases);
+  if (!r.cost_model.empty()) out(o, "<p class=\"note\">{}</p>\n", esc(r.cost_model));
+  // One row per op class, counted over every phase's step: its sources and its bases (a basis
+  // that differs only in the SMs it ran on, as inside an F&B pair, is one basis).
+  struct ClassRow {
+    std::map<std::string, long> sources, bases;
+    long n = 0;
+  };
+  std::map<std::string, ClassRow> rows;
+  static const std::regex sms(R"(, \d+ SMs)");
+  for (const auto& p : r.phases)
+    for (const auto& [k, n] : p.step.costs.by_class) {
+      ClassRow& row = rows[std::get<0>(k)];
+      row.sources[std::get<1>(k)] += n;
+      row.bases[std::regex_replace(std::get<2>(k), sms, "")] += n;
+      row.n += n;
     }
-    o += "</tbody></table>\n<p class=\"note\">Counts of op costs by source: measured on the GPU, fitted from "
-         "measurements, or transferred from another GPU by the ratio of peak rates.</p>\n";
+  if (!rows.empty()) {
+    o += "<table id=\"op-costs\">\n<thead><tr><th>Op class</th><th>Source</th><th>Basis</th><th class=\"n\">Op costs</th></tr></thead>\n<tbody>\n";
+    auto cell = [](const std::map<std::string, long>& m, const char* sep) {
+      std::string c;
+      for (const auto& [k, n] : m)
+        c += (c.empty() ? "" : sep) + esc(k) + (m.size() > 1 ? fmt::format(" ({})", num(static_cast<double>(n), 0)) : "");
+      return c;
+    };
+    for (const auto& [cls, row] : rows)
+      out(o, "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"n\">{}</td></tr>\n", esc(cls),
+          cell(row.sources, ", "), cell(row.bases, "<br>"), num(static_cast<double>(row.n), 0));
+    o += "</tbody></table>\n";
+  } else if (!r.phases.empty()) {
+    // Reports built without per-class counts: the totals.
+    long m = 0, f = 0, t = 0;
+    std::set<std::string> bases;
+    for (const auto& p : r.phases) {
+      m += p.step.costs.measured;
+      f += p.step.costs.fitted;
+      t += p.step.costs.transferred;
+      bases.insert(p.step.costs.bases.begin(), p.step.costs.bases.end());
+    }
+    std::string b;
+    for (const auto& x : bases) b += (b.empty() ? "" : ", ") + esc(x);
+    o += "<table id=\"op-costs\">\n<thead><tr><th>Source</th><th>Bases</th><th class=\"n\">Op costs</th></tr></thead>\n<tbody>\n";
+    out(o, "<tr><td>measured</td><td class=\"mono\" rowspan=\"3\">{}</td><td class=\"n\">{}</td></tr>\n"
+           "<tr><td>fitted</td><td class=\"n\">{}</td></tr>\n<tr><td>transferred</td><td class=\"n\">{}</td></tr>\n",
+        b.empty() ? std::string("–") : b, m, f, t);
+    o += "</tbody></table>\n";
   }
-  o += "</section>\n";
+  o += "<p class=\"note\">Op costs by source: measured on the GPU, fitted from measurements, or transferred from "
+       "another GPU by the ratio of peak rates; counted over one step of every phase (an op is costed once on all SMs and "
+       "once on the SMs communication leaves it).</p>\n</section>\n";
 }
 
 void assumptions_section(std::string& o, const RunReport& r) {
@@ -732,16 +919,20 @@ std::string run_html(const RunReport& r) {
   o += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
        "<meta name=\"generator\" content=\"trainsim " TRAINSIM_VERSION "\">\n";
-  out(o, "<title>{} · trainsim report</title>\n", esc(r.scenario.empty() ? std::string("Run") : r.scenario));
+  out(o, "<title>{} · trainsim report</title>\n", esc(r.scenario.empty() ? std::string("Run") : r.title()));
   o += "<style>";
   o += kCss;
   o += "</style>\n</head>\n<body>\n<main>\n";
   header(o, r);
   comparisons(o, r);
+  baseline_section(o, r);
   phase_table(o, r);
-  breakdown_chart(o, r);
-  cost_chart(o, r);
-  timeline_chart(o, r);
+  if (r.priced) {
+    breakdown_chart(o, r);
+    communication_section(o, r);
+    cost_chart(o, r);
+    timeline_chart(o, r);
+  }
   hardware_section(o, r);
   memory_section(o, r);
   sources_section(o, r);

@@ -70,11 +70,12 @@ Time PhaseBuilder::op_time(const Op& o, int sms) {
     case calibration::CostSource::Transferred: ++transferred_; break;
   }
   bases_.insert(oc.basis);
+  ++by_class_[{op_class_name(o.cls), calibration::cost_source_name(oc.source), oc.basis}];
   return oc.time + gap_;
 }
 
 CostCounts PhaseBuilder::counts() const {
-  CostCounts c{measured_, fitted_, transferred_, {}};
+  CostCounts c{measured_, fitted_, transferred_, {}, by_class_};
   c.bases.assign(bases_.begin(), bases_.end());
   return c;
 }

@@ -29,6 +29,8 @@
 // reduce-scatter of their gradients) is exposed.
 
 #include <cstdint>
+#include <map>
+#include <tuple>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,6 +77,9 @@ struct StagePhases {
 struct CostCounts {
   int measured = 0, fitted = 0, transferred = 0;
   std::vector<std::string> bases;  // distinct cost bases used, sorted
+  // Op costs by (op class, source, basis), e.g. ("gemm", "fitted", "h800 fp8 GEMM fit ..."): the
+  // reports' provenance table, one row per op class and basis.
+  std::map<std::tuple<std::string, std::string, std::string>, int> by_class;
 };
 
 class PhaseBuilder {
@@ -108,6 +113,7 @@ class PhaseBuilder {
   AllToAllTimes a2a_;
   int measured_ = 0, fitted_ = 0, transferred_ = 0;
   std::set<std::string> bases_;
+  std::map<std::tuple<std::string, std::string, std::string>, int> by_class_;
 };
 
 }  // namespace trainsim::step

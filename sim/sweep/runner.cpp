@@ -1,5 +1,7 @@
 #include "sweep/runner.hpp"
 
+#include "core/format.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -88,12 +90,8 @@ std::string csv_field(const std::string& s) {
   return q + "\"";
 }
 
-std::string money(double usd) {
-  if (usd >= 1e9) return fmt::format("${:.2f}B", usd / 1e9);
-  if (usd >= 1e6) return fmt::format("${:.2f}M", usd / 1e6);
-  if (usd >= 1e3) return fmt::format("${:.1f}k", usd / 1e3);
-  return fmt::format("${:.0f}", usd);
-}
+// The one money formatter every output uses (core/format.hpp).
+std::string money(double usd) { return format_usd(usd); }
 
 }  // namespace
 
