@@ -20,6 +20,7 @@
 #include "config/config.hpp"
 #include "config/reader.hpp"
 #include "config/scenario.hpp"
+#include "model/layer_split.hpp"
 #include "core/error.hpp"
 
 using namespace trainsim;
@@ -108,7 +109,7 @@ void parse_all(const toml::table& root, const toml::table& sets) {
         return true;
       })) {
     // A valid scenario: the derived quantities must be consistent with it.
-    const auto layers = stage_layers(sc.model, sc.plan);
+    const auto layers = stage_layers(sc.model, sc.plan, sc.training.seq_len);
     TS_ASSERT(static_cast<std::int64_t>(layers.size()) == pipeline_stage_count(sc.plan), "stage count");
     TS_ASSERT(sc.microbatches_per_step(sc.training.global_batch) >= 1, "micro-batches per step");
   }
