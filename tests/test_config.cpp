@@ -633,6 +633,7 @@ TEST_CASE("Framework switches: wrong types, contradictions and ranges are refuse
       {"cp_comm = \"allgather\"", "plan.cp_comm", "\"allgather\"", "did you mean 'all_gather'?"},
       {"recompute_num_layers = 2", "plan.recompute_num_layers", "2", "applies to recompute = \"full\""},
       {"shared_expert_overlap = []", "plan.shared_expert_overlap", "[]", "expected a boolean"},
+      {"attention = \"flashy\"", "plan.attention", "\"flashy\"", "did you mean 'flash'?"},
   };
   for (const auto& c : cases) {
     INFO(c.add);
@@ -640,6 +641,12 @@ TEST_CASE("Framework switches: wrong types, contradictions and ranges are refuse
     Tree t(std::string("switch-") + c.key, text);
     check_error(scenario_error(t), t.scenario, where(text, c.add, c.target), c.key, c.message);
   }
+  // The unfused attention core is not modelled with context parallelism.
+  const std::string ucp = replace(kScenario, "comm_sms = 20 ", "attention = \"unfused\"\ncomm_sms = 20 ");
+  const std::string ucp2 = replace(ucp, "cp = 1", "cp = 2");
+  Tree tu("switch-unfused-cp", ucp2);
+  check_error(scenario_error(tu), tu.scenario, where(ucp2, "attention = ", "\"unfused\""), "plan.attention",
+              "with cp 2 is not modelled");
   // overlap_param_gather needs a sharded optimizer.
   const std::string z0 = replace(replace(kScenario, "zero = 1 ", "zero = 0 "), "comm_sms = 20 ",
                                  "overlap_param_gather = true\ncomm_sms = 20 ");

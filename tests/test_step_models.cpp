@@ -13,6 +13,7 @@
 #include "config/scenario.hpp"
 #include "model/memory.hpp"
 #include "model/model_math.hpp"
+#include "model/recompute.hpp"
 #include "network/collectives.hpp"
 #include "step/op_lists.hpp"
 #include "step/step.hpp"
@@ -103,6 +104,77 @@ TEST_CASE("Recompute adds exactly the recomputed forward ops to the backward", "
     // One rank, 4 micro-batches: the breakdown's recompute line is 4 x that.
     CHECK(r.breakdown.recompute_s == Approx(4 * added).epsilon(1e-6));
     CHECK(r.breakdown.compute_s == Approx(none.breakdown.compute_s).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("Unfused attention (Megatron-LM 2021): the score matrix through batched GEMMs, softmax and dropout",
+          "[step][attention]") {
+  // Megatron GPT 1.7B (24 heads x 96), seq s = 2048, micro-batch 1, tp 2: g = 1 x 24 / 2 = 12 score
+  // matrices of s x s per GPU, head dim d = 96. de7dc40f88 ParallelAttention.forward runs
+  //   scores  = baddbmm(Q, Kᵀ)   [s, d] x [d, s]   per matrix, bytes 2(sd + sd + s²)
+  //   softmax (causal fused)     reads the lower half, writes whole rows: 2·s²/2 + 2·s² = 3 s²
+  //   dropout                    2 s² in, 2 s² out, 1-byte mask s²: 5 s²
+  //   context = bmm(P, V)        [s, s] x [s, d], bytes 2(s² + sd + sd)
+  // and the backward dP = dO·Vᵀ, dV = Pᵀ·dO, dropout (5 s²), softmax (reads y and dy on the
+  // lower half, writes whole rows: 4 s²), dQ = dS·K, dK = dSᵀ·Q.
+  const i64 s = 2048, d = 96, g = 12;
+  const double S2 = static_cast<double>(g) * s * s, SD = static_cast<double>(g) * s * d;
+  const std::string tr = "seq_len = 2048\nglobal_batch = 4\ntokens = 1e9";
+  const Scenario flash = scenario("attn-flash", "megatron-gpt-1.7b", 8, "dp = 4\ntp = 2", tr);
+  const Scenario unfused = scenario("attn-unfused", "megatron-gpt-1.7b", 8, "dp = 4\ntp = 2\nattention = \"unfused\"", tr);
+  const OpContext oc = step::gpu_op_context(unfused.plan, unfused.training);
+  const auto fused_ops = step::for_gpu(flash.model, flash.plan, flash.training, layer_ops(flash.model, 0, oc));
+  const auto ops = step::for_gpu(unfused.model, unfused.plan, unfused.training, layer_ops(unfused.model, 0, oc));
+  auto find = [&](const std::string& name, Pass pass) -> const Op& {
+    for (const Op& o : ops)
+      if (o.name == name && o.pass == pass) return o;
+    FAIL("no op " << name);
+    return ops.front();
+  };
+  SECTION("shapes, bytes and FLOPs per op") {
+    for (const Op& o : ops) CHECK(o.cls != OpClass::Attention);
+    const Op& sc = find("attn.core.scores", Pass::Forward);
+    CHECK(sc.cls == OpClass::Gemm);
+    CHECK(sc.groups == g);
+    CHECK(sc.m == s * g);  // rows over all matrices (grouped-GEMM convention)
+    CHECK(sc.n == s);
+    CHECK(sc.k == d);
+    CHECK(sc.flops_full == Approx(2.0 * S2 * d));
+    CHECK(find("attn.core.context", Pass::Forward).n == d);
+    CHECK(find("attn.core.context", Pass::Forward).k == s);
+    CHECK(find("attn.core.softmax", Pass::Forward).bytes == Approx(3 * S2));
+    CHECK(find("attn.core.dropout", Pass::Forward).bytes == Approx(5 * S2));
+    CHECK(find("attn.core.softmax", Pass::BackwardInput).bytes == Approx(4 * S2));
+    CHECK(find("attn.core.dropout", Pass::BackwardInput).bytes == Approx(5 * S2));
+    for (const char* n : {"attn.core.context_dgrad", "attn.core.context_vgrad", "attn.core.scores_qgrad", "attn.core.scores_kgrad"})
+      CHECK(find(n, Pass::BackwardInput).flops_full == Approx(2.0 * S2 * d));
+    // FLOPs are the fused op's in both conventions (model FLOPs do not depend on the kernels).
+    for (Pass pass : {Pass::Forward, Pass::BackwardInput}) {
+      double f = 0, ff = 0, uf = 0, uff = 0;
+      for (const Op& o : fused_ops)
+        if (o.cls == OpClass::Attention && o.pass == pass) f += o.flops, ff += o.flops_full;
+      for (const Op& o : ops)
+        if (o.name.rfind("attn.core", 0) == 0 && o.pass == pass) uf += o.flops, uff += o.flops_full;
+      CHECK(uf == Approx(f));
+      CHECK(uff == Approx(ff));
+    }
+  }
+  SECTION("the step: forward longer by 12 g s² bytes, backward by 17 g s² bytes per layer") {
+    // With t = flops / 1 PFLOP/s + bytes / 1 TB/s the FLOPs cancel; the fused op moves Q, K, V, O
+    // (8 g s d bytes forward, twice that backward). Unfused GEMM operands: forward 8 g s d + 4 g s²,
+    // backward 16 g s d + 8 g s²; plus softmax and dropout 8 g s² forward, 9 g s² backward.
+    (void)SD;
+    const LinearCost cost(132);
+    const auto rf = step::simulate_step(flash, 0, 4, cost);
+    const auto ru = step::simulate_step(unfused, 0, 4, cost);
+    const double layers = 24;
+    CHECK((ru.stages[0].f - rf.stages[0].f).seconds() == Approx(layers * 12 * S2 / 1e12).epsilon(1e-6));
+    CHECK((ru.stages[0].b - rf.stages[0].b).seconds() == Approx(layers * 17 * S2 / 1e12).epsilon(1e-6));
+  }
+  SECTION("selective recomputation re-runs the unfused core") {
+    CHECK(recomputed("attn.core.softmax", OpClass::Elementwise, Recompute::Selective));
+    CHECK(recomputed("attn.core.scores", OpClass::Gemm, Recompute::Selective));
+    CHECK_FALSE(recomputed("attn.qkv", OpClass::Gemm, Recompute::Selective));
   }
 }
 

@@ -225,6 +225,10 @@ PlanConfig parse_plan(Section s) {
   p.overlap_param_gather = s.boolean_or("overlap_param_gather", false);
   p.dp_bucket_params = s.integer_or("dp_bucket_params", 0, 1, std::int64_t{1} << 40);
   p.cp_comm = s.choice_or("cp_comm", "ring", {"ring", "all_gather"});
+  p.attention = s.choice_or("attention", "flash", {"flash", "unfused"});
+  if (p.attention == "unfused" && p.cp > 1)
+    s.fail("attention", fmt::format("attention = \"unfused\" with cp {} is not modelled (context parallelism "
+                                    "splits a fused attention kernel; give cp = 1 or attention = \"flash\")", p.cp));
   if (p.tp_comm_overlap && !p.sequence_parallel)
     s.fail("tp_comm_overlap", "tp_comm_overlap (TransformerEngine userbuffers) needs sequence_parallel = true");
   if (p.overlap_param_gather && p.zero < 1)

@@ -153,6 +153,10 @@ struct PlanConfig {
   bool overlap_param_gather = false;     // ZeRO parameter all-gather during the next forward
   std::int64_t dp_bucket_params = 0;     // parameters per gradient bucket; 0 = max(40M, 1M x dp) (Megatron)
   std::string cp_comm = "ring";          // context-parallel attention: ring (p2p K/V) | all_gather
+  // The attention core's kernels: "flash" (one fused FlashAttention kernel; scores stay on chip)
+  // or "unfused" (Megatron-LM before FlashAttention: QK^T and PV as batched GEMMs, the score
+  // matrix materialised and passed through the fused scale-mask-softmax and dropout kernels).
+  std::string attention = "flash";
   SourcePos pos;
 };
 

@@ -37,7 +37,8 @@ bool recomputed(const std::string& op_name, OpClass cls, Recompute mode) {
   switch (mode) {
     case Recompute::None: return false;
     case Recompute::Full: return true;
-    case Recompute::Selective: return cls == OpClass::Attention;
+    // The attention core, fused (one Attention op) or unfused (its "attn.core.*" GEMMs and softmax/dropout).
+    case Recompute::Selective: return cls == OpClass::Attention || n.rfind("attn.core", 0) == 0;
     case Recompute::DeepSeek:
       return cls == OpClass::Norm || n == "attn.q_b" || n == "attn.kv_b" || n == "attn.rope" || ends_with(n, ".swiglu") ||
              ends_with(n, ".gelu") || ends_with(n, ".sqrelu");

@@ -70,6 +70,12 @@ const std::vector<StepModel>& step_models() {
        "fused Adam, main-to-model param copy); TransformerEngine FP8 weight casts",
        "memory-bound passes over the shard of the rank with the largest shard",
        [](const PlanConfig&, bool) { return true; }},
+      {"attention_unfused", "attention", "flash",
+       "Megatron-LM before FlashAttention (NVIDIA/Megatron-LM@de7dc40f88 megatron/model/transformer.py "
+       "ParallelAttention, fused_softmax.py ScaledUpperTriangMaskedSoftmax, torch.nn.Dropout)",
+       "the attention core as batched GEMMs (QK^T, PV and their four gradients) on the GEMM class and the "
+       "materialised score matrix through softmax (3 / 4 bytes per score) and dropout (5 / 5) on the memory-bound class",
+       [](const PlanConfig& p, bool) { return p.attention == "unfused"; }},
       {"balanced_split", "layer_split", "balanced", "model/layer_split.hpp (linear partition, roofline layer costs)",
        "the heaviest stage as light as possible; bubble separated from imbalance by an equal-stage replay",
        [](const PlanConfig& p, bool) { return p.layer_split.empty() && p.split_rule == "balanced"; }},

@@ -1,10 +1,12 @@
 #include "step/op_lists.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include <fmt/format.h>
 
+#include "core/error.hpp"
 #include "model/recompute.hpp"
 
 namespace trainsim::step {
@@ -93,7 +95,76 @@ OpContext gpu_op_context(const PlanConfig& p, const TrainingConfig& tr) {
   return oc;
 }
 
+std::vector<Op> unfused_attention(const Op& core) {
+  TS_ASSERT(core.cls == OpClass::Attention, "unfused_attention needs an attention-core op");
+  const i64 s = core.m, skv = core.n, g = core.groups, dqk = core.k;
+  // The value head dim: the fused op's full FLOPs are 2·g·s·skv·(d_qk + d_v) per forward.
+  const double fwd_full = core.pass == Pass::Forward ? core.flops_full : core.flops_full / 2;
+  const i64 dv = std::max<i64>(1, static_cast<i64>(std::llround(fwd_full / (2.0 * d(g) * d(s) * d(skv)))) - dqk);
+  const double scores = d(g) * d(s) * d(skv);  // elements of one [g, s, skv] score matrix
+  std::vector<Op> out;
+  auto gemm = [&](const char* part, i64 mm, i64 nn, i64 kk) {
+    Op o;
+    o.name = core.name + "." + part;
+    o.cls = OpClass::Gemm;
+    o.pass = core.pass;
+    // Batched over the g = batch x heads matrices: m counts rows over all of them (model_math.hpp's
+    // grouped-GEMM convention, which the cost model divides back per group).
+    o.m = mm * g, o.n = nn, o.k = kk, o.groups = g;
+    o.dtype = "bf16";
+    o.flops_full = 2.0 * d(g) * d(mm) * d(nn) * d(kk);
+    o.flops = o.flops_full * (core.flops / core.flops_full);  // the model's causal convention, as the fused op
+    o.bytes = 2.0 * d(g) * (d(mm) * d(kk) + d(nn) * d(kk) + d(mm) * d(nn));
+    out.push_back(std::move(o));
+  };
+  auto membound = [&](const char* part, double bytes_per_score) {
+    Op o;
+    o.name = core.name + "." + part;
+    o.cls = OpClass::Elementwise;
+    o.pass = core.pass;
+    o.dtype = "bf16";
+    o.bytes = bytes_per_score * scores;
+    out.push_back(std::move(o));
+  };
+  if (core.pass == Pass::Forward) {
+    gemm("scores", s, skv, dqk);   // baddbmm: Q·Kᵀ, the full [s, skv] matrix written (2 B each)
+    // ScaledUpperTriangMaskedSoftmax: reads the causal half, writes whole rows (zeros above the
+    // diagonal): 2·½ + 2 bytes per score (megatron/fused_kernels/scaled_upper_triang_masked_softmax.h).
+    membound("softmax", 3.0);
+    // torch.nn.Dropout on the probabilities: reads 2 B, writes 2 B and a 1-byte mask.
+    membound("dropout", 5.0);
+    gemm("context", s, dv, skv);   // bmm: P·V
+  } else {
+    gemm("context_dgrad", s, skv, dv);  // dP = dO·Vᵀ
+    gemm("context_vgrad", skv, dv, s);  // dV = Pᵀ·dO
+    membound("dropout", 5.0);           // reads dP (2 B) and the mask (1 B), writes 2 B
+    // softmax backward: reads the output and the gradient on the causal half, writes whole rows.
+    membound("softmax", 4.0);
+    gemm("scores_qgrad", s, dqk, skv);  // dQ = dS·K
+    gemm("scores_kgrad", skv, dqk, s);  // dK = dSᵀ·Q
+  }
+  return out;
+}
+
 std::vector<Op> for_gpu(const ModelConfig& m, const PlanConfig& p, const TrainingConfig& tr, std::vector<Op> ops) {
+  if (p.attention == "unfused") {
+    std::vector<Op> expanded;
+    expanded.reserve(ops.size() + 8);
+    for (auto& o : ops) {
+      if (o.cls != OpClass::Attention) {
+        expanded.push_back(std::move(o));
+        continue;
+      }
+      apply_tp(o, p.tp, p.sequence_parallel);  // heads over TP (cp > 1 is refused with unfused)
+      for (auto& u : unfused_attention(o)) expanded.push_back(std::move(u));
+    }
+    ops = std::move(expanded);
+    for (auto& o : ops) {
+      if (o.cls == OpClass::GroupedGemm) o.groups = std::max<i64>(1, m.moe.routed_experts / p.ep);
+      if (!starts_with(base(o.name), "attn.core")) apply_tp(o, p.tp, p.sequence_parallel);
+    }
+    return ops;
+  }
   for (auto& o : ops) {
     if (o.cls == OpClass::GroupedGemm) o.groups = std::max<i64>(1, m.moe.routed_experts / p.ep);
     if (o.cls == OpClass::Attention && p.cp > 1) {

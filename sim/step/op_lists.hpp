@@ -37,6 +37,15 @@ struct LayerOps {
 // Op context of one micro-batch on one GPU (seq/cp tokens).
 OpContext gpu_op_context(const PlanConfig& p, const TrainingConfig& tr);
 
+// plan.attention = "unfused" (Megatron-LM before FlashAttention, NVIDIA/Megatron-LM@de7dc40f88
+// megatron/model/transformer.py ParallelAttention.forward): one attention-core op (forward or
+// backward) as the kernels that framework ran, each on the GEMM or memory-bound cost class.
+// Forward: scores = Q·Kᵀ (batched GEMM [s, d_qk]x[d_qk, s_kv] per head), the fused
+// scale-mask-softmax (3 bytes per score), dropout (5 bytes per score: value in and out, 1-byte
+// mask), context = P·V. Backward: dP = dO·Vᵀ, dV = Pᵀ·dO, dropout and softmax backward (5 and 4
+// bytes per score), dQ = dS·K, dK = dSᵀ·Q. FLOPs sum to the fused op's (both conventions).
+std::vector<Op> unfused_attention(const Op& core);
+
 // Model ops as one GPU runs them under the plan (TP, EP, CP, SP adjustments above).
 std::vector<Op> for_gpu(const ModelConfig& m, const PlanConfig& p, const TrainingConfig& tr, std::vector<Op> ops);
 
