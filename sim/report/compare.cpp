@@ -224,7 +224,10 @@ std::string compare_text(const RunReport& r) {
     bool first = true;
     for (const auto& c : h.provenance) {
       std::string basis = c.basis;
-      if (basis.size() > 90) basis = basis.substr(0, 87) + "...";
+      if (basis.size() > 90) {
+        basis.resize(87);
+        basis += "...";
+      }
       p.add_row({first ? h.gpu : "", c.cls, calibration::cost_source_name(c.source), basis,
                  c.heldout_rms >= 0 ? fmt::format("{:.1f}%", 100 * c.heldout_rms) : "-"});
       first = false;
