@@ -520,6 +520,60 @@ void read_profile_points(const std::string& path, const CalibrateInputs& in, Col
   }
 }
 
+// ---- measured maximum matmul throughput (profiles/mamf.toml) ----------------------------------
+
+struct Mamf {
+  double flops = 0;        // FLOP/s, the best shape's measured throughput
+  std::string best_shape;  // MxNxK as the source gives it
+};
+
+struct MamfTable {
+  std::map<std::pair<std::string, std::string>, Mamf> by;  // (gpu, dtype)
+  std::string source, commit, licence;
+  const Mamf* find(const std::string& gpu, const std::string& dtype) const {
+    const auto it = by.find({gpu, dtype});
+    return it == by.end() ? nullptr : &it->second;
+  }
+};
+
+// Reads and checks the table: every gpu a hardware profile, one row per (gpu, dtype), no figure
+// above the GPU's dense peak, and `efficiency` (the source's MAMF / spec column) equal to
+// mamf / peak within the source's rounding (a transcription check).
+MamfTable read_mamf_table(const std::string& path, const std::function<HardwareConfig(const std::string&)>& hardware_of) {
+  const toml::table root = parse_toml_file(path);
+  Section top(root, "", path);
+  top.choice("kind", {"mamf"});
+  MamfTable t;
+  t.source = top.string("source");
+  t.commit = top.string("commit");
+  top.string("date");
+  top.string("software");
+  t.licence = top.string("licence");
+  top.string_or("notes", "");
+  for_rows(top, root, path, [&](Section& s, const std::string& prefix) {
+    const std::string gpu = s.string("gpu");
+    const std::string dt = s.choice("dtype", {"bf16", "fp8"});
+    Mamf m;
+    m.flops = s.quantity("mamf", Dim::FlopRate, 1e9, 1e18);
+    const double eff = s.number("efficiency", 1e-3, 1.0);
+    m.best_shape = s.string("best_shape");
+    s.string("torch");
+    s.string_or("notes", "");
+    const HardwareConfig hw = hardware_of(gpu);
+    const double peak = hw.peak_flops(dt);
+    if (!(peak > 0)) s.fail("dtype", fmt::format("{}: {} has no dense {} peak", prefix, gpu, dt));
+    if (m.flops > peak) s.fail("mamf", fmt::format("{}: {:.1f} TFLOPS is above {}'s dense {} peak of {:.0f} TFLOPS", prefix,
+                                                   m.flops / 1e12, gpu, dt, peak / 1e12));
+    if (std::abs(m.flops / peak - eff) > 0.0015)
+      s.fail("efficiency", fmt::format("{}: efficiency {} but mamf / peak = {:.1f} / {:.0f} = {:.4f}", prefix, eff,
+                                       m.flops / 1e12, peak / 1e12, m.flops / peak));
+    if (!t.by.emplace(std::make_pair(gpu, dt), m).second)
+      s.fail("gpu", fmt::format("{}: a second row for {} {}", prefix, gpu, dt));
+  });
+  top.finish();
+  return t;
+}
+
 // ---- relating a measurement's GPU to the target ----------------------------------------------
 
 enum class Rel { Target, SameDie, Other };
@@ -527,6 +581,8 @@ enum class Rel { Target, SameDie, Other };
 struct Ctx {
   const CalibrateInputs& in;
   std::map<std::string, HardwareConfig> hw;  // cache
+  MamfTable mamf;                            // empty without in.mamf_path
+  bool mamf_used = false;                    // a transferred class used it (listed in the inputs)
   const HardwareConfig& of(const std::string& name) {
     if (name == in.hardware.name) return in.hardware;
     auto it = hw.find(name);
@@ -647,17 +703,46 @@ void fit_gemm_class(const std::string& dtype, const std::vector<GemmIn>& all, Ct
     }
   gc.fit.source = describe_groups(groups) + fmt::format(" ({} SMs each unless the point says)", src.sms);
   if (transfer) {
-    const double r_sm = (tgt.peak_flops(dtype) / d(tgt.sms)) / (src.peak_flops(dtype) / d(src.sms));
+    // Compute terms: the per-SM ratio of the two GPUs' measured maximum matmul throughput where
+    // both are measured (profiles/mamf.toml), else of their spec peaks. Then the target's
+    // measured maximum caps the curve: the fit's large-shape extrapolation (its asymptote
+    // 2 tile_m tile_n sms / a) is not measured and can exceed what any shape reaches.
+    const Mamf* ms = ctx.mamf.find(src.name, dtype);
+    const Mamf* mt = ctx.mamf.find(tgt.name, dtype);
     const double bw = tgt.hbm_bandwidth.value / src.hbm_bandwidth.value;
+    double r_sm = 0;
+    std::string ratio;
+    if (ms != nullptr && mt != nullptr) {
+      r_sm = (mt->flops / d(tgt.sms)) / (ms->flops / d(src.sms));
+      ratio = fmt::format("per-SM measured {} MAMF ratio {:.4g} ({} {:.1f} TFLOPS on {} SMs vs {} {:.1f} on {}; "
+                          "profiles/mamf.toml, stas00/ml-engineering@{:.7})",
+                          dtype, r_sm, tgt.name, mt->flops / 1e12, tgt.sms, src.name, ms->flops / 1e12, src.sms,
+                          ctx.mamf.commit);
+    } else {
+      r_sm = (tgt.peak_flops(dtype) / d(tgt.sms)) / (src.peak_flops(dtype) / d(src.sms));
+      ratio = fmt::format("per-SM {} spec peak ratio {:.3g} ({} {:.0f} TFLOPS on {} SMs vs {} {:.0f} on {}; no measured "
+                          "MAMF for {})",
+                          dtype, r_sm, tgt.name, tgt.peak_flops(dtype) / 1e12, tgt.sms, src.name,
+                          src.peak_flops(dtype) / 1e12, src.sms, ms == nullptr ? src.name : tgt.name);
+    }
     gc.params.a_us /= r_sm;
     gc.params.b_us /= r_sm;
     gc.params.c_us_per_byte /= bw;
+    std::string cap = "; no measured MAMF for " + tgt.name + ": no throughput ceiling";
+    if (mt != nullptr) {
+      gc.params.ceiling_flops_per_sm_us = mt->flops / d(tgt.sms) / 1e6;
+      const double asym = 2.0 * d(gc.params.tile_m * gc.params.tile_n) * d(tgt.sms) / gc.params.a_us * 1e6;
+      cap = fmt::format("; throughput capped at {}'s measured {} MAMF {:.1f} TFLOPS (best shape {}; the transferred "
+                        "curve alone tends to {:.0f} TFLOPS, {:.0f}% of spec, at large shapes)",
+                        tgt.name, dtype, mt->flops / 1e12, mt->best_shape, asym / 1e12,
+                        100.0 * asym / tgt.peak_flops(dtype));
+    }
+    if (ms != nullptr || mt != nullptr) ctx.mamf_used = true;
     gc.fit.basis = Basis::Transferred;
     gc.fit.transfer = fmt::format(
-        "cross-architecture roofline: K-loop and per-wave terms / per-SM {} peak ratio {:.3g} ({} {:.0f} TFLOPS on {} SMs vs "
-        "{} {:.0f} on {}), waves on {}'s {} SMs, byte term / HBM ratio {:.3g}; held-out figures are {}'s",
-        dtype, r_sm, tgt.name, tgt.peak_flops(dtype) / 1e12, tgt.sms, src.name, src.peak_flops(dtype) / 1e12, src.sms,
-        tgt.name, tgt.sms, bw, src.name);
+        "cross-architecture: K-loop and per-wave terms / {}, waves on {}'s {} SMs, byte term / HBM ratio {:.3g}{}; "
+        "held-out figures are {}'s",
+        ratio, tgt.name, tgt.sms, bw, cap, src.name);
   } else if (on != tgt.name) {
     gc.fit.basis = Basis::SameDie;
     gc.fit.transfer = fmt::format("measured on {}, the same die as {} ({} SMs, equal tensor peaks): parameters kept", on,
@@ -990,7 +1075,8 @@ CalibrateResult calibrate(const CalibrateInputs& in) {
   cal.gpu = in.hardware.name;
   cal.sms = in.hardware.sms;
   cal.command = in.command;
-  Ctx ctx{in, {}};
+  Ctx ctx{in, {}, {}};
+  if (!in.mamf_path.empty()) ctx.mamf = read_mamf_table(in.mamf_path, [&ctx](const std::string& g) { return ctx.of(g); });
   Collected c;
 
   for (const auto& path : in.table_paths) {
@@ -1024,6 +1110,10 @@ CalibrateResult calibrate(const CalibrateInputs& in) {
     if (std::find(dtypes.begin(), dtypes.end(), g.dtype) == dtypes.end()) dtypes.push_back(g.dtype);
   std::sort(dtypes.begin(), dtypes.end());
   for (const auto& dt : dtypes) fit_gemm_class(dt, c.gemm, ctx, cal, r);
+  // Listed under its shipped name (the resolved path depends on where trainsim is installed).
+  if (ctx.mamf_used)
+    cal.inputs.push_back(fmt::format("profiles/mamf.toml (measured maximum matmul throughput per GPU; {}@{:.7}; licence {})",
+                                     ctx.mamf.source, ctx.mamf.commit, ctx.mamf.licence));
   if (cal.gemm.empty()) throw DataError(SourcePos{}, "calibrate: no GEMM measurement in the inputs");
   if (cal.has_gemm("fp8")) cal.gemm_fp8 = cal.gemm.at("fp8").params;
   if (!cal.gemm_fp8_wgrad_fit.present) {
@@ -1093,6 +1183,7 @@ CalibrateInputs inputs_from_command(const std::string& command, const std::files
   in.hardware_of = [root](const std::string& name) {
     return load_hardware((root / "profiles" / "hardware" / (name + ".toml")).string());
   };
+  in.mamf_path = (root / "profiles" / "mamf.toml").string();  // as `trainsim calibrate` reads it
   std::string gpu;
   for (std::size_t i = 2; i < tok.size(); ++i) {
     const std::string& t = tok[i];

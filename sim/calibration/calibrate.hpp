@@ -31,6 +31,10 @@ struct CalibrateInputs {
   std::vector<std::string> table_paths;     // *.toml measurement tables
   std::string command;
   std::set<std::string> exclude_trace;      // trace_groups() left out of every fit
+  // profiles/mamf.toml (measured maximum matmul throughput per GPU and dtype): the transfer rule
+  // of GEMM classes fitted on another GPU uses it (README "Which points a class uses"). "" = no
+  // table: such classes are transferred by spec peak ratios without a ceiling, and say so.
+  std::string mamf_path;
 };
 
 // One measured point and how well the calibration predicts it (the printed tables).

@@ -76,6 +76,8 @@ void write_gemm(std::string& o, const std::string& dtype, const GemmClass& g) {
   o += fmt::format("tile_m = {}\ntile_n = {}\nt0_us = {}\na_us = {}\nb_us = {}\nc_us_per_byte = {}\n", g.params.tile_m,
                    g.params.tile_n, num(g.params.t0_us), num(g.params.a_us), num(g.params.b_us),
                    num(g.params.c_us_per_byte));
+  if (g.params.ceiling_flops_per_sm_us > 0)
+    o += fmt::format("ceiling_flops_per_sm_us = {}\n", num(g.params.ceiling_flops_per_sm_us));
   write_fit(o, g.fit);
 }
 
@@ -176,6 +178,8 @@ GemmClass read_gemm(Section s, const toml::table& raw, const std::string& file) 
   g.params.a_us = s.number("a_us", 1e-15, 1e6);
   g.params.b_us = s.number("b_us", -1e6, 1e6);
   g.params.c_us_per_byte = s.number("c_us_per_byte", 0, 1e6);
+  // Optional: absent = no measured ceiling (the format's meaning, not a default guess).
+  g.params.ceiling_flops_per_sm_us = s.number_or("ceiling_flops_per_sm_us", 0, 0, 1e18);
   g.fit = read_fit(s, raw, file);
   s.finish();
   return g;

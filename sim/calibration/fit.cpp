@@ -58,8 +58,11 @@ double gemm_bytes(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t g
 
 double gemm_time_us(const GemmParams& p, std::int64_t m, std::int64_t n, std::int64_t k,
                     std::int64_t groups, std::int64_t sms, double in_bytes, double compute_scale) {
-  return p.t0_us + gemm_waves(m, n, groups, sms, p.tile_m, p.tile_n) * (p.a_us * d(k) + p.b_us) * compute_scale +
-         p.c_us_per_byte * gemm_bytes(m, n, k, groups, in_bytes);
+  const double t = p.t0_us + gemm_waves(m, n, groups, sms, p.tile_m, p.tile_n) * (p.a_us * d(k) + p.b_us) * compute_scale +
+                   p.c_us_per_byte * gemm_bytes(m, n, k, groups, in_bytes);
+  if (!(p.ceiling_flops_per_sm_us > 0)) return t;
+  const double flops = 2.0 * d(std::max<std::int64_t>(groups, 1)) * d(m) * d(n) * d(k);
+  return std::max(t, flops * compute_scale / (p.ceiling_flops_per_sm_us * d(sms)));
 }
 
 GemmFit fit_gemm(const std::vector<GemmPoint>& pts, double in_bytes, const std::vector<std::int64_t>& tile_m_candidates,

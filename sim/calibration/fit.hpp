@@ -28,9 +28,13 @@ Residuals summarize(const std::vector<double>& rel);
 // rate of the SMs), b: per-wave fixed cost (prologue, epilogue, pipeline fill), t0: per-kernel
 // fixed cost. Efficiency rises with size (t0, b amortised) and saturates at tile_m*tile_n*2/a
 // FLOPs per SM per us; the ceil() terms give tile and wave quantisation over the SMs available.
+// ceiling: a measured throughput bound, FLOPs per SM per us (0 = none): t is at least
+// 2*groups*M*N*K * compute_scale / (ceiling * sms). Set only on classes transferred from another
+// GPU (the target's measured MAMF, profiles/mamf.toml); a fit never sets it.
 struct GemmParams {
   std::int64_t tile_m = 128, tile_n = 128;
   double t0_us = 0, a_us = 0, b_us = 0, c_us_per_byte = 0;
+  double ceiling_flops_per_sm_us = 0;
 };
 double gemm_bytes(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t groups, double in_bytes);
 struct GemmPoint {
@@ -45,7 +49,8 @@ struct GemmPoint {
 };
 double gemm_waves(std::int64_t m, std::int64_t n, std::int64_t groups, std::int64_t sms,
                   std::int64_t tile_m, std::int64_t tile_n);
-// FP8 operands (in_bytes = 1); the K-loop term may be scaled (other dtypes, see cost model).
+// FP8 operands (in_bytes = 1); the K-loop term may be scaled (other dtypes, see cost model), and
+// the ceiling with it.
 double gemm_time_us(const GemmParams& p, std::int64_t m, std::int64_t n, std::int64_t k,
                     std::int64_t groups, std::int64_t sms, double in_bytes = 1.0, double compute_scale = 1.0);
 struct GemmFit {

@@ -41,6 +41,7 @@ void run_calibrate(const CalibrateOptions& o) {
   CalibrateInputs in;
   in.hardware = load_hardware(o.gpu);
   in.hardware_of = [](const std::string& name) { return load_hardware(name); };
+  in.mamf_path = (data_dir() / "profiles" / "mamf.toml").string();  // shipped with the hardware profiles
   ModelConfig model;
   if (!o.model.empty()) {
     model = load_model(o.model);
@@ -84,8 +85,11 @@ void run_calibrate(const CalibrateOptions& o) {
   };
   for (const auto& [dt, g] : c.gemm)
     row("gemm_" + dt,
-        fmt::format("t0 {:.2f} + waves x ({:.4g} x K + {:.2f}) us, tile {}x{}", g.params.t0_us, g.params.a_us, g.params.b_us,
-                    g.params.tile_m, g.params.tile_n),
+        fmt::format("t0 {:.2f} + waves x ({:.4g} x K + {:.2f}) us, tile {}x{}{}", g.params.t0_us, g.params.a_us, g.params.b_us,
+                    g.params.tile_m, g.params.tile_n,
+                    g.params.ceiling_flops_per_sm_us > 0
+                        ? fmt::format(", at most {:.1f} TFLOP/s", g.params.ceiling_flops_per_sm_us * static_cast<double>(c.sms) / 1e6)
+                        : std::string()),
         g.fit);
   row("gemm_fp8_wgrad", fmt::format("x{:.3g}", c.gemm_fp8_wgrad_factor), c.gemm_fp8_wgrad_fit);
   auto attn_text = [&](const AttnParams& p) {
