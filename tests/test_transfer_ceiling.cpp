@@ -212,13 +212,16 @@ TEST_CASE("no transferred GEMM class of a shipped calibration predicts above its
   CHECK(checked == 3);  // a100 bf16, gb200 bf16 and fp8
 }
 
-TEST_CASE("measured and same-die GEMM classes against their GPU's MAMF (known to exceed it beyond the measured shapes)",
-          "[mamf][!mayfail]") {
-  // Not changed by the transfer rule: these classes are fitted to the GPU's own (or a same-die
-  // GPU's) measurements, whose largest shapes are 4096^3 (x4). Beyond them the wave model
-  // extrapolates towards 2 tile_m tile_n sms / a, above the measured maximum (H100 BF16: 960
-  // against 794.5 TFLOPS; B200 FP8: 4240 against 3432.5). Reported here, fixed elsewhere.
+TEST_CASE("measured and same-die GEMM classes stay within the best throughput measured on their die", "[mamf]") {
+  // These classes are fitted to the GPU's own (or a same-die GPU's) measurements, whose largest
+  // shapes are 4096^3 (x4). Beyond them the wave model would extrapolate towards
+  // 2 tile_m tile_n sms / a (H100 BF16: about 960 TFLOP/s against a measured maximum of 794.5;
+  // B200 FP8: 4240 against 3432.5). The calibration caps them at the best throughput measured on
+  // the die: the MAMF, or the class's fastest measured point where that is faster. The fastest
+  // points are XLA's H100 BF16 1024x3072x12288 at 804.7 TFLOP/s (+1.3% over 794.5) and DeepGEMM's
+  // FP8 on H800 at 1472.6 (+5.0% over H100's cuBLAS 1402.6), so 6% over the MAMF bounds every cap.
   const auto rows = mamf_rows();
+  int checked = 0;
   for (const auto& gpu : kGpus) {
     const Calibration cal = cal_of(gpu);
     const HardwareConfig h = hw(gpu);
@@ -229,9 +232,11 @@ TEST_CASE("measured and same-die GEMM classes against their GPU's MAMF (known to
       const Peak p = max_throughput(*model, dt, h.sms);
       INFO(gpu << " " << dt << " (" << basis_name(g.fit.basis) << "): max " << p.flops / 1e12 << " TFLOP/s at " << p.m
                << "x" << p.n << "x" << p.k << "; MAMF " << it->second.flops / 1e12);
-      CHECK(p.flops <= it->second.flops * (1 + 1e-6));
+      CHECK(p.flops <= it->second.flops * 1.06);
+      ++checked;
     }
   }
+  CHECK(checked >= 4);  // h100 and h200 bf16 and fp8, b200 bf16 and fp8
 }
 
 TEST_CASE("the ceiling term of the GEMM curve, closed form", "[mamf]") {
@@ -258,9 +263,10 @@ TEST_CASE("the ceiling is written only where set and read back", "[mamf]") {
   const Calibration back = read_calibration_text(text, "a100.toml");
   CHECK(back.gemm.at("bf16").params.ceiling_flops_per_sm_us == c.gemm.at("bf16").params.ceiling_flops_per_sm_us);
   CHECK(back.gemm.at("bf16").params.ceiling_flops_per_sm_us * 108 * 1e6 == Approx(271.2e12));
-  const std::string h100 = write_calibration(cal_of("h100-sxm"));
-  CHECK(h100.find("ceiling_flops_per_sm_us") == std::string::npos);
-  CHECK(cal_of("h100-sxm").gemm.at("bf16").params.ceiling_flops_per_sm_us == 0);
+  // H800 has no MAMF row (profiles/mamf.toml): no ceiling, and none written.
+  const std::string h800 = write_calibration(cal_of("h800"));
+  CHECK(h800.find("ceiling_flops_per_sm_us") == std::string::npos);
+  CHECK(cal_of("h800").gemm.at("fp8").params.ceiling_flops_per_sm_us == 0);
 }
 
 TEST_CASE("a bad MAMF table is refused naming the file, row and key", "[mamf]") {

@@ -748,6 +748,30 @@ void fit_gemm_class(const std::string& dtype, const std::vector<GemmIn>& all, Ct
     gc.fit.transfer = fmt::format("measured on {}, the same die as {} ({} SMs, equal tensor peaks): parameters kept", on,
                                   tgt.name, tgt.sms);
   }
+  if (!transfer) {
+    // A measured curve is measured only up to its largest shapes; beyond them its asymptote
+    // (2 tile_m tile_n sms / a) is an extrapolation. Cap it at the best throughput measured on
+    // this die: the target's MAMF, or the fastest of the class's own points if one is faster
+    // (DeepGEMM's FP8 on H800 beats cuBLAS's MAMF on H100).
+    if (const Mamf* mt = ctx.mamf.find(tgt.name, dtype); mt != nullptr) {
+      double best_per_sm = 0;  // FLOP/s per SM
+      for (const auto& p : pts) {
+        const double sms = d(p.sms > 0 ? p.sms : src.sms);
+        if (p.time_us > 0 && !p.wgrad)
+          best_per_sm = std::max(best_per_sm, 2.0 * d(p.m) * d(p.n) * d(p.k) * d(p.groups) / (p.time_us * 1e-6) / sms);
+      }
+      const double mamf_per_sm = mt->flops / d(tgt.sms);
+      const double cap = std::max(mamf_per_sm, best_per_sm);
+      gc.params.ceiling_flops_per_sm_us = cap / 1e6;
+      ctx.mamf_used = true;
+      const std::string note = fmt::format(
+          "throughput capped at {:.1f} TFLOPS on {} SMs beyond the measured shapes: {}", cap * d(tgt.sms) / 1e12, tgt.sms,
+          cap > mamf_per_sm ? fmt::format("the fastest measured point (above {}'s {} MAMF {:.1f})", tgt.name, dtype,
+                                          mt->flops / 1e12)
+                            : fmt::format("{}'s measured {} MAMF (profiles/mamf.toml)", tgt.name, dtype));
+      gc.fit.transfer = gc.fit.transfer.empty() ? note : gc.fit.transfer + "; " + note;
+    }
+  }
   for (std::size_t i = 0; i < pts.size(); ++i) r.points.push_back(PointResidual{"gemm_" + dtype, pts[i].source, pts[i].time_us, gf.rel[i]});
   if (dtype == "fp8") {
     i64 nw = 0;
