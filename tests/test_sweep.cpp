@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "support.hpp"
+#include "sweep/mpi.hpp"
 #include "sweep/runner.hpp"
 #include "sweep/spec.hpp"
 #include "sweep/store.hpp"
@@ -266,4 +267,28 @@ TEST_CASE("sweep: bad sweep files are errors at file:line and key, and nothing i
   r = run_trainsim("sweep " + q(s) + " --db " + q(dir / "no-such-dir" / "x.sqlite"));
   CHECK(r.status == 2);
   CHECK(!fs::exists(dir / "x.sqlite"));
+}
+
+TEST_CASE("sweep: a trainsim started as several processes without MPI support refuses instead of repeating the work") {
+  // What an MPI launcher puts in each process's environment (OpenMPI's mpirun; PMI for MPICH).
+  const auto dir = temp_dir("sweep-launcher");
+  const auto s = write_sweep(dir, "[axes]\n\"plan.pp\" = [2, 4]\n");
+  const auto db = dir / "x.sqlite";
+  for (const std::string env : {"OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 ", "PMI_SIZE=3 PMI_RANK=0 "}) {
+    INFO(env);
+    // Commands that do not share work (every build): each process would do all of it.
+    auto r = run_trainsim("run " + q(base_scenario()), "", env);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains("only 'trainsim sweep' shares its work between processes"));
+    CHECK(r.out.empty());
+    if (trainsim::sweep::mpi_built()) continue;  // an MPI build would initialise MPI here
+    r = run_trainsim("sweep " + q(s) + " --db " + q(db), "", env);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains("this trainsim was built without MPI, so each process would run the whole sweep"));
+    CHECK(!fs::exists(db));
+  }
+  // The launcher's other ranks refuse silently: the message is printed once, by rank 0.
+  const auto r = run_trainsim("run " + q(base_scenario()), "", "OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 ");
+  CHECK(r.status == 2);
+  CHECK(r.err.empty());
 }
