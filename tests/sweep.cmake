@@ -11,3 +11,6 @@ if(TRAINSIM_WITH_MPI AND MPIEXEC_EXECUTABLE)
 endif()
 target_compile_definitions(test_sweep_mpi PRIVATE TRAINSIM_MPIEXEC="${_trainsim_mpiexec}")
 set_tests_properties(test_sweep_mpi PROPERTIES SKIP_REGULAR_EXPRESSION "MPI tests skipped:" TIMEOUT 600)
+
+# Sweeps without leaks (issue 13 item 5): base keys a point makes invalid (docs/sweep.md).
+trainsim_add_test(test_sweep_base SOURCES test_sweep_base.cpp LABELS quick)

@@ -170,7 +170,7 @@ TEST_CASE("sweep: CSV columns") {
   REQUIRE(r.status == 0);
   const std::string csv = read_file(dir / "out.csv");
   const std::string header = csv.substr(0, csv.find('\n'));
-  std::string expected = "point,id,status,reason,plan.schedule,cluster.gpu,plan.dp,plan.pp";
+  std::string expected = "point,id,status,reason,dropped,plan.schedule,cluster.gpu,plan.dp,plan.pp";
   for (const char* m : trainsim::sweep::kMetricColumns) expected += std::string(",") + m;
   CHECK(header == expected);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 13);

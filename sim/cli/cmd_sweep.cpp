@@ -101,6 +101,7 @@ void setup_sweep(CLI::App& sub) {
     if (!rk.root()) return;  // the other ranks print nothing
     sweep::Store& store = *opened;
     fmt::print(stderr, "sweep {}: {}\n", spec.name, sum.line());
+    if (const std::string d = sum.dropped_line(); !d.empty()) fmt::print(stderr, "{}\n", d);
     fmt::print(stderr, "results: {}\n", db);
 
     const auto points = sweep::all_points(spec);

@@ -100,53 +100,83 @@ std::string money(double usd) { return format_usd(usd); }
 
 }  // namespace
 
-PointResult evaluate_point(const SweepSpec& spec, const Point& p) {
+namespace {
+
+// One evaluation with the base keys `dropped` left out. Throws ConfigError for an invalid plan.
+PointResult evaluate_once(const SweepSpec& spec, const Point& p, const std::vector<std::string>& dropped) {
   PointResult r;
   r.index = p.index;
   r.id = p.id;
-  try {
-    const Scenario sc = load_scenario(spec.scenario, p.sets());
-    const MemoryReport mem = memory_per_gpu(sc);
-    if (!mem.fits) {
-      std::size_t rank = 0;
-      for (std::size_t i = 0; i < mem.ranks.size(); ++i)
-        if (mem.ranks[i].total() > mem.ranks[rank].total()) rank = i;
-      r.status = "infeasible";
-      r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed (pipeline rank {}), {:.1f} GiB available",
-                             mem.peak / kGiB, rank, mem.capacity / kGiB);
-      r.metrics[metric_index("peak_memory_gib")] = mem.peak / kGiB;
-      r.metrics[metric_index("fits_memory")] = 0;
-      return r;
-    }
-    const RunReport rep = build_run_report(sc);
-    nlohmann::json j = run_json(rep);
-    for (std::size_t m = 0; m < kMetricCount; ++m) {
-      const auto it = j.find(kMetricColumns[m]);
-      if (it == j.end() || it->is_null()) continue;
-      if (it->is_boolean()) r.metrics[m] = it->get<bool>() ? 1.0 : 0.0;
-      else if (it->is_number()) r.metrics[m] = it->get<double>();
-    }
-    j.erase("assumptions");  // the base scenario's, the same on every row
-    r.metrics_json = j.dump();
-    if (metric(r, "fits_memory").value_or(1) == 0) {
-      r.status = "infeasible";
-      r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed", metric(r, "peak_memory_gib").value_or(0));
-      return r;
-    }
-    r.status = "ok";
-  } catch (const ConfigError& e) {
-    r = PointResult{};
-    r.index = p.index;
-    r.id = p.id;
+  const Scenario sc = load_scenario(spec.scenario, p.sets(), dropped);
+  const MemoryReport mem = memory_per_gpu(sc);
+  if (!mem.fits) {
+    std::size_t rank = 0;
+    for (std::size_t i = 0; i < mem.ranks.size(); ++i)
+      if (mem.ranks[i].total() > mem.ranks[rank].total()) rank = i;
     r.status = "infeasible";
-    r.reason = std::string("invalid plan: ") + e.what();
-  } catch (const std::exception& e) {
-    r = PointResult{};
-    r.index = p.index;
-    r.id = p.id;
-    r.status = "error";
-    r.reason = e.what();
+    r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed (pipeline rank {}), {:.1f} GiB available",
+                           mem.peak / kGiB, rank, mem.capacity / kGiB);
+    r.metrics[metric_index("peak_memory_gib")] = mem.peak / kGiB;
+    r.metrics[metric_index("fits_memory")] = 0;
+    return r;
   }
+  const RunReport rep = build_run_report(sc);
+  nlohmann::json j = run_json(rep);
+  for (std::size_t m = 0; m < kMetricCount; ++m) {
+    const auto it = j.find(kMetricColumns[m]);
+    if (it == j.end() || it->is_null()) continue;
+    if (it->is_boolean()) r.metrics[m] = it->get<bool>() ? 1.0 : 0.0;
+    else if (it->is_number()) r.metrics[m] = it->get<double>();
+  }
+  j.erase("assumptions");  // the base scenario's, the same on every row
+  r.metrics_json = j.dump();
+  if (metric(r, "fits_memory").value_or(1) == 0) {
+    r.status = "infeasible";
+    r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed", metric(r, "peak_memory_gib").value_or(0));
+    return r;
+  }
+  r.status = "ok";
+  return r;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+}  // namespace
+
+PointResult evaluate_point(const SweepSpec& spec, const Point& p) {
+  // Base keys the point makes invalid are dropped one error at a time (keys_to_drop, the rule
+  // of docs/sweep.md) until the point is valid or invalid at a key the rule keeps.
+  std::vector<std::string> dropped;
+  PointResult r;
+  for (;;) {
+    try {
+      r = evaluate_once(spec, p, dropped);
+      break;
+    } catch (const ConfigError& e) {
+      const auto more = keys_to_drop(spec, p, e, dropped);
+      if (!more.empty()) {
+        dropped.insert(dropped.end(), more.begin(), more.end());
+        continue;
+      }
+      r = PointResult{};
+      r.status = "infeasible";
+      r.reason = std::string("invalid plan: ") + e.what();
+      break;
+    } catch (const std::exception& e) {
+      r = PointResult{};
+      r.status = "error";
+      r.reason = e.what();
+      break;
+    }
+  }
+  r.index = p.index;
+  r.id = p.id;
+  r.dropped = joined(dropped);
+  if (r.status != "ok" && !dropped.empty()) r.reason += "; dropped from the base: " + r.dropped;
   return r;
 }
 
@@ -156,6 +186,15 @@ std::vector<Point> all_points(const SweepSpec& spec) {
   pts.reserve(n);
   for (std::size_t i = 0; i < n; ++i) pts.push_back(point_at(spec, i));
   return pts;
+}
+
+std::string RunSummary::dropped_line() const {
+  if (dropped_keys.empty()) return "";
+  std::string s = "base keys dropped where a point made them invalid (docs/sweep.md; the dropped column): ";
+  for (std::size_t i = 0; i < dropped_keys.size(); ++i)
+    s += fmt::format("{}{} ({} point{})", i ? ", " : "", dropped_keys[i].first, dropped_keys[i].second,
+                     dropped_keys[i].second == 1 ? "" : "s");
+  return s;
 }
 
 std::string RunSummary::line() const {
@@ -180,6 +219,17 @@ void count_stored(const SweepSpec& spec, Store& store, const std::vector<Point>&
   }
   // Points evaluated this run as 'error' count as remaining too (they are retried).
   sum.remaining = sum.points - sum.ok - sum.infeasible;
+  for (const auto& row : rows) {
+    const std::string& d = row.result.dropped;
+    for (std::size_t pos = 0; pos < d.size();) {
+      const auto comma = d.find(", ", pos);
+      const std::string key = d.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      auto it = std::find_if(sum.dropped_keys.begin(), sum.dropped_keys.end(), [&](const auto& kv) { return kv.first == key; });
+      if (it == sum.dropped_keys.end()) sum.dropped_keys.emplace_back(key, 1);
+      else ++it->second;
+      pos = comma == std::string::npos ? d.size() : comma + 2;
+    }
+  }
   if (opt.share_rows) sum.rows = std::move(rows);
   (void)spec;
 }
@@ -344,6 +394,7 @@ void put_result(Writer& w, const PointResult& r) {
     w.f64(m.value_or(0));
   }
   w.str(r.metrics_json);
+  w.str(r.dropped);
 }
 
 PointResult get_result(Reader& rd) {
@@ -358,6 +409,7 @@ PointResult get_result(Reader& rd) {
     if (has) m = v;
   }
   r.metrics_json = rd.str();
+  r.dropped = rd.str();
   return r;
 }
 
@@ -618,6 +670,11 @@ RunSummary run_distributed(const SweepSpec& spec, Store* store, const RunOptions
       for (std::size_t v : {sum.evaluated, sum.reused, sum.remaining, sum.stored_by_others, sum.ok, sum.infeasible,
                             sum.errors, static_cast<std::size_t>(sum.interrupted)})
         w.u64(v);
+      w.u64(sum.dropped_keys.size());
+      for (const auto& [key, count] : sum.dropped_keys) {
+        w.str(key);
+        w.u64(count);
+      }
       w.u64(sum.rows.size());
       for (const auto& row : sum.rows) put_result(w, row.result);
       out = std::move(w.b);
@@ -634,6 +691,11 @@ RunSummary run_distributed(const SweepSpec& spec, Store* store, const RunOptions
                            &sum.errors})
       *v = static_cast<std::size_t>(rd.u64());
     sum.interrupted = rd.u64() != 0;
+    const auto keys = static_cast<std::size_t>(rd.u64());
+    for (std::size_t i = 0; i < keys; ++i) {
+      std::string key = rd.str();
+      sum.dropped_keys.emplace_back(std::move(key), static_cast<std::size_t>(rd.u64()));
+    }
     const auto rows = static_cast<std::size_t>(rd.u64());
     for (std::size_t i = 0; i < rows; ++i) {
       StoredRow row;
@@ -658,12 +720,13 @@ RunSummary run_sweep(const SweepSpec& spec, Store* store, const RunOptions& opt)
 }
 
 std::string csv_text(const SweepSpec& spec, const std::vector<StoredRow>& rows) {
-  std::string out = "point,id,status,reason";
+  std::string out = "point,id,status,reason,dropped";
   for (const auto& k : spec.keys) out += "," + csv_field(k);
   for (const char* m : kMetricColumns) out += std::string(",") + m;
   out += "\n";
   for (const auto& row : rows) {
-    out += fmt::format("{},{},{},{}", row.index, row.result.id, row.result.status, csv_field(row.result.reason));
+    out += fmt::format("{},{},{},{},{}", row.index, row.result.id, row.result.status, csv_field(row.result.reason),
+                       csv_field(row.result.dropped));
     for (const auto& o : row.point.overrides) out += "," + csv_field(o.display);
     for (std::size_t m = 0; m < kMetricCount; ++m)
       out += "," + (row.result.metrics[m] ? number_text(*row.result.metrics[m]) : std::string());
@@ -721,6 +784,11 @@ std::string best_text(const SweepSpec& spec, const BestResult& b, const BestOpti
     header.push_back(h);
     right.push_back(true);
   }
+  const bool any_dropped = std::any_of(b.rows.begin(), b.rows.end(), [](const StoredRow& r) { return !r.result.dropped.empty(); });
+  if (any_dropped) {
+    header.push_back("dropped from the base");
+    right.push_back(false);
+  }
   TextTable t(header, right);
   std::size_t rank = 0;
   for (const auto& r : b.rows) {
@@ -733,6 +801,7 @@ std::string best_text(const SweepSpec& spec, const BestResult& b, const BestOpti
     cells.push_back(fmt::format("{:.3f}", m("step_time_s")));
     cells.push_back(fmt::format("{:.1f}%", m("mfu") * 100));
     cells.push_back(fmt::format("{:.1f}", m("peak_memory_gib")));
+    if (any_dropped) cells.push_back(r.result.dropped.empty() ? "-" : r.result.dropped);
     t.add_row(std::move(cells));
   }
   return out + t.str();
@@ -752,7 +821,13 @@ nlohmann::ordered_json best_json(const SweepSpec& spec, const BestResult& b, con
         case Override::Kind::Text: ov[o.key] = o.display; break;
       }
     }
-    J p = {{"rank", ++rank}, {"point", r.index}, {"id", r.result.id}, {"overrides", ov}};
+    J dropped = J::array();
+    for (std::size_t pos = 0; pos < r.result.dropped.size();) {
+      const auto comma = r.result.dropped.find(", ", pos);
+      dropped.push_back(r.result.dropped.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+      pos = comma == std::string::npos ? r.result.dropped.size() : comma + 2;
+    }
+    J p = {{"rank", ++rank}, {"point", r.index}, {"id", r.result.id}, {"overrides", ov}, {"dropped", dropped}};
     for (std::size_t m = 0; m < kMetricCount; ++m)
       p[kMetricColumns[m]] = r.result.metrics[m] ? J(*r.result.metrics[m]) : J(nullptr);
     plans.push_back(std::move(p));

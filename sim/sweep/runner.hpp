@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -37,6 +38,10 @@ struct RunSummary {
   double seconds = 0;
   bool interrupted = false;
   int ranks = 1;                   // processes that evaluated (MPI ranks)
+  // Base keys dropped because points made them invalid (docs/sweep.md), with the number of the
+  // sweep's stored points that dropped each, in the order first met.
+  std::vector<std::pair<std::string, std::size_t>> dropped_keys;
+  std::string dropped_line() const;  // "" when none
   std::vector<StoredRow> rows;     // with RunOptions::share_rows: every stored point, in point order
   std::string line() const;  // the one-line summary
 };
