@@ -267,6 +267,14 @@ TEST_CASE("mpi: failures end every rank with one message and one status") {
   CHECK(r.status == 2);
   CHECK(count_of(r.err, "an axis needs at least one value") == 1);
   CHECK_FALSE(fs::exists(dir / "b.sqlite"));
+  // Ranks that read different sweeps (here, different files: MPMD) are refused before any point.
+  write_file(dir / "a.toml", "scenario = \"" + base() + "\"\n[axes]\n\"plan.micro_batch\" = [1, 2]\n");
+  write_file(dir / "b.toml", "scenario = \"" + base() + "\"\n[axes]\n\"plan.micro_batch\" = [1, 4]\n");
+  r = run_trainsim(fmt::format("sweep a.toml --db ab.sqlite : -np 1 '{}' sweep b.toml --db ab.sqlite", trainsim_bin()),
+                   dir.string(), fmt::format("timeout 120 '{}' -np 1 --oversubscribe ", kMpiexec));
+  CHECK(r.status == 2);
+  CHECK(count_of(r.err, "trainsim: error: rank 1: sweep b.toml: this rank read another sweep than rank 0") == 1);
+  CHECK(all_rows(dir / "ab.sqlite").empty());
   // Commands that do not share work refuse to run as several processes.
   r = run_mpi(2, "run " + q(base()), dir.string());
   CHECK(r.status == 2);

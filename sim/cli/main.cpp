@@ -48,7 +48,10 @@ int main(int argc, char** argv) {
     const std::string command = argc > 1 ? argv[1] : "";
     mpi.emplace(argc, argv, command, command == "sweep" || command == "plan");
   } catch (const trainsim::InputError& e) {
-    if (trainsim::sweep::launcher_rank() == 0) fmt::print(stderr, "trainsim: error: {}\n", e.what());
+    // Every process refuses alike. Rank 0 says why and fails; the others leave quietly with 0,
+    // since a failing one would make mpirun end rank 0 before it has said why.
+    if (trainsim::sweep::launcher_rank() != 0) return 0;
+    fmt::print(stderr, "trainsim: error: {}\n", e.what());
     return 2;
   }
   try {

@@ -160,7 +160,9 @@ int MpiSession::fail(int status, const std::string& text) {
     return status;
   }
   finish(status, text);
-  return status;
+  // Rank 0 reports the failure and its status is the job's; the others, having ended in step
+  // with it, leave with 0 (a failing one could make the launcher end rank 0 before it reports).
+  return g_ranks.root() ? status : 0;
 }
 
 void MpiSession::finish(int status, const std::string& text) {

@@ -65,8 +65,9 @@ class MpiSession {
   // True on ranks other than 0, which print nothing of their own (help, parse errors).
   bool quiet() const;
   // An error reached main(): prints `text` to stderr (rank 0; another rank only when it ends
-  // the job), ends MPI and returns `status` — or ends the whole job with MPI_Abort(status) when
-  // another rank may still be waiting for this one.
+  // the job), ends MPI and returns `status` on rank 0 and 0 on the others (rank 0 reports the
+  // job's status) — or ends the whole job with MPI_Abort(status) when another rank may still be
+  // waiting for this one.
   int fail(int status, const std::string& text);
 
  private:
