@@ -61,10 +61,11 @@ RunResult run_mpi(int np, const std::string& args, const std::string& cwd) {
   return run_trainsim(args, cwd, fmt::format("timeout 120 '{}' -np {} --oversubscribe ", kMpiexec, np));
 }
 
-// Every column of every row, in point order, as text: what "the same rows" means.
+// Every column of every row, in point order, as text: what "the same rows" means. (Opened
+// writable, without creating: after a kill, the first reader of a WAL database recovers it.)
 std::vector<std::string> all_rows(const fs::path& db) {
   sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(db.string().c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_open_v2(db.string().c_str(), &h, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(h, "SELECT * FROM points ORDER BY point_index", -1, &st, nullptr) == SQLITE_OK);
   std::vector<std::string> out;
@@ -84,12 +85,13 @@ std::vector<std::string> all_rows(const fs::path& db) {
 }
 
 // The ids of the stored rows, read while a sweep may be writing (WAL: readers never block it);
-// empty while the database does not exist yet.
-std::set<std::string> stored_ids(const fs::path& db) {
+// empty while the database does not exist yet. Read-only while the sweep may still be creating
+// the file; writable after a kill (the first reader recovers the WAL of a killed writer).
+std::set<std::string> stored_ids(const fs::path& db, bool writable = false) {
   std::set<std::string> ids;
   if (!fs::exists(db)) return ids;
   sqlite3* h = nullptr;
-  if (sqlite3_open_v2(db.string().c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+  if (sqlite3_open_v2(db.string().c_str(), &h, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
     sqlite3_busy_timeout(h, 1000);
     sqlite3_stmt* st = nullptr;
     if (sqlite3_prepare_v2(h, "SELECT id FROM points", -1, &st, nullptr) == SQLITE_OK)
@@ -231,7 +233,7 @@ TEST_CASE("mpi: kill -9 of a rank mid-sweep loses no stored point; the rerun eva
   CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
 
   // Every point stored before the kill is still stored; the sweep did not finish.
-  const auto after = stored_ids(db);
+  const auto after = stored_ids(db, true);
   for (const auto& id : before) CHECK(after.count(id) == 1);
   const std::size_t stored = after.size();
   CHECK(stored >= 5);

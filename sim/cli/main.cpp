@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
       list += (list.empty() ? "" : ", ") + std::string(c.name);
     }
     if (!known) {
-      if (trainsim::sweep::launcher_rank() == 0)  // under mpirun, once
-        fmt::print(stderr, "trainsim: error: unknown command '{}'; the commands are {} (trainsim --help)\n", argv[1], list);
+      if (trainsim::sweep::launcher_rank() != 0) return 0;  // under mpirun: said once, by rank 0 (below)
+      fmt::print(stderr, "trainsim: error: unknown command '{}'; the commands are {} (trainsim --help)\n", argv[1], list);
       return 2;
     }
   }
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     mpi.emplace(argc, argv, command, command == "sweep" || command == "plan");
   } catch (const trainsim::InputError& e) {
     // Every process refuses alike. Rank 0 says why and fails; the others leave quietly with 0,
-    // since a failing one would make mpirun end rank 0 before it has said why.
+    // since a failing one could make mpirun end rank 0 before it has said why.
     if (trainsim::sweep::launcher_rank() != 0) return 0;
     fmt::print(stderr, "trainsim: error: {}\n", e.what());
     return 2;
