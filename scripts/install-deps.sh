@@ -5,8 +5,9 @@
 #                                    Ninja and the libraries of README "Dependencies")
 #   scripts/install-deps.sh --test   that, plus what only the tests need: Catch2, Google Benchmark,
 #                                    clang + compiler-rt (ASan/UBSan build, libFuzzer), Chromium +
-#                                    DejaVu fonts (the HTML report rendered headless) and libpng
-#                                    (decodes its screenshot)
+#                                    DejaVu fonts (the HTML report rendered headless), libpng
+#                                    (decodes its screenshot) and OpenMPI (mpirun -np N trainsim
+#                                    sweep, built when found, and its test)
 #
 # The CUDA toolkit (for the optional CUPTI profiler) is not a Debian package: if it is at
 # /usr/local/cuda the build finds it, otherwise the profiler is skipped.
@@ -15,7 +16,7 @@ test=0
 for a in "$@"; do
   case "$a" in
     --test) test=1 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-deps: unknown option '$a' (use --test for the test-only packages)" >&2; exit 2 ;;
   esac
 done
@@ -41,6 +42,8 @@ TEST_PKGS=(
   clang libclang-rt-14-dev               # libFuzzer and sanitizer runtimes (fuzz + ASan/UBSan build)
   chromium fonts-dejavu-core             # the HTML-report test renders report.html headless
   libpng-dev                             # ...and decodes the screenshot PNG to check it is not blank
+  libopenmpi-dev openmpi-bin             # OpenMPI: the build's optional MPI sweeps (TRAINSIM_MPI=AUTO finds
+                                         # it) and mpirun for their test (tests/test_sweep_mpi.cpp)
 )
 if [ "$test" -eq 1 ]; then PKGS+=("${TEST_PKGS[@]}"); fi
 missing=()

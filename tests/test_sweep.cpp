@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "support.hpp"
+#include "sweep/mpi.hpp"
 #include "sweep/runner.hpp"
 #include "sweep/spec.hpp"
 #include "sweep/store.hpp"
@@ -169,7 +170,7 @@ TEST_CASE("sweep: CSV columns") {
   REQUIRE(r.status == 0);
   const std::string csv = read_file(dir / "out.csv");
   const std::string header = csv.substr(0, csv.find('\n'));
-  std::string expected = "point,id,status,reason,plan.schedule,cluster.gpu,plan.dp,plan.pp";
+  std::string expected = "point,id,status,reason,dropped,plan.schedule,cluster.gpu,plan.dp,plan.pp";
   for (const char* m : trainsim::sweep::kMetricColumns) expected += std::string(",") + m;
   CHECK(header == expected);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 13);
@@ -266,4 +267,30 @@ TEST_CASE("sweep: bad sweep files are errors at file:line and key, and nothing i
   r = run_trainsim("sweep " + q(s) + " --db " + q(dir / "no-such-dir" / "x.sqlite"));
   CHECK(r.status == 2);
   CHECK(!fs::exists(dir / "x.sqlite"));
+}
+
+TEST_CASE("sweep: a trainsim started as several processes without MPI support refuses instead of repeating the work") {
+  // What an MPI launcher puts in each process's environment (OpenMPI's mpirun; PMI for MPICH).
+  const auto dir = temp_dir("sweep-launcher");
+  const auto s = write_sweep(dir, "[axes]\n\"plan.pp\" = [2, 4]\n");
+  const auto db = dir / "x.sqlite";
+  for (const std::string env : {"OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 ", "PMI_SIZE=3 PMI_RANK=0 "}) {
+    INFO(env);
+    // Commands that do not share work (every build): each process would do all of it.
+    auto r = run_trainsim("run " + q(base_scenario()), "", env);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains("only 'trainsim sweep' shares its work between processes"));
+    CHECK(r.out.empty());
+    if (trainsim::sweep::mpi_built()) continue;  // an MPI build would initialise MPI here
+    r = run_trainsim("sweep " + q(s) + " --db " + q(db), "", env);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains("this trainsim was built without MPI, so each process would run the whole sweep"));
+    CHECK(!fs::exists(db));
+  }
+  // The launcher's other ranks leave silently, with status 0: the message is printed once, by
+  // rank 0, whose status 2 is the job's (a failing rank would make mpirun end rank 0 first).
+  const auto r = run_trainsim("run " + q(base_scenario()), "", "OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 ");
+  CHECK(r.status == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out.empty());
 }

@@ -1,6 +1,6 @@
 // trainsim sweep SWEEP.toml [--db FILE] [--jobs N] [--max-points K] [--fresh] [--csv FILE]
 //                [--best cost|time] [--deadline-days D] [--budget-usd B] [--top N] [--json]
-// See docs/sweep.md.
+// and `mpirun -np N trainsim sweep ...` (sweep/mpi.hpp). See docs/sweep.md.
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +15,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/output.hpp"
+#include "sweep/mpi.hpp"
 #include "sweep/runner.hpp"
 #include "sweep/spec.hpp"
 #include "sweep/store.hpp"
@@ -49,7 +50,7 @@ void setup_sweep(CLI::App& sub) {
   auto o = std::make_shared<Opts>();
   sub.add_option("sweep", o->file, "A sweep file (docs/sweep.md, scenarios/sweeps/*.toml)")->required()->check(CLI::ExistingFile);
   sub.add_option("--db", o->db, "SQLite database of results, one row per point (default: <sweep name>.sqlite here)");
-  sub.add_option("--jobs,-j", o->jobs, "Worker threads evaluating points (default 1); results are stored in point order")
+  sub.add_option("--jobs,-j", o->jobs, "Worker threads evaluating points (default 1; per process under mpirun); the stored rows are the same for any number")
       ->check(CLI::Range(1u, 256u));
   sub.add_option("--max-points", o->max_points, "Evaluate at most this many new points, then stop (rerun to continue)")
       ->check(CLI::Range(std::size_t{1}, std::numeric_limits<std::size_t>::max()));
@@ -68,27 +69,39 @@ void setup_sweep(CLI::App& sub) {
       if (o->budget) throw UsageError("--budget-usd goes with --best cost|time");
       if (o->json) throw UsageError("--json goes with --best cost|time");
     }
-    // Everything is checked before anything is written.
-    const sweep::SweepSpec spec = sweep::load_sweep(o->file);
-    const std::string db = o->db.empty() ? spec.name + ".sqlite" : o->db;
-    check_output_file("--db", db);
-    if (!o->csv.empty()) check_output_file("--csv", o->csv);
+    // Everything is checked before anything is written. Under mpirun (sweep/mpi.hpp) every rank
+    // reads the sweep; rank 0 alone has the database and the outputs, and prints.
+    const sweep::Ranks& rk = sweep::ranks();
+    std::optional<sweep::SweepSpec> loaded;
+    std::optional<sweep::Store> opened;
+    std::string db;
+    sweep::all_ranks_agree([&] {
+      loaded.emplace(sweep::load_sweep(o->file));
+      if (!rk.root()) return;
+      db = o->db.empty() ? loaded->name + ".sqlite" : o->db;
+      check_output_file("--db", db);
+      if (!o->csv.empty()) check_output_file("--csv", o->csv);
+      opened.emplace(db);
+    });
+    const sweep::SweepSpec& spec = *loaded;
 
-    sweep::Store store(db);
     sweep::RunOptions ro;
     ro.jobs = o->jobs;
     if (o->max_points > 0) ro.max_points = o->max_points;
     ro.fresh = o->fresh;
-    ro.progress = !o->quiet;
+    ro.progress = !o->quiet && rk.root();
     ro.progress_tty = ::isatty(::fileno(stderr)) != 0;
     ro.stop = &g_interrupted;
     g_interrupted.store(false);
     sweep::RunSummary sum;
     {
       SigintGuard guard;
-      sum = sweep::run_sweep(spec, store, ro);
+      sum = sweep::run_sweep(spec, opened ? &*opened : nullptr, ro);
     }
+    if (!rk.root()) return;  // the other ranks print nothing
+    sweep::Store& store = *opened;
     fmt::print(stderr, "sweep {}: {}\n", spec.name, sum.line());
+    if (const std::string d = sum.dropped_line(); !d.empty()) fmt::print(stderr, "{}\n", d);
     fmt::print(stderr, "results: {}\n", db);
 
     const auto points = sweep::all_points(spec);

@@ -279,9 +279,43 @@ Section make_section(std::vector<Section::Layer> layers, const std::string& pref
 
 }  // namespace
 
-Scenario load_scenario(const std::string& path, const std::vector<std::string>& sets) {
+namespace {
+
+// Erases one dotted key from the scenario file's tree; "phases.<i>." walks into the i-th
+// [[phases]] entry. Absent keys are ignored.
+void erase_key(toml::table& root, const std::string& key) {
+  std::vector<std::string> parts;
+  for (std::size_t p = 0;;) {
+    const auto dot = key.find('.', p);
+    parts.push_back(key.substr(p, dot == std::string::npos ? std::string::npos : dot - p));
+    if (dot == std::string::npos) break;
+    p = dot + 1;
+  }
+  toml::table* t = &root;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    toml::node* n = t->get(parts[i]);
+    if (!n) return;
+    if (toml::array* arr = n->as_array(); arr && i == 0 && parts[0] == "phases") {
+      const std::string& index = parts[++i];
+      if (index.empty() || index.size() > 6 || !std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return;
+      const std::size_t k = std::stoul(index);
+      if (k == 0 || k > arr->size() || i + 1 >= parts.size()) return;
+      t = arr->get(k - 1)->as_table();
+    } else {
+      t = n->as_table();
+    }
+    if (!t) return;
+  }
+  t->erase(parts.back());
+}
+
+}  // namespace
+
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& sets, const std::vector<std::string>& unset) {
   auto src = std::make_shared<ScenarioSources>();
   src->root = parse_toml_file(path);
+  for (const auto& k : unset) erase_key(src->root, k);
   src->sets = parse_sets(sets);
   Scenario sc;
   sc.file = path;

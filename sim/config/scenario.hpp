@@ -134,7 +134,12 @@ bool is_scenario(const toml::table& t);
 // Throws ConfigError naming "--set" and the key.
 toml::table parse_sets(const std::vector<std::string>& sets);
 
-Scenario load_scenario(const std::string& path, const std::vector<std::string>& sets = {});
+// `unset`: keys written in the scenario file itself to leave out, as if they were not written
+// (then the default, or for a phase's plan key the [plan] value, applies): "plan.layer_split",
+// "phases.1.plan.dp" (phases.<i>: the i-th [[phases]] entry). Keys it does not write are
+// ignored. Sweeps use it for the base keys a point makes invalid (docs/sweep.md).
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& sets = {},
+                       const std::vector<std::string>& unset = {});
 ModelConfig load_model(const std::string& path, const std::vector<std::string>& sets = {});
 // A GPU by name (profiles/hardware/NAME.toml) or path; a wrong name is a UsageError naming
 // `option`, the command-line option it came from.

@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -17,6 +20,8 @@
 #include "core/table.hpp"
 #include "model/memory.hpp"
 #include "report/run_report.hpp"
+#include "sweep/identity.hpp"
+#include "sweep/mpi.hpp"
 
 namespace trainsim::sweep {
 
@@ -95,53 +100,83 @@ std::string money(double usd) { return format_usd(usd); }
 
 }  // namespace
 
-PointResult evaluate_point(const SweepSpec& spec, const Point& p) {
+namespace {
+
+// One evaluation with the base keys `dropped` left out. Throws ConfigError for an invalid plan.
+PointResult evaluate_once(const SweepSpec& spec, const Point& p, const std::vector<std::string>& dropped) {
   PointResult r;
   r.index = p.index;
   r.id = p.id;
-  try {
-    const Scenario sc = load_scenario(spec.scenario, p.sets());
-    const MemoryReport mem = memory_per_gpu(sc);
-    if (!mem.fits) {
-      std::size_t rank = 0;
-      for (std::size_t i = 0; i < mem.ranks.size(); ++i)
-        if (mem.ranks[i].total() > mem.ranks[rank].total()) rank = i;
-      r.status = "infeasible";
-      r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed (pipeline rank {}), {:.1f} GiB available",
-                             mem.peak / kGiB, rank, mem.capacity / kGiB);
-      r.metrics[metric_index("peak_memory_gib")] = mem.peak / kGiB;
-      r.metrics[metric_index("fits_memory")] = 0;
-      return r;
-    }
-    const RunReport rep = build_run_report(sc);
-    nlohmann::json j = run_json(rep);
-    for (std::size_t m = 0; m < kMetricCount; ++m) {
-      const auto it = j.find(kMetricColumns[m]);
-      if (it == j.end() || it->is_null()) continue;
-      if (it->is_boolean()) r.metrics[m] = it->get<bool>() ? 1.0 : 0.0;
-      else if (it->is_number()) r.metrics[m] = it->get<double>();
-    }
-    j.erase("assumptions");  // the base scenario's, the same on every row
-    r.metrics_json = j.dump();
-    if (metric(r, "fits_memory").value_or(1) == 0) {
-      r.status = "infeasible";
-      r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed", metric(r, "peak_memory_gib").value_or(0));
-      return r;
-    }
-    r.status = "ok";
-  } catch (const ConfigError& e) {
-    r = PointResult{};
-    r.index = p.index;
-    r.id = p.id;
+  const Scenario sc = load_scenario(spec.scenario, p.sets(), dropped);
+  const MemoryReport mem = memory_per_gpu(sc);
+  if (!mem.fits) {
+    std::size_t rank = 0;
+    for (std::size_t i = 0; i < mem.ranks.size(); ++i)
+      if (mem.ranks[i].total() > mem.ranks[rank].total()) rank = i;
     r.status = "infeasible";
-    r.reason = std::string("invalid plan: ") + e.what();
-  } catch (const std::exception& e) {
-    r = PointResult{};
-    r.index = p.index;
-    r.id = p.id;
-    r.status = "error";
-    r.reason = e.what();
+    r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed (pipeline rank {}), {:.1f} GiB available",
+                           mem.peak / kGiB, rank, mem.capacity / kGiB);
+    r.metrics[metric_index("peak_memory_gib")] = mem.peak / kGiB;
+    r.metrics[metric_index("fits_memory")] = 0;
+    return r;
   }
+  const RunReport rep = build_run_report(sc);
+  nlohmann::json j = run_json(rep);
+  for (std::size_t m = 0; m < kMetricCount; ++m) {
+    const auto it = j.find(kMetricColumns[m]);
+    if (it == j.end() || it->is_null()) continue;
+    if (it->is_boolean()) r.metrics[m] = it->get<bool>() ? 1.0 : 0.0;
+    else if (it->is_number()) r.metrics[m] = it->get<double>();
+  }
+  j.erase("assumptions");  // the base scenario's, the same on every row
+  r.metrics_json = j.dump();
+  if (metric(r, "fits_memory").value_or(1) == 0) {
+    r.status = "infeasible";
+    r.reason = fmt::format("out of memory: {:.1f} GiB per GPU needed", metric(r, "peak_memory_gib").value_or(0));
+    return r;
+  }
+  r.status = "ok";
+  return r;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+}  // namespace
+
+PointResult evaluate_point(const SweepSpec& spec, const Point& p) {
+  // Base keys the point makes invalid are dropped one error at a time (keys_to_drop, the rule
+  // of docs/sweep.md) until the point is valid or invalid at a key the rule keeps.
+  std::vector<std::string> dropped;
+  PointResult r;
+  for (;;) {
+    try {
+      r = evaluate_once(spec, p, dropped);
+      break;
+    } catch (const ConfigError& e) {
+      const auto more = keys_to_drop(spec, p, e, dropped);
+      if (!more.empty()) {
+        dropped.insert(dropped.end(), more.begin(), more.end());
+        continue;
+      }
+      r = PointResult{};
+      r.status = "infeasible";
+      r.reason = std::string("invalid plan: ") + e.what();
+      break;
+    } catch (const std::exception& e) {
+      r = PointResult{};
+      r.status = "error";
+      r.reason = e.what();
+      break;
+    }
+  }
+  r.index = p.index;
+  r.id = p.id;
+  r.dropped = joined(dropped);
+  if (r.status != "ok" && !dropped.empty()) r.reason += "; dropped from the base: " + r.dropped;
   return r;
 }
 
@@ -153,6 +188,15 @@ std::vector<Point> all_points(const SweepSpec& spec) {
   return pts;
 }
 
+std::string RunSummary::dropped_line() const {
+  if (dropped_keys.empty()) return "";
+  std::string s = "base keys dropped where a point made them invalid (docs/sweep.md; the dropped column): ";
+  for (std::size_t i = 0; i < dropped_keys.size(); ++i)
+    s += fmt::format("{}{} ({} point{})", i ? ", " : "", dropped_keys[i].first, dropped_keys[i].second,
+                     dropped_keys[i].second == 1 ? "" : "s");
+  return s;
+}
+
 std::string RunSummary::line() const {
   std::string s = fmt::format("{} points: evaluated {}, reused {}; ok {}, infeasible {}, error {}; {:.2f} s", points,
                               evaluated - stored_by_others, reused + stored_by_others, ok, infeasible, errors, seconds);
@@ -162,7 +206,35 @@ std::string RunSummary::line() const {
   return s;
 }
 
-RunSummary run_sweep(const SweepSpec& spec, Store& store, const RunOptions& opt) {
+namespace {
+
+// The summary's counts over every stored point of the sweep (rank 0).
+void count_stored(const SweepSpec& spec, Store& store, const std::vector<Point>& points, const RunOptions& opt,
+                  RunSummary& sum) {
+  auto rows = store.rows(points);
+  for (const auto& row : rows) {
+    if (row.result.status == "ok") ++sum.ok;
+    else if (row.result.status == "infeasible") ++sum.infeasible;
+    else ++sum.errors;
+  }
+  // Points evaluated this run as 'error' count as remaining too (they are retried).
+  sum.remaining = sum.points - sum.ok - sum.infeasible;
+  for (const auto& row : rows) {
+    const std::string& d = row.result.dropped;
+    for (std::size_t pos = 0; pos < d.size();) {
+      const auto comma = d.find(", ", pos);
+      const std::string key = d.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      auto it = std::find_if(sum.dropped_keys.begin(), sum.dropped_keys.end(), [&](const auto& kv) { return kv.first == key; });
+      if (it == sum.dropped_keys.end()) sum.dropped_keys.emplace_back(key, 1);
+      else ++it->second;
+      pos = comma == std::string::npos ? d.size() : comma + 2;
+    }
+  }
+  if (opt.share_rows) sum.rows = std::move(rows);
+  (void)spec;
+}
+
+RunSummary run_local(const SweepSpec& spec, Store& store, const RunOptions& opt) {
   const auto t0 = Clock::now();
   const std::vector<Point> points = all_points(spec);
   store.ensure_key_columns(spec.keys);
@@ -253,24 +325,408 @@ RunSummary run_sweep(const SweepSpec& spec, Store& store, const RunOptions& opt)
 
   sum.evaluated = written;
   sum.interrupted = stopped() && written < n;
-  for (const auto& row : store.rows(points)) {
-    if (row.result.status == "ok") ++sum.ok;
-    else if (row.result.status == "infeasible") ++sum.infeasible;
-    else ++sum.errors;
-  }
-  sum.remaining = sum.points - sum.ok - sum.infeasible;
-  // Points evaluated this run as 'error' count as remaining too (they are retried).
+  count_stored(spec, store, points, opt, sum);
   sum.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return sum;
 }
 
+// ---- Many processes (sweep/mpi.hpp) ----------------------------------------------------------
+//
+// Messages (bytes, MPI_COMM_WORLD), rank 0 <-> each other rank w:
+//   w -> 0  kHello  u64 window   how many points w keeps in flight (2 per thread)
+//   0 -> w  kWork   u64 index    evaluate this point (at most `window` unanswered at once)
+//   w -> 0  kResult PointResult  one finished point
+//   w -> 0  kFail   -            w failed outside evaluate_point (it rethrows at the end)
+//   0 -> w  kStop   -            no more work: finish what you hold, send it, then kBye
+//   w -> 0  kBye    -            w sends nothing more
+// Every kWork is followed by kStop, every kHello by kBye, so no message is left unreceived.
+// Then every rank meets in detail::agree (a failure anywhere is thrown everywhere), and rank 0
+// broadcasts the summary (and the rows, with share_rows).
+enum Tag : int { kHello = 1, kWork = 2, kResult = 3, kFail = 4, kStop = 5, kBye = 6 };
+
+// Plain bytes of numbers and strings (every rank runs the same build: checked by fingerprint).
+struct Writer {
+  std::string b;
+  void u64(std::uint64_t v) { b.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  void f64(double v) {
+    std::uint64_t u = 0;
+    std::memcpy(&u, &v, sizeof u);
+    u64(u);
+  }
+  void str(const std::string& s) {
+    u64(s.size());
+    b += s;
+  }
+};
+
+struct Reader {
+  const std::string& b;
+  std::size_t pos = 0;
+  std::uint64_t u64() {
+    TS_ASSERT(pos + 8 <= b.size(), "truncated sweep message");
+    std::uint64_t v = 0;
+    std::memcpy(&v, b.data() + pos, sizeof v);
+    pos += 8;
+    return v;
+  }
+  double f64() {
+    const std::uint64_t u = u64();
+    double v = 0;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+  }
+  std::string str() {
+    const std::uint64_t n = u64();
+    TS_ASSERT(n <= b.size() - pos, "truncated sweep message");
+    std::string s = b.substr(pos, n);
+    pos += n;
+    return s;
+  }
+};
+
+void put_result(Writer& w, const PointResult& r) {
+  w.u64(r.index);
+  w.str(r.id);
+  w.str(r.status);
+  w.str(r.reason);
+  for (const auto& m : r.metrics) {
+    w.u64(m ? 1 : 0);
+    w.f64(m.value_or(0));
+  }
+  w.str(r.metrics_json);
+  w.str(r.dropped);
+}
+
+PointResult get_result(Reader& rd) {
+  PointResult r;
+  r.index = static_cast<std::size_t>(rd.u64());
+  r.id = rd.str();
+  r.status = rd.str();
+  r.reason = rd.str();
+  for (auto& m : r.metrics) {
+    const bool has = rd.u64() != 0;
+    const double v = rd.f64();
+    if (has) m = v;
+  }
+  r.metrics_json = rd.str();
+  r.dropped = rd.str();
+  return r;
+}
+
+std::string u64_bytes(std::uint64_t v) {
+  Writer w;
+  w.u64(v);
+  return w.b;
+}
+
+// What every rank must agree on: the base (build, data, scenario bytes: base_hash) and every
+// dimension's keys and values, hence every point's id.
+std::string fingerprint(const SweepSpec& spec) {
+  std::string t = spec.base_hash + "\n" + spec.name + "\n";
+  for (const auto& d : spec.dims) {
+    t += "dim " + d.name + "\n";
+    for (const auto& setting : d.settings)
+      for (const auto& o : setting) t += o.key + "=" + o.toml + " " + o.file_sha256 + "\n";
+  }
+  return sha256_hex(t);
+}
+
+// Threads evaluating points handed to them; results are collected by the (MPI) main thread.
+class LocalPool {
+ public:
+  LocalPool(const SweepSpec& spec, unsigned threads) : spec_(spec) {
+    for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~LocalPool() {
+    {
+      std::lock_guard lk(mu_);
+      closing_ = true;
+      queue_.clear();
+    }
+    cv_work_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  LocalPool(const LocalPool&) = delete;
+  LocalPool& operator=(const LocalPool&) = delete;
+
+  void submit(Point p) {
+    {
+      std::lock_guard lk(mu_);
+      queue_.push_back(std::move(p));
+      ++in_flight_;
+    }
+    cv_work_.notify_one();
+  }
+  std::optional<PointResult> pop() {
+    std::lock_guard lk(mu_);
+    if (done_.empty()) return std::nullopt;
+    PointResult r = std::move(done_.front());
+    done_.pop_front();
+    --in_flight_;
+    return r;
+  }
+  // Waits until a result is ready, at most `d`.
+  void wait(std::chrono::milliseconds d) {
+    std::unique_lock lk(mu_);
+    cv_done_.wait_for(lk, d, [&] { return !done_.empty(); });
+  }
+  // Submitted and not popped yet (queued, running or done).
+  std::size_t in_flight() {
+    std::lock_guard lk(mu_);
+    return in_flight_;
+  }
+  void drop_queued() {
+    std::lock_guard lk(mu_);
+    in_flight_ -= queue_.size();
+    queue_.clear();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      Point p;
+      {
+        std::unique_lock lk(mu_);
+        cv_work_.wait(lk, [&] { return closing_ || !queue_.empty(); });
+        if (closing_) return;
+        p = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      PointResult r = evaluate_point(spec_, p);
+      {
+        std::lock_guard lk(mu_);
+        done_.push_back(std::move(r));
+      }
+      cv_done_.notify_all();
+    }
+  }
+  const SweepSpec& spec_;
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_done_;
+  std::deque<Point> queue_;
+  std::deque<PointResult> done_;
+  std::size_t in_flight_ = 0;
+  bool closing_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// How long the main thread of a rank sleeps between looks at its messages and threads when
+// nothing happens (a finished local point wakes it at once).
+constexpr std::chrono::milliseconds kPoll{1};
+
+RunSummary run_distributed(const SweepSpec& spec, Store* store, const RunOptions& opt) {
+  namespace d = detail;
+  const auto t0 = Clock::now();
+  const Ranks& rk = ranks();
+  const std::size_t window = 2 * std::max(1u, opt.jobs);
+  d::stage_begin();
+
+  // Every rank must see the same sweep (files, data, build): the same point ids.
+  std::string fp = rk.root() ? fingerprint(spec) : std::string();
+  d::broadcast(fp, 0);
+  std::vector<Point> points;
+  std::vector<const Point*> todo;
+  RunSummary sum;
+  sum.points = spec.size();
+  sum.ranks = rk.size;
+  try {
+    d::agree([&] {
+      if (!rk.root()) {
+        if (fingerprint(spec) != fp)
+          throw UsageError(fmt::format(
+              "sweep {}: this rank read another sweep than rank 0 (its sweep file, base scenario, the files they name, "
+              "the data folder's profiles or the trainsim build differ); every rank must see the same files and run "
+              "the same trainsim", spec.file));
+        return;
+      }
+      TS_ASSERT(store != nullptr, "rank 0 of a distributed sweep needs the store");
+      points = all_points(spec);
+      store->ensure_key_columns(spec.keys);
+      const auto have = store->statuses();
+      for (const auto& p : points) {
+        auto it = have.find(p.id);
+        const bool done = it != have.end() && (it->second == "ok" || it->second == "infeasible");
+        if (done && !opt.fresh) ++sum.reused;
+        else todo.push_back(&p);
+      }
+      if (opt.max_points && todo.size() > *opt.max_points) todo.resize(*opt.max_points);
+    });
+  } catch (...) {
+    d::stage_end();
+    throw;
+  }
+
+  std::exception_ptr failure;  // this rank's own, thrown (agreed) at the end
+  std::size_t written = 0;
+  if (rk.root()) {
+    const std::size_t n = todo.size(), workers = static_cast<std::size_t>(rk.size - 1);
+    const auto stopped = [&] { return opt.stop && opt.stop->load(); };
+    struct Peer {
+      std::size_t window = 0, in_flight = 0;
+      bool stop_sent = false, bye = false;
+    };
+    std::vector<Peer> peers(workers + 1);  // by rank; [0] unused
+    Progress bar(n, opt.progress_tty, opt.progress);
+    LocalPool pool(spec, opt.jobs);
+    std::size_t next = 0, byes = 0;
+    bool stopping = false;
+    // Each result in its own transaction, as it arrives: a rank killed now loses nothing stored.
+    const auto store_one = [&](const PointResult& r) {
+      if (failure) return;  // the store failed: nothing more is stored
+      try {
+        TS_ASSERT(r.index < points.size() && points[r.index].id == r.id, "a rank returned a point of another sweep");
+        if (!store->put(spec, points[r.index], r, opt.fresh)) ++sum.stored_by_others;
+        ++written;
+        bar.update(written);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    };
+    for (;;) {
+      while (auto r = pool.pop()) store_one(*r);
+      while (auto m = d::poll()) {
+        Peer& peer = peers[static_cast<std::size_t>(m->source)];
+        Reader rd{m->bytes};
+        switch (m->tag) {
+          case kHello: peer.window = static_cast<std::size_t>(rd.u64()); break;
+          case kResult:
+            --peer.in_flight;
+            store_one(get_result(rd));
+            break;
+          case kFail: stopping = true; break;
+          case kBye: peer.bye = true, ++byes; break;
+          default: TS_ASSERT(false, fmt::format("unexpected sweep message {} from rank {}", m->tag, m->source));
+        }
+      }
+      stopping = stopping || stopped() || failure != nullptr;
+      if (stopping) {
+        pool.drop_queued();
+      } else {
+        for (std::size_t w = 1; w <= workers; ++w)
+          while (next < n && peers[w].in_flight < peers[w].window) {
+            d::send(static_cast<int>(w), kWork, u64_bytes(todo[next++]->index));
+            ++peers[w].in_flight;
+          }
+        while (next < n && pool.in_flight() < window) pool.submit(*todo[next++]);
+      }
+      if (stopping || next >= n)
+        for (std::size_t w = 1; w <= workers; ++w)
+          if (!peers[w].stop_sent) {
+            d::send(static_cast<int>(w), kStop, std::string());
+            peers[w].stop_sent = true;
+          }
+      if ((stopping || next >= n) && pool.in_flight() == 0 && byes == workers) break;
+      pool.wait(kPoll);
+    }
+    d::flush();
+    bar.update(written, true);
+    bar.finish();
+    sum.evaluated = written;
+    sum.interrupted = stopped() && written < n;
+  } else {
+    d::send(0, kHello, u64_bytes(window));
+    LocalPool pool(spec, opt.jobs);
+    bool stop = false;
+    for (;;) {
+      try {
+        while (auto r = pool.pop()) {
+          if (failure) continue;  // rank 0 will not store more from this rank
+          Writer w;
+          put_result(w, *r);
+          d::send(0, kResult, std::move(w.b));
+        }
+        while (auto m = d::poll(0)) {
+          if (m->tag == kStop) {
+            stop = true;
+          } else {
+            TS_ASSERT(m->tag == kWork, fmt::format("unexpected sweep message {} from rank 0", m->tag));
+            Reader rd{m->bytes};
+            const auto index = static_cast<std::size_t>(rd.u64());
+            if (!failure) pool.submit(point_at(spec, index));
+          }
+        }
+      } catch (...) {
+        if (!failure) {
+          failure = std::current_exception();
+          pool.drop_queued();
+          d::send(0, kFail, std::string());
+        }
+      }
+      if (stop && pool.in_flight() == 0) break;
+      pool.wait(kPoll);
+    }
+    d::send(0, kBye, std::string());
+    d::flush();
+  }
+
+  // Every rank's own failure, agreed; then rank 0's summary (and rows) to every rank.
+  std::string out;
+  try {
+    d::agree([&] {
+      if (failure) std::rethrow_exception(failure);
+      if (!rk.root()) return;
+      count_stored(spec, *store, points, opt, sum);
+      Writer w;
+      for (std::size_t v : {sum.evaluated, sum.reused, sum.remaining, sum.stored_by_others, sum.ok, sum.infeasible,
+                            sum.errors, static_cast<std::size_t>(sum.interrupted)})
+        w.u64(v);
+      w.u64(sum.dropped_keys.size());
+      for (const auto& [key, count] : sum.dropped_keys) {
+        w.str(key);
+        w.u64(count);
+      }
+      w.u64(sum.rows.size());
+      for (const auto& row : sum.rows) put_result(w, row.result);
+      out = std::move(w.b);
+    });
+    d::broadcast(out, 0);
+  } catch (...) {
+    d::stage_end();
+    throw;
+  }
+  d::stage_end();
+  if (!rk.root()) {
+    Reader rd{out};
+    for (std::size_t* v : {&sum.evaluated, &sum.reused, &sum.remaining, &sum.stored_by_others, &sum.ok, &sum.infeasible,
+                           &sum.errors})
+      *v = static_cast<std::size_t>(rd.u64());
+    sum.interrupted = rd.u64() != 0;
+    const auto keys = static_cast<std::size_t>(rd.u64());
+    for (std::size_t i = 0; i < keys; ++i) {
+      std::string key = rd.str();
+      sum.dropped_keys.emplace_back(std::move(key), static_cast<std::size_t>(rd.u64()));
+    }
+    const auto rows = static_cast<std::size_t>(rd.u64());
+    for (std::size_t i = 0; i < rows; ++i) {
+      StoredRow row;
+      row.result = get_result(rd);
+      row.index = row.result.index;
+      row.point = point_at(spec, row.index);
+      sum.rows.push_back(std::move(row));
+    }
+  }
+  sum.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return sum;
+}
+
+}  // namespace
+
+RunSummary run_sweep(const SweepSpec& spec, Store& store, const RunOptions& opt) { return run_sweep(spec, &store, opt); }
+
+RunSummary run_sweep(const SweepSpec& spec, Store* store, const RunOptions& opt) {
+  if (ranks().distributed()) return run_distributed(spec, store, opt);
+  TS_ASSERT(store != nullptr, "run_sweep without a store");
+  return run_local(spec, *store, opt);
+}
+
 std::string csv_text(const SweepSpec& spec, const std::vector<StoredRow>& rows) {
-  std::string out = "point,id,status,reason";
+  std::string out = "point,id,status,reason,dropped";
   for (const auto& k : spec.keys) out += "," + csv_field(k);
   for (const char* m : kMetricColumns) out += std::string(",") + m;
   out += "\n";
   for (const auto& row : rows) {
-    out += fmt::format("{},{},{},{}", row.index, row.result.id, row.result.status, csv_field(row.result.reason));
+    out += fmt::format("{},{},{},{},{}", row.index, row.result.id, row.result.status, csv_field(row.result.reason),
+                       csv_field(row.result.dropped));
     for (const auto& o : row.point.overrides) out += "," + csv_field(o.display);
     for (std::size_t m = 0; m < kMetricCount; ++m)
       out += "," + (row.result.metrics[m] ? number_text(*row.result.metrics[m]) : std::string());
@@ -328,6 +784,11 @@ std::string best_text(const SweepSpec& spec, const BestResult& b, const BestOpti
     header.push_back(h);
     right.push_back(true);
   }
+  const bool any_dropped = std::any_of(b.rows.begin(), b.rows.end(), [](const StoredRow& r) { return !r.result.dropped.empty(); });
+  if (any_dropped) {
+    header.push_back("dropped from the base");
+    right.push_back(false);
+  }
   TextTable t(header, right);
   std::size_t rank = 0;
   for (const auto& r : b.rows) {
@@ -340,6 +801,7 @@ std::string best_text(const SweepSpec& spec, const BestResult& b, const BestOpti
     cells.push_back(fmt::format("{:.3f}", m("step_time_s")));
     cells.push_back(fmt::format("{:.1f}%", m("mfu") * 100));
     cells.push_back(fmt::format("{:.1f}", m("peak_memory_gib")));
+    if (any_dropped) cells.push_back(r.result.dropped.empty() ? "-" : r.result.dropped);
     t.add_row(std::move(cells));
   }
   return out + t.str();
@@ -359,7 +821,13 @@ nlohmann::ordered_json best_json(const SweepSpec& spec, const BestResult& b, con
         case Override::Kind::Text: ov[o.key] = o.display; break;
       }
     }
-    J p = {{"rank", ++rank}, {"point", r.index}, {"id", r.result.id}, {"overrides", ov}};
+    J dropped = J::array();
+    for (std::size_t pos = 0; pos < r.result.dropped.size();) {
+      const auto comma = r.result.dropped.find(", ", pos);
+      dropped.push_back(r.result.dropped.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+      pos = comma == std::string::npos ? r.result.dropped.size() : comma + 2;
+    }
+    J p = {{"rank", ++rank}, {"point", r.index}, {"id", r.result.id}, {"overrides", ov}, {"dropped", dropped}};
     for (std::size_t m = 0; m < kMetricCount; ++m)
       p[kMetricColumns[m]] = r.result.metrics[m] ? J(*r.result.metrics[m]) : J(nullptr);
     plans.push_back(std::move(p));

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,12 +22,13 @@ namespace trainsim::sweep {
 PointResult evaluate_point(const SweepSpec& spec, const Point& p);
 
 struct RunOptions {
-  unsigned jobs = 1;                        // worker threads
+  unsigned jobs = 1;                        // worker threads (per rank under MPI)
   std::optional<std::size_t> max_points;    // evaluate at most this many new points
   bool fresh = false;                       // re-evaluate points already stored
   bool progress_tty = false;                // redraw a bar on stderr (else one line per ~10%)
   bool progress = true;                     // print progress at all
-  const std::atomic<bool>* stop = nullptr;  // set (by SIGINT) to stop early; stored rows stay
+  const std::atomic<bool>* stop = nullptr;  // set (by SIGINT) to stop early; stored rows stay (rank 0's under MPI)
+  bool share_rows = false;                  // fill RunSummary::rows (on every rank under MPI)
 };
 
 struct RunSummary {
@@ -35,10 +37,27 @@ struct RunSummary {
   std::size_t ok = 0, infeasible = 0, errors = 0;  // over every stored point of the sweep
   double seconds = 0;
   bool interrupted = false;
+  int ranks = 1;                   // processes that evaluated (MPI ranks)
+  // Base keys dropped because points made them invalid (docs/sweep.md), with the number of the
+  // sweep's stored points that dropped each, in the order first met.
+  std::vector<std::pair<std::string, std::size_t>> dropped_keys;
+  std::string dropped_line() const;  // "" when none
+  std::vector<StoredRow> rows;     // with RunOptions::share_rows: every stored point, in point order
   std::string line() const;  // the one-line summary
 };
 
 // Evaluates the points not yet stored (with status ok or infeasible) and stores them.
+//
+// Under MPI (sweep/mpi.hpp, ranks().distributed()) it is a collective stage: every rank calls it
+// with the same sweep and options, rank 0 with the store and the others with none (nullptr; a
+// store given there is not used). Rank 0 hands out the points one at a time, in point order, as
+// ranks (itself included, on its own `jobs` threads) ask for more, and stores each result in its
+// own transaction as it arrives, so a rank killed mid-sweep loses only the points it was
+// evaluating; the rows are those a single process writes (only their insertion order differs).
+// Every rank returns the same summary (and rows, with share_rows); a failure anywhere is thrown
+// on every rank (rank 0's first). A sweep file, scenario, data file or build that differs
+// between ranks is refused (every point id must be the same on every rank).
+RunSummary run_sweep(const SweepSpec& spec, Store* store, const RunOptions& opt);
 RunSummary run_sweep(const SweepSpec& spec, Store& store, const RunOptions& opt);
 
 // Every point of the sweep, in order.

@@ -130,11 +130,22 @@ std::string toml_text(const toml::node& n, const std::string& file, const std::s
   throw ConfigError(pos_of(n, file), key, "dates and times are not scenario values");
 }
 
+// The dotted leaves of a value written at `key` (the key itself unless it is a non-empty table).
+void leaf_keys(const std::string& key, const toml::node& n, std::vector<std::string>& out) {
+  const toml::table* t = n.as_table();
+  if (!t || t->empty()) {
+    out.push_back(key);
+    return;
+  }
+  for (const auto& [k, v] : *t) leaf_keys(key + "." + std::string(k.str()), v, out);
+}
+
 Override make_override(const std::string& key, const toml::node& n, const std::string& file) {
   Override o;
   o.key = key;
   o.toml = toml_text(n, file, key);
   o.display = o.toml;
+  leaf_keys(key, n, o.leaves);
   if (auto v = n.as_integer()) {
     o.kind = Override::Kind::Integer;
     o.integer = v->get();
@@ -178,6 +189,22 @@ void flatten(const toml::table& t, const std::string& prefix, F&& leaf) {
 
 bool before(const SourcePos& a, const SourcePos& b) {
   return a.line != b.line ? a.line < b.line : a.column < b.column;
+}
+
+// A scenario key with phases by index, phase 0 as [plan] / [training] (as --set reads them).
+std::string canonical_key(const std::string& key, const std::vector<std::string>& phase_names) {
+  if (key.rfind("phases.", 0) != 0) return key;
+  const auto dot = key.find('.', 7);
+  const std::string which = key.substr(7, dot == std::string::npos ? std::string::npos : dot - 7);
+  const std::string rest = dot == std::string::npos ? std::string() : key.substr(dot + 1);
+  std::size_t index = phase_names.size();
+  if (!which.empty() && which.size() < 7 && std::all_of(which.begin(), which.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    index = std::stoul(which);
+  else if (auto it = std::find(phase_names.begin(), phase_names.end(), which); it != phase_names.end())
+    index = static_cast<std::size_t>(it - phase_names.begin());
+  if (index >= phase_names.size() || rest.empty()) return key;
+  if (index == 0) return rest.rfind("plan", 0) == 0 && (rest.size() == 4 || rest[4] == '.') ? rest : "training." + rest;
+  return fmt::format("phases.{}.{}", index, rest);
 }
 
 }  // namespace
@@ -372,6 +399,30 @@ SweepSpec load_sweep(const std::string& path) {
         }
       }
 
+  // What the drop rule compares (keys_to_drop): the keys the base file writes, and the keys
+  // each override writes, with phases by index.
+  {
+    std::vector<std::string> names;
+    for (const auto& ph : base.phases) names.push_back(ph.training.name);
+    for (auto& d : spec.dims)
+      for (auto& setting : d.settings)
+        for (auto& o : setting)
+          for (auto& leaf : o.leaves) leaf = canonical_key(leaf, names);
+    const toml::table base_root = parse_toml_file(spec.scenario);
+    for (const auto& [k, v] : base_root) {
+      const std::string head(k.str());
+      if (const toml::array* arr = v.as_array(); arr && head == "phases") {
+        for (std::size_t i = 0; i < arr->size(); ++i)
+          if (const toml::table* e = arr->get(i)->as_table())
+            flatten(*e, fmt::format("phases.{}", i + 1), [&](const std::string& key, const toml::node&) { spec.base_keys.insert(key); });
+      } else if (const toml::table* t = v.as_table(); t && !t->empty()) {
+        flatten(*t, head, [&](const std::string& key, const toml::node&) { spec.base_keys.insert(key); });
+      } else {
+        spec.base_keys.insert(head);
+      }
+    }
+  }
+
   // Every key must be a scenario key: try each dimension's first setting alone on the base.
   for (const auto& d : spec.dims) {
     std::vector<std::string> sets;
@@ -386,6 +437,73 @@ SweepSpec load_sweep(const std::string& path) {
     }
   }
   return spec;
+}
+
+namespace {
+
+// Whether the point writes `key`, something inside it, or a table that holds it.
+bool touches(const Point& p, const std::string& key) {
+  for (const auto& o : p.overrides)
+    for (const auto& l : o.leaves)
+      if (l == key || l.rfind(key + ".", 0) == 0 || key.rfind(l + ".", 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+// The rule (docs/sweep.md): a key the base scenario file writes is dropped from a point when the
+// point is invalid at that key, the point does not write the key itself, and the point changes
+// a key it is derived from:
+//   plan.layer_split                 from plan.pp, plan.vpp, plan.schedule, model (its layers)
+//   plan.vpp                         from plan.pp, plan.schedule
+//   phases.<i>.plan.layer_split      the same, and phase i's own plan.pp, plan.vpp, plan.schedule
+//   phases.<i>.plan.vpp              the same, and phase i's own plan.pp, plan.schedule
+//   phases.<i>.plan.{dp,tp,pp,cp}    from plan.dp, plan.tp, plan.pp, plan.cp, cluster.gpus: phase
+//                                    i's shape, dropped together (the phase takes [plan]'s)
+std::vector<std::string> keys_to_drop(const SweepSpec& spec, const Point& p, const ConfigError& e,
+                                      const std::vector<std::string>& dropped) {
+  if (e.pos().file == "--set") return {};  // the point's own value
+  // The key in canonical form: "phases[2].plan.dp" -> "phases.2.plan.dp".
+  std::string key = e.key();
+  if (key.rfind("phases[", 0) == 0) {
+    const auto close = key.find(']');
+    if (close == std::string::npos) return {};
+    key = "phases." + key.substr(7, close - 7) + key.substr(close + 1);
+  }
+  std::string phase, leaf;  // "phases.<i>." and the plan key, for a phase's plan
+  if (key.rfind("plan.", 0) == 0) {
+    leaf = key.substr(5);
+  } else if (key.rfind("phases.", 0) == 0) {
+    const auto plan = key.find(".plan.");
+    if (plan == std::string::npos) return {};
+    phase = key.substr(0, plan + 1);
+    leaf = key.substr(plan + 6);
+  } else {
+    return {};
+  }
+  const auto droppable = [&](const std::string& k) {
+    return spec.base_keys.count(k) && !touches(p, k) && std::find(dropped.begin(), dropped.end(), k) == dropped.end();
+  };
+  const auto any_touched = [&](std::initializer_list<std::string> sources) {
+    return std::any_of(sources.begin(), sources.end(), [&](const std::string& k) { return touches(p, k); });
+  };
+  std::vector<std::string> out;
+  if (leaf == "layer_split" || leaf == "vpp") {
+    const bool split = leaf == "layer_split";
+    // Written by the phase itself, or inherited from [plan].
+    const std::string own = phase + "plan." + leaf;
+    const bool in_phase = !phase.empty() && spec.base_keys.count(own);
+    const std::string k = in_phase ? own : "plan." + leaf;
+    bool from = any_touched({"plan.pp", "plan.schedule"}) || (split && any_touched({"plan.vpp", "model"}));
+    if (in_phase)
+      from = from || any_touched({phase + "plan.pp", phase + "plan.schedule"}) || (split && touches(p, phase + "plan.vpp"));
+    if (from && droppable(k)) out.push_back(k);
+  } else if (!phase.empty() && (leaf == "dp" || leaf == "tp" || leaf == "pp" || leaf == "cp")) {
+    if (any_touched({"plan.dp", "plan.tp", "plan.pp", "plan.cp", "cluster.gpus"}))
+      for (const char* s : {"dp", "tp", "pp", "cp"})
+        if (droppable(phase + "plan." + s)) out.push_back(phase + "plan." + s);
+  }
+  return out;
 }
 
 }  // namespace trainsim::sweep

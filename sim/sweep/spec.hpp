@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ struct Override {
   std::int64_t integer = 0;
   double real = 0;
   std::string file_sha256;  // a string value naming an existing file: the SHA-256 of its bytes (in the point id)
+  // The scenario keys it writes: `key`, or for a table value each of its leaves ("plan.pp"), with
+  // phases by index and phase 0 as [plan]/[training] ("phases.context-32k.plan.cp" ->
+  // "phases.1.plan.cp", "phases.0.plan.pp" -> "plan.pp"): what the drop rule compares.
+  std::vector<std::string> leaves;
 };
 
 // One dimension of the product: an [axes] key (every setting has one override), or a [[link]]
@@ -50,6 +55,7 @@ struct SweepSpec {
   std::vector<Dimension> dims; // in file order
   std::vector<std::string> keys;  // every key the sweep sets, in dimension order
   std::string base_hash;       // SHA-256 of the build, the data files and the bytes of the base scenario and the files it reads (sweep/identity.hpp)
+  std::set<std::string> base_keys;  // every key the base scenario file writes ("plan.layer_split", "phases.1.plan.dp")
 
   std::size_t size() const;    // product of the dimensions' sizes
 };
@@ -72,6 +78,13 @@ SweepSpec load_sweep(const std::string& path);
 // The point with this index (0 <= index < spec.size()); the last dimension varies fastest.
 Point point_at(const SweepSpec& spec, std::size_t index);
 
+
+// Base keys a point makes invalid (docs/sweep.md, "Base keys that a point makes invalid"): the
+// keys of the base scenario file to drop from point `p` after it failed with `e`, given the keys
+// `dropped` so far; none when `e` is not at a key the rule drops. Dropped keys are left out as
+// if the base did not write them (load_scenario's `unset`).
+std::vector<std::string> keys_to_drop(const SweepSpec& spec, const Point& p, const ConfigError& e,
+                                      const std::vector<std::string>& dropped);
 
 // A TOML value as TOML text, and a column-safe name for a key ("plan.pp" -> "plan_pp").
 std::string column_name(const std::string& key);

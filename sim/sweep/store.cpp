@@ -33,7 +33,7 @@ constexpr FixedColumn kFixed[] = {{"id", "TEXT"},          {"sweep", "TEXT"},  {
 constexpr const char* kFixedColumns =
     "id TEXT PRIMARY KEY, sweep TEXT NOT NULL, point_index INTEGER NOT NULL, scenario TEXT NOT NULL, "
     "inputs_json TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('ok', 'infeasible', 'error')), "
-    "reason TEXT NOT NULL";
+    "reason TEXT NOT NULL, dropped TEXT NOT NULL DEFAULT ''";
 
 const char* metric_type(const char* m) { return std::string(m) == "fits_memory" ? "INTEGER" : "REAL"; }
 
@@ -118,6 +118,9 @@ Store::Store(const std::string& path, const std::string& option) : path_(path), 
       for (const char* m : kMetricColumns) sql += fmt::format(", {} {}", m, metric_type(m));
       sql += ", metrics_json TEXT)";
       exec(sql);
+      // `dropped` (base keys a point made invalid, docs/sweep.md) came after store version 2's
+      // first layout: added to a store without it (older trainsims ignore it; its default is '').
+      if (!has_column("dropped")) exec("ALTER TABLE points ADD COLUMN dropped TEXT NOT NULL DEFAULT ''");
       exec("CREATE TABLE IF NOT EXISTS trainsim_store (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
       exec("INSERT OR IGNORE INTO trainsim_store (key, value) VALUES ('format', 'trainsim-sweep')");
       exec(fmt::format("INSERT OR IGNORE INTO trainsim_store (key, value) VALUES ('version', '{}')", kStoreVersion));
@@ -207,6 +210,20 @@ void Store::check_layout(bool) {
   }
 }
 
+bool Store::has_column(const std::string& name) {
+  sqlite3_stmt* st = nullptr;
+  const int rc = sqlite3_prepare_v2(db_, "PRAGMA table_info(points)", -1, &st, nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string msg = sqlite3_errmsg(db_);
+    sqlite3_finalize(st);
+    throw Busy{msg};
+  }
+  bool found = false;
+  while (sqlite3_step(st) == SQLITE_ROW) found = found || text_col(st, 1) == name;
+  sqlite3_finalize(st);
+  return found;
+}
+
 Store::~Store() {
   sqlite3_finalize(insert_);
   sqlite3_finalize(replace_);
@@ -240,7 +257,7 @@ void Store::ensure_key_columns(const std::vector<std::string>& keys) {
   sqlite3_finalize(insert_);
   sqlite3_finalize(replace_);
   insert_ = replace_ = nullptr;
-  std::vector<std::string> names = {"id", "sweep", "point_index", "scenario", "inputs_json", "status", "reason"};
+  std::vector<std::string> names = {"id", "sweep", "point_index", "scenario", "inputs_json", "status", "reason", "dropped"};
   for (const char* m : kMetricColumns) names.push_back(m);
   names.push_back("metrics_json");
   for (const auto& k : keys) names.push_back(quote_ident(column_name(k)));
@@ -332,6 +349,7 @@ bool Store::put(const SweepSpec& spec, const Point& p, const PointResult& r, boo
     text(inputs);
     text(r.status);
     text(r.reason);
+    text(r.dropped);
     for (std::size_t m = 0; m < kMetricCount; ++m) {
       if (!r.metrics[m]) sqlite3_bind_null(s, i++);
       else if (std::string(kMetricColumns[m]) == "fits_memory") sqlite3_bind_int64(s, i++, *r.metrics[m] != 0 ? 1 : 0);
@@ -362,7 +380,7 @@ bool Store::put(const SweepSpec& spec, const Point& p, const PointResult& r, boo
 }
 
 std::vector<StoredRow> Store::rows(const std::vector<Point>& points) {
-  std::string cols = "status, reason, metrics_json";
+  std::string cols = "status, reason, metrics_json, dropped";
   for (const char* m : kMetricColumns) cols += std::string(", ") + m;
   return retry("reading the points", [&] {
     sqlite3_stmt* st = nullptr;
@@ -386,8 +404,9 @@ std::vector<StoredRow> Store::rows(const std::vector<Point>& points) {
       row.result.status = text_col(st, 0);
       row.result.reason = text_col(st, 1);
       row.result.metrics_json = text_col(st, 2);
+      row.result.dropped = text_col(st, 3);
       for (std::size_t m = 0; m < kMetricCount; ++m) {
-        const int c = static_cast<int>(3 + m);
+        const int c = static_cast<int>(4 + m);
         if (sqlite3_column_type(st, c) != SQLITE_NULL) row.result.metrics[m] = sqlite3_column_double(st, c);
       }
       out.push_back(std::move(row));

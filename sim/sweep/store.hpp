@@ -47,6 +47,7 @@ struct PointResult {
   std::string reason;   // empty for ok
   std::optional<double> metrics[kMetricCount];
   std::string metrics_json;  // run --json (without assumptions); empty unless ok
+  std::string dropped;       // base keys dropped because the point made them invalid, ", "-separated (docs/sweep.md)
 };
 
 // A row read back, with the point's overrides.
@@ -87,6 +88,7 @@ class Store {
   template <class F>
   auto retry(const char* what, F&& f) -> decltype(f());
   void check_layout(bool existed);
+  bool has_column(const std::string& name);
   sqlite3* db_ = nullptr;
   std::string path_, option_;
   sqlite3_stmt* insert_ = nullptr;   // INSERT ... ON CONFLICT DO UPDATE ... WHERE status = 'error'
