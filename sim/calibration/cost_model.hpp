@@ -44,7 +44,8 @@ class CostModel {
   // For memo keys of results computed from this model's answers: two models with the same
   // identity answer every question alike. A new model gets a fresh number (never reused); a
   // copy keeps it; load_cost_model gives the one number to every model loaded from the same
-  // inputs (a copy of the one kept model).
+  // inputs (a copy of the one kept model). So a model's answers must not change while it lives,
+  // unless it takes a new identity (renew_identity).
   std::uint64_t identity() const { return identity_; }
   // Gap between consecutive kernels on one stream (launch/scheduling overhead), fitted.
   virtual Time kernel_gap() const = 0;

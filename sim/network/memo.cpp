@@ -12,7 +12,10 @@ static_assert(sizeof(AllToAllSpec) == 72, "AllToAllSpec changed: add the new fie
 
 void add_key(KeyWriter& k, const TopologySpec& s) {
   k.add(s.gpus).add(s.gpus_per_node).add(s.nics_per_gpu).add(s.nvlink_domain).add(s.nvlink_bidir).add(s.nic);
-  const NetworkConfig& n = s.net;
+  add_key(k, s.net);
+}
+
+void add_key(KeyWriter& k, const NetworkConfig& n) {
   k.add(static_cast<int>(n.fabric)).add(n.nvlink_latency).add(n.ib_latency).add(n.switch_latency).add(n.switch_ports);
   k.add(n.oversubscription).add(n.pod_leaves).add(n.nvlink_efficiency).add(n.ib_efficiency);
   k.add(n.nvlink.has_value()).add(n.nvlink.value_or(0.0)).add(n.nic.has_value()).add(n.nic.value_or(0.0));

@@ -23,6 +23,7 @@
 namespace trainsim::network {
 
 // Appends every field of the spec (static_asserts in memo.cpp catch a field added later).
+void add_key(KeyWriter& k, const NetworkConfig& n);
 void add_key(KeyWriter& k, const TopologySpec& s);
 void add_key(KeyWriter& k, const AllToAllSpec& s);
 
