@@ -416,6 +416,7 @@ std::unique_ptr<FittedCostModel> load_fresh(const HardwareConfig& target, const 
 class LoadedModels final : public MemoBase {
  public:
   LoadedModels() : MemoBase("cost model") {}
+  ~LoadedModels() override { unregister(); }
   struct Entry {
     FileInputs inputs;
     std::shared_ptr<const FittedCostModel> model;
@@ -426,15 +427,24 @@ class LoadedModels final : public MemoBase {
     if (it == map_.end()) return std::nullopt;
     return it->second;
   }
-  void store(const std::string& key, Entry e, bool hit) {
+  void hit() {
     std::lock_guard<std::mutex> lock(mu_);
-    ++(hit ? hits_ : misses_);
-    if (hit) return;
-    if (map_.size() >= kCapacity && map_.find(key) == map_.end()) {
-      evictions_ += map_.size();
-      map_.clear();
+    ++hits_;
+  }
+  void store(const std::string& key, Entry e) {
+    Map replaced;  // destroyed after the lock below is released (a model owns its op-cost memo)
+    std::lock_guard<std::mutex> lock(mu_);
+    ++misses_;
+    auto it = map_.find(key);
+    if (it != map_.end()) {
+      std::swap(it->second, e);  // the old entry leaves with `e`, after the lock
+      return;
     }
-    map_[key] = std::move(e);
+    if (map_.size() >= kCapacity) {
+      evictions_ += map_.size();
+      replaced.swap(map_);
+    }
+    map_.emplace(key, std::move(e));
   }
   MemoStats stats() const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -446,9 +456,11 @@ class LoadedModels final : public MemoBase {
     s.entries = map_.size();
     return s;
   }
-  void clear() override {
+  std::shared_ptr<void> take_entries() override {
+    auto out = std::make_shared<Map>();
     std::lock_guard<std::mutex> lock(mu_);
-    map_.clear();
+    out->swap(map_);
+    return out;
   }
   void reset_counters() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -456,9 +468,10 @@ class LoadedModels final : public MemoBase {
   }
 
  private:
+  using Map = std::map<std::string, Entry>;
   static constexpr std::size_t kCapacity = 32;
   mutable std::mutex mu_;
-  std::map<std::string, Entry> map_;
+  Map map_;
   std::uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
 };
 
@@ -478,14 +491,14 @@ std::unique_ptr<CostModel> load_cost_model(const HardwareConfig& target_in, cons
   if (auto e = kept.find(k.str())) {
     const bool same = std::all_of(e->inputs.begin(), e->inputs.end(), [](const auto& in) { return file_bytes(in.first) == in.second; });
     if (same) {
-      kept.store(k.str(), *e, true);
+      kept.hit();
       return std::make_unique<FittedCostModel>(*e->model);
     }
   }
   LoadedModels::Entry e;
   std::unique_ptr<FittedCostModel> model = load_fresh(target, data_dir, e.inputs);
   e.model = std::make_shared<const FittedCostModel>(*model);
-  kept.store(k.str(), std::move(e), false);
+  kept.store(k.str(), std::move(e));
   return model;
 }
 

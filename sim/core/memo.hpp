@@ -51,6 +51,9 @@ inline Registry& registry() {
 }
 }  // namespace memo_detail
 
+// Lock order: the registry's mutex, then a memo's own. Entries are destroyed with neither held
+// (a value may own a memo, e.g. a kept cost model its op-cost memo, whose destruction
+// unregisters it).
 class MemoBase {
  public:
   explicit MemoBase(std::string name) : name_(std::move(name)) {
@@ -58,18 +61,25 @@ class MemoBase {
     std::lock_guard<std::mutex> lock(r.mu);
     r.memos.push_back(this);
   }
-  virtual ~MemoBase() {
-    auto& r = memo_detail::registry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    r.memos.erase(std::remove(r.memos.begin(), r.memos.end(), this), r.memos.end());
-  }
+  virtual ~MemoBase() { unregister(); }
   MemoBase(const MemoBase&) = delete;
   MemoBase& operator=(const MemoBase&) = delete;
 
   const std::string& name() const { return name_; }
   virtual MemoStats stats() const = 0;
-  virtual void clear() = 0;           // drops the entries (counters kept)
+  // Moves the entries out, for the caller to destroy once it holds no lock (counters kept).
+  virtual std::shared_ptr<void> take_entries() = 0;
   virtual void reset_counters() = 0;  // zeroes hits, misses, evictions
+  void clear() { take_entries().reset(); }  // drops the entries (counters kept)
+
+ protected:
+  // Final classes call it first in their destructor, so that memo_stats() never reaches a memo
+  // whose members are being destroyed. Idempotent.
+  void unregister() {
+    auto& r = memo_detail::registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.memos.erase(std::remove(r.memos.begin(), r.memos.end(), this), r.memos.end());
+  }
 
  private:
   std::string name_;
@@ -107,12 +117,23 @@ inline MemoStats memo_stats(std::string_view name) {
 
 // Empties every memo (a cold start) and, with `counters`, zeroes their counters too.
 inline void clear_memos(bool counters = true) {
+  std::vector<std::shared_ptr<void>> garbage;
+  {
+    auto& r = memo_detail::registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    for (MemoBase* m : r.memos) {
+      garbage.push_back(m->take_entries());
+      if (counters) m->reset_counters();
+    }
+  }
+  garbage.clear();  // with no lock held: may destroy (and unregister) memos owned by the entries
+}
+
+// Zeroes every memo's counters and keeps the entries (a warm start whose reuse is counted anew).
+inline void reset_memo_counters() {
   auto& r = memo_detail::registry();
   std::lock_guard<std::mutex> lock(r.mu);
-  for (MemoBase* m : r.memos) {
-    m->clear();
-    if (counters) m->reset_counters();
-  }
+  for (MemoBase* m : r.memos) m->reset_counters();
 }
 
 // --- building keys ----------------------------------------------------------------------------
@@ -152,8 +173,11 @@ class KeyWriter {
 // --- the memo ---------------------------------------------------------------------------------
 template <class Key, class Value, class Hash = std::hash<Key>, class Eq = std::equal_to<Key>>
 class Memo final : public MemoBase {
+  using Map = std::unordered_map<Key, std::shared_ptr<const Value>, Hash, Eq>;
+
  public:
   Memo(std::string name, std::size_t capacity) : MemoBase(std::move(name)), capacity_(std::max<std::size_t>(capacity, 1)) {}
+  ~Memo() override { unregister(); }
 
   // The value of `key`: stored, or compute() (returning a Value) stored and returned.
   template <class F>
@@ -167,13 +191,14 @@ class Memo final : public MemoBase {
       }
     }
     auto value = std::make_shared<const Value>(std::forward<F>(compute)());
+    Map evicted;  // destroyed after the lock below is released
     std::lock_guard<std::mutex> lock(mu_);
     ++misses_;
     auto it = map_.find(key);
     if (it != map_.end()) return it->second;  // another thread stored it meanwhile (equal)
     if (map_.size() >= capacity_) {
       evictions_ += map_.size();
-      map_.clear();
+      evicted.swap(map_);
     }
     map_.emplace(key, value);
     return value;
@@ -196,9 +221,11 @@ class Memo final : public MemoBase {
     s.entries = map_.size();
     return s;
   }
-  void clear() override {
+  std::shared_ptr<void> take_entries() override {
+    auto out = std::make_shared<Map>();
     std::lock_guard<std::mutex> lock(mu_);
-    map_.clear();
+    out->swap(map_);
+    return out;
   }
   void reset_counters() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -208,7 +235,7 @@ class Memo final : public MemoBase {
 
  private:
   mutable std::mutex mu_;
-  std::unordered_map<Key, std::shared_ptr<const Value>, Hash, Eq> map_;
+  Map map_;
   std::size_t capacity_;
   std::uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
 };
