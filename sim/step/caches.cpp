@@ -72,12 +72,11 @@ std::shared_ptr<const OpRun> StepSetup::op_run(const OpRunKey& key) const {
   return runs_->map.emplace(key, std::move(run)).first->second;  // the first one stored (equal)
 }
 
-std::shared_ptr<const StepSetup> step_setup(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr,
-                                            const calibration::CostModel& cost) {
-  static StringMemo<StepSetup> memo("step setup", 32);
-  // Everything the setup reads: the op costs (through the model's identity), the model, the GPU,
-  // the cluster and its network, the plan, and of the training only its sequence length and
-  // precision (sim/step reads no other TrainingConfig field).
+std::string step_inputs_key(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr,
+                            const calibration::CostModel& cost) {
+  // Everything a step reads besides its batch: the op costs (through the model's identity), the
+  // model, the GPU, the cluster and its network, the plan, and of the training only its sequence
+  // length and precision (sim/step reads no other TrainingConfig field).
   KeyWriter k;
   k.add(cost.identity());
   add_key(k, sc.model);
@@ -87,7 +86,13 @@ std::shared_ptr<const StepSetup> step_setup(const Scenario& sc, const PlanConfig
   add_key(k, plan);
   k.add(tr.seq_len);
   add_key(k, tr.precision);
-  return memo.get(k.str(), [&] {
+  return k.take();
+}
+
+std::shared_ptr<const StepSetup> step_setup(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr,
+                                            const calibration::CostModel& cost) {
+  static StringMemo<StepSetup> memo("step setup", 32);
+  return memo.get(step_inputs_key(sc, plan, tr, cost), [&] {
     StepSetup S;
     const CommPlan comm(sc, plan, tr);
     PhaseBuilder builder(sc, plan, tr, cost, comm);
@@ -147,6 +152,16 @@ std::shared_ptr<const schedule::Schedule> step_schedule(const PlanConfig& plan, 
   });
 }
 
+std::shared_ptr<const graph::TaskGraph> step_task_graph(const PlanConfig& plan, int microbatches, bool combined) {
+  static StringMemo<graph::TaskGraph> memo("task graph", 256);
+  KeyWriter k;
+  add_schedule_key(k, plan, microbatches, combined);
+  return memo.get(k.str(), [&] {
+    const auto sched = step_schedule(plan, microbatches, combined);
+    return graph::TaskGraph::build(sched->topo, sched->order, graph::OpTimes{}, Time::zero());
+  });
+}
+
 std::shared_ptr<const PipelineReplays> pipeline_replays(const PlanConfig& plan, int microbatches, bool combined,
                                                         const std::map<OpRunKey, Time>& durations, Time p2p) {
   static StringMemo<PipelineReplays> memo("pipeline replay", 64);
@@ -183,9 +198,10 @@ std::shared_ptr<const PipelineReplays> pipeline_replays(const PlanConfig& plan, 
       TS_ASSERT(it != mean->end(), "op kind missing");
       return it->second.first / it->second.second;
     };
-    PipelineReplays out{schedule::run(*sched, times, p2p), {}, {}};
-    out.free_sends = graph::replay(graph::TaskGraph::build(sched->topo, sched->order, times, Time::zero()));
-    out.equal_stages = graph::replay(graph::TaskGraph::build(sched->topo, sched->order, equal, Time::zero()));
+    const auto shape = step_task_graph(plan, microbatches, combined);
+    PipelineReplays out{schedule::run(*sched, graph::TaskGraph::retimed(*shape, times, p2p), times, p2p), {}, {}};
+    out.free_sends = graph::replay(graph::TaskGraph::retimed(*shape, times, Time::zero()));
+    out.equal_stages = graph::replay(graph::TaskGraph::retimed(*shape, equal, Time::zero()));
     return out;
   });
 }

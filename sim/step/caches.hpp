@@ -5,19 +5,20 @@
 // never depend on what was simulated before:
 //
 //   memo               holds                                   keyed on
-//   "step setup"       layer split, every stage's phases and   the cost model's identity, the model,
-//                      op runs alone, F&B pair runs (on first  GPU, cluster and [network] figures, the
-//                      use), the all-to-all figures, the op-   phase's plan and its sequence length and
-//                      cost counts of the split and stages     precision (not its batch, tokens, ramp,
-//                                                              name or kind: nothing here reads them)
+//   "step time"        a step's time and utilisation           step_inputs_key + the global batch
+//   "step setup"       layer split, every stage's phases and   step_inputs_key: the cost model's
+//                      op runs alone, F&B pair runs (on first  identity, the model, GPU, cluster and
+//                      use), the all-to-all figures, the op-   [network] figures, the phase's plan
+//                      cost counts of the split and stages     and its sequence length and precision
 //   "schedule"         the pipeline order of a schedule        schedule name, pp, micro-batches, vpp,
 //                                                              combined 1F1B
+//   "task graph"       its task graph (structure only)         the same
 //   "pipeline replay"  the schedule replayed three times       the schedule's key, every op run's
 //                      (with sends, free sends, equal stages)  duration (the stage-time vector) and the
 //                                                              p2p time
 // Below them the op costs ("op cost", per cost model) and the network results ("all-to-all",
-// "collective", "topology": network/memo.hpp) are memoised too. Capacities: 32 setups, 256
-// schedules, 64 replays.
+// "collective", "topology": network/memo.hpp) are memoised too. Capacities: 4096 step times, 32
+// setups, 256 schedules and task graphs, 64 replays.
 
 #include <cstdint>
 #include <map>
@@ -45,6 +46,12 @@ void add_key(KeyWriter& k, const HardwareConfig& h);
 void add_key(KeyWriter& k, const ClusterConfig& c);
 void add_key(KeyWriter& k, const PlanConfig& p);
 void add_key(KeyWriter& k, const PrecisionConfig& p);
+
+// Everything a step of this phase reads besides its global batch: the cost model's identity, the
+// model, GPU, cluster and [network] figures, the phase's plan, its sequence length and precision
+// (not its batch, tokens, ramp, name or kind: nothing in sim/step reads them).
+std::string step_inputs_key(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr,
+                            const calibration::CostModel& cost);
 
 // (op kind, stage, second stage of an F&B pair or -1), as StepResult::op_runs.
 using OpRunKey = std::tuple<int, int, int>;
@@ -77,6 +84,10 @@ std::shared_ptr<const StepSetup> step_setup(const Scenario& sc, const PlanConfig
 // Memo "schedule": schedule::build(plan.schedule, {pp, microbatches, vpp}), its order turned into
 // combined 1F1B when `combined`.
 std::shared_ptr<const schedule::Schedule> step_schedule(const PlanConfig& plan, int microbatches, bool combined);
+
+// Memo "task graph": the schedule's task graph (nodes and edges; times are set per replay with
+// TaskGraph::retimed).
+std::shared_ptr<const graph::TaskGraph> step_task_graph(const PlanConfig& plan, int microbatches, bool combined);
 
 struct PipelineReplays {
   schedule::Result pipeline;     // with the p2p sends

@@ -32,6 +32,15 @@ std::tuple<int, int, int> key_of(const graph::PipelineTopology& topo, int rank, 
   return {static_cast<int>(op.kind), s, s2};
 }
 
+// flops_per_token(m, seq_len, true), memoised on every model field and the sequence length.
+FlopsPerToken model_flops(const ModelConfig& m, i64 seq_len) {
+  static StringMemo<FlopsPerToken> memo("model flops", 256);
+  KeyWriter k;
+  add_key(k, m);
+  k.add(seq_len);
+  return *memo.get(k.str(), [&] { return flops_per_token(m, seq_len, true); });
+}
+
 // Op-cost counts of two builders together: what one builder asked both questions would count.
 CostCounts merged(const CostCounts& a, const CostCounts& b) {
   CostCounts c = a;
@@ -128,7 +137,7 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
 
   // --- totals --------------------------------------------------------------------------------
   R.step_s = tail.sync_s + R.optimizer.total_s + tail.dp.exposed_param_s;
-  const FlopsPerToken fpt = flops_per_token(m, tr.seq_len, true);
+  const FlopsPerToken fpt = model_flops(m, tr.seq_len);
   R.flops_per_step_causal = fpt.train_causal * R.tokens;
   R.flops_per_step_full = fpt.train_full * R.tokens;
   const double gpus = d(sc.cluster.gpus);
@@ -165,6 +174,19 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
       sc.cluster.nvlink_domain % plan.ep != 0)
     R.notes.push_back("all-to-all of an EP group inside one NVLink domain; groups that straddle two domains are not modelled");
   return R;
+}
+
+StepSeconds step_seconds(const Scenario& sc, std::size_t phase_index, i64 global_batch,
+                         const calibration::CostModel& cost) {
+  static StringMemo<StepSeconds> memo("step time", 4096);
+  TS_ASSERT(phase_index < sc.phases.size(), "phase index out of range");
+  const trainsim::Phase& sp = sc.phases[phase_index];
+  KeyWriter k;
+  k.add(step_inputs_key(sc, sp.plan, sp.training, cost)).add(global_batch);
+  return *memo.get(k.str(), [&] {
+    const StepResult r = simulate_step(sc, phase_index, global_batch, cost);
+    return StepSeconds{r.step_s, r.utilization};
+  });
 }
 
 }  // namespace trainsim::step
