@@ -256,10 +256,19 @@ const Graph& TaskGraph::graph() const {
   return lazy_->g;
 }
 
+namespace {
+std::optional<std::vector<Vertex>> first_cycle(const TaskGraph::Shape& sh);
+}  // namespace
+
 std::optional<std::vector<Vertex>> TaskGraph::find_cycle() const {
+  std::call_once(shape_->cycle_once, [&] { shape_->cycle = first_cycle(*shape_); });
+  return shape_->cycle;
+}
+
+namespace {
+std::optional<std::vector<Vertex>> first_cycle(const TaskGraph::Shape& sh) {
   // Iterative DFS with colours; a grey target is a back edge, and the DFS stack from it to the
   // current vertex is the cycle. Vertices and edges are visited in index order: deterministic.
-  const Shape& sh = *shape_;
   const std::size_t n = sh.nodes.size();
   enum : std::uint8_t { White, Grey, Black };
   std::vector<std::uint8_t> colour(n, White);
@@ -295,6 +304,7 @@ std::optional<std::vector<Vertex>> TaskGraph::find_cycle() const {
   }
   return std::nullopt;
 }
+}  // namespace
 
 std::vector<std::string> TaskGraph::describe(const std::vector<Vertex>& path) const {
   std::vector<std::string> out;

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -114,6 +115,9 @@ class TaskGraph {
     std::vector<std::uint32_t> out_begin;   // [v, v+1) of out_edges: v's edges, in that order
     std::vector<std::uint32_t> out_edges;   // edge indices
     std::vector<std::uint32_t> in_degree;
+    // find_cycle's answer depends on the structure alone: found once per shape.
+    mutable std::once_flag cycle_once;
+    mutable std::optional<std::vector<Vertex>> cycle;
   };
   const Shape& shape() const { return *shape_; }
   Time duration(std::size_t v) const { return durations_[v]; }
