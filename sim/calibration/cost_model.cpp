@@ -1,8 +1,14 @@
 #include "calibration/cost_model.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -39,6 +45,21 @@ bool ends_with(const std::string& s, std::string_view p) {
 }
 double operand_bytes(const std::string& dt) { return dt == "fp8" || dt.empty() ? 1.0 : dt == "fp32" ? 4.0 : 2.0; }
 }  // namespace
+
+namespace {
+std::uint64_t fresh_identity() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1);
+}
+}  // namespace
+
+CostModel::CostModel() : identity_(fresh_identity()) {}
+
+void CostModel::renew_identity() { identity_ = fresh_identity(); }
+
+std::shared_ptr<const OpCost> CostModel::op_cost(const Op& op, int sms) const {
+  return std::make_shared<const OpCost>(op_time(op, sms));
+}
 
 OpCost CostModel::memory_time(const std::string& kind, double bytes) const {
   Op o;
@@ -240,6 +261,20 @@ OpCost FittedCostModel::op_time(const Op& op, int sms_in) const {
   throw InternalError("op_time: unknown op class");
 }
 
+std::shared_ptr<const OpCost> FittedCostModel::op_cost(const Op& op, int sms) const {
+  // Every field of the Op and the SM count: op_time reads nothing else of its arguments.
+  KeyWriter k;
+  k.add(op.name).add(static_cast<int>(op.cls)).add(static_cast<int>(op.pass)).add(op.m).add(op.n).add(op.k);
+  k.add(op.groups).add(op.dtype).add(op.flops).add(op.flops_full).add(op.bytes).add(sms);
+  return memo_->get(k.str(), [&] { return op_time(op, sms); });
+}
+
+void FittedCostModel::set_attention_fallback(std::shared_ptr<const FittedCostModel> f) {
+  attention_fallback_ = std::move(f);
+  renew_identity();
+  memo_ = std::make_shared<OpMemo>("op cost", memo_->capacity());
+}
+
 Time FittedCostModel::kernel_gap() const { return Time::from_us(cal_.kernel_gap_us); }
 
 std::vector<CostModel::ClassProvenance> FittedCostModel::provenance() const {
@@ -308,11 +343,47 @@ std::string FittedCostModel::describe() const {
   return s;
 }
 
-std::unique_ptr<CostModel> load_cost_model(const HardwareConfig& target, const std::filesystem::path& data_dir) {
+namespace {
+
+// The GPU figures a FittedCostModel reads (cost_model.cpp, fitted_model.hpp): its name, SM count,
+// the dense peaks peak_flops() answers from, and the HBM bandwidth. The model is built from
+// these alone, so models of GPUs with equal figures answer alike whatever else differs
+// (interconnect, memory capacity, price, the sources' text).
+HardwareConfig cost_figures(const HardwareConfig& h) {
+  HardwareConfig r;
+  r.name = h.name;
+  r.sms = h.sms;
+  r.fp8.value = h.fp8.value;
+  r.bf16.value = h.bf16.value;
+  r.tf32.value = h.tf32.value;
+  r.fp32.value = h.fp32.value;
+  r.hbm_bandwidth.value = h.hbm_bandwidth.value;
+  return r;
+}
+
+// A file's bytes, or nullopt when it cannot be read (the loader then reports why).
+std::optional<std::string> file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (!in && !in.eof()) return std::nullopt;
+  return ss.str();
+}
+
+// The files one load read, in order, each with its bytes (nullopt: absent).
+using FileInputs = std::vector<std::pair<std::filesystem::path, std::optional<std::string>>>;
+
+std::unique_ptr<FittedCostModel> load_fresh(const HardwareConfig& target, const std::filesystem::path& data_dir,
+                                            FileInputs& read) {
   const auto own = data_dir / "profiles" / target.name / "calibration.toml";
+  const auto note = [&](const std::filesystem::path& p) { read.emplace_back(p, file_bytes(p)); };
   const auto hw = [&](const std::string& name) {
-    return load_hardware((data_dir / "profiles" / "hardware" / (name + ".toml")).string());
+    const auto p = data_dir / "profiles" / "hardware" / (name + ".toml");
+    note(p);
+    return load_hardware(p.string());
   };
+  note(own);
   if (std::filesystem::exists(own)) {
     Calibration c = read_calibration(own.string());
     if (c.gpu != target.name)
@@ -322,20 +393,113 @@ std::unique_ptr<CostModel> load_cost_model(const HardwareConfig& target, const s
     if (!model->has_attention()) {
       // Attention not measured on this GPU: the h800 calibration's attention, carried over.
       const auto base = data_dir / "profiles" / "h800" / "calibration.toml";
+      note(base);
       Calibration b = read_calibration(base.string());
       if (!b.attn_fwd_fit.present || !b.attn_bwd_fit.present)
         throw ConfigError(SourcePos{base.string(), 0, 0}, "attention_fwd",
                           fmt::format("{} has no attention class and neither has the h800 calibration to transfer from",
                                       own.string()));
-      HardwareConfig source = hw(b.gpu);
+      HardwareConfig source = cost_figures(hw(b.gpu));
       model->set_attention_fallback(std::make_shared<FittedCostModel>(std::move(b), std::move(source), target));
     }
     return model;
   }
   const auto base = data_dir / "profiles" / "h800" / "calibration.toml";
+  note(base);
   Calibration c = read_calibration(base.string());
-  HardwareConfig source = hw(c.gpu);
+  HardwareConfig source = cost_figures(hw(c.gpu));
   return std::make_unique<FittedCostModel>(std::move(c), std::move(source), target);
+}
+
+// Loaded models by (data folder, GPU figures); an entry is used only while every file its load
+// read still has the bytes it had then.
+class LoadedModels final : public MemoBase {
+ public:
+  LoadedModels() : MemoBase("cost model") {}
+  ~LoadedModels() override { unregister(); }
+  struct Entry {
+    FileInputs inputs;
+    std::shared_ptr<const FittedCostModel> model;
+  };
+  std::optional<Entry> find(const std::string& key) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return std::nullopt;
+    return it->second;
+  }
+  void hit() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++hits_;
+  }
+  void store(const std::string& key, Entry e) {
+    Map replaced;  // destroyed after the lock below is released (a model owns its op-cost memo)
+    std::lock_guard<std::mutex> lock(mu_);
+    ++misses_;
+    auto it = map_.find(key);
+    if (it != map_.end()) {
+      std::swap(it->second, e);  // the old entry leaves with `e`, after the lock
+      return;
+    }
+    if (map_.size() >= kCapacity) {
+      evictions_ += map_.size();
+      replaced.swap(map_);
+    }
+    map_.emplace(key, std::move(e));
+  }
+  MemoStats stats() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MemoStats s;
+    s.name = name();
+    s.hits = hits_;
+    s.misses = misses_;
+    s.evictions = evictions_;
+    s.entries = map_.size();
+    return s;
+  }
+  std::shared_ptr<void> take_entries() override {
+    auto out = std::make_shared<Map>();
+    std::lock_guard<std::mutex> lock(mu_);
+    out->swap(map_);
+    return out;
+  }
+  void reset_counters() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    hits_ = misses_ = evictions_ = 0;
+  }
+
+ private:
+  using Map = std::map<std::string, Entry>;
+  static constexpr std::size_t kCapacity = 32;
+  mutable std::mutex mu_;
+  Map map_;
+  std::uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
+};
+
+LoadedModels& loaded_models() {
+  static LoadedModels m;
+  return m;
+}
+
+}  // namespace
+
+std::unique_ptr<CostModel> load_cost_model(const HardwareConfig& target_in, const std::filesystem::path& data_dir) {
+  const HardwareConfig target = cost_figures(target_in);
+  KeyWriter k;
+  k.add(data_dir.string()).add(target.name).add(target.sms).add(target.fp8.value).add(target.bf16.value);
+  k.add(target.tf32.value).add(target.fp32.value).add(target.hbm_bandwidth.value);
+  LoadedModels& kept = loaded_models();
+  if (auto e = kept.find(k.str())) {
+    const bool same = std::all_of(e->inputs.begin(), e->inputs.end(), [](const auto& in) { return file_bytes(in.first) == in.second; });
+    if (same) {
+      kept.hit();
+      return std::make_unique<FittedCostModel>(*e->model);
+    }
+  }
+  LoadedModels::Entry e;
+  std::unique_ptr<FittedCostModel> model = load_fresh(target, data_dir, e.inputs);
+  e.model = std::make_shared<const FittedCostModel>(*model);
+  kept.store(k.str(), std::move(e));
+  return model;
 }
 
 }  // namespace trainsim::calibration

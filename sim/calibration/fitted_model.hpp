@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "core/memo.hpp"
+
 #include "calibration/calibration_file.hpp"
 #include "calibration/cost_model.hpp"
 #include "config/config.hpp"
@@ -27,6 +29,7 @@ class FittedCostModel final : public CostModel {
   FittedCostModel(Calibration cal, HardwareConfig source, HardwareConfig target);
 
   OpCost op_time(const Op& op, int sms) const override;
+  std::shared_ptr<const OpCost> op_cost(const Op& op, int sms) const override;  // memo "op cost"
   Time kernel_gap() const override;
   std::string gpu() const override { return target_.name; }
   std::string describe() const override;
@@ -44,7 +47,8 @@ class FittedCostModel final : public CostModel {
   bool has_attention() const { return cal_.attn_fwd_fit.present && cal_.attn_bwd_fit.present; }
   // Costs attention ops when this calibration has no attention class (nothing measured on the
   // GPU): another GPU's model carried over by the transfer rules. load_cost_model sets it.
-  void set_attention_fallback(std::shared_ptr<const FittedCostModel> f) { attention_fallback_ = std::move(f); }
+  // A new fallback changes the answers: the model takes a fresh identity and an empty memo.
+  void set_attention_fallback(std::shared_ptr<const FittedCostModel> f);
 
  private:
   OpCost finish(double us, CostSource src, std::string basis) const;
@@ -56,6 +60,10 @@ class FittedCostModel final : public CostModel {
   TransferKind kind_;
   std::string transfer_note_;
   std::shared_ptr<const FittedCostModel> attention_fallback_;
+  // One entry per distinct (every field of the Op, SM count); shared by the model's copies,
+  // which answer alike. At most 4096 entries.
+  using OpMemo = StringMemo<OpCost>;
+  std::shared_ptr<OpMemo> memo_ = std::make_shared<OpMemo>("op cost", 4096);
 };
 
 }  // namespace trainsim::calibration

@@ -47,12 +47,32 @@ Event EventQueue::pop() {
 void Simulation::schedule_at(Time t, Handler fn, void* ctx, std::uint64_t arg) {
   TS_ASSERT(t >= now_, "event scheduled in the past");
   TS_ASSERT(fn != nullptr, "event without handler");
-  queue_.push(Event{t, next_seq_++, fn, ctx, arg});
+  const Event e{t, next_seq_++, fn, ctx, arg};
+  // Every pending event has a smaller sequence number, so an event at the current instant runs
+  // after all those at this instant: the back of the FIFO, which holds only this instant's.
+  if (t == now_) now_fifo_.push_back(e);
+  else queue_.push(e);
+}
+
+bool Simulation::next_from_fifo() const {
+  if (now_head_ == now_fifo_.size()) return false;
+  return queue_.empty() || EventQueue::before(now_fifo_[now_head_], queue_.top());
 }
 
 bool Simulation::step() {
-  if (queue_.empty()) return false;
-  const Event e = queue_.pop();
+  Event e;
+  if (next_from_fifo()) {
+    e = now_fifo_[now_head_++];
+    if (now_head_ == now_fifo_.size()) {
+      now_fifo_.clear();
+      now_head_ = 0;
+    }
+  } else {
+    if (queue_.empty()) return false;
+    e = queue_.pop();
+    // The clock moves on: the FIFO (events of the former instant) is empty, since its events
+    // come before any later one.
+  }
   now_ = e.time;
   ++events_run_;
   e.fn(*this, e.ctx, e.arg);
@@ -68,7 +88,12 @@ std::uint64_t Simulation::run() {
 
 std::uint64_t Simulation::run_until(Time limit) {
   const std::uint64_t before_run = events_run_;
-  while (!queue_.empty() && queue_.top().time <= limit) step();
+  for (;;) {
+    const bool fifo = next_from_fifo();
+    if (!fifo && (queue_.empty() || queue_.top().time > limit)) break;
+    if (fifo && now_fifo_[now_head_].time > limit) break;
+    step();
+  }
   return events_run_ - before_run;
 }
 

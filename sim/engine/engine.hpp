@@ -11,7 +11,10 @@
 // scheduling an event never allocates (the benchmark in bench/bench_engine.cpp relies on it).
 //
 // Complexity: schedule_at and each step are O(log n) in the number of pending events
-// (4-ary heap held by value in one std::vector).
+// (4-ary heap held by value in one std::vector); an event scheduled at now() (zero delay) is O(1):
+// it goes to a FIFO of the current instant instead, since every event already pending has a
+// smaller sequence number, and step() takes whichever of the two fronts is earlier in
+// (time, sequence): the order is exactly the one heap's.
 
 #include <cstdint>
 #include <vector>
@@ -44,10 +47,11 @@ class EventQueue {
   Event pop();  // precondition: !empty()
   void clear() { heap_.clear(); }
 
- private:
   static bool before(const Event& a, const Event& b) {
     return a.time < b.time || (a.time == b.time && a.seq < b.seq);
   }
+
+ private:
   static constexpr std::size_t kArity = 4;
   std::vector<Event> heap_;
 };
@@ -71,11 +75,14 @@ class Simulation {
   std::uint64_t run_until(Time limit);
 
   std::uint64_t events_run() const { return events_run_; }
-  std::size_t pending() const { return queue_.size(); }
+  std::size_t pending() const { return queue_.size() + (now_fifo_.size() - now_head_); }
   void reserve(std::size_t n) { queue_.reserve(n); }
 
  private:
+  bool next_from_fifo() const;  // the next event is the FIFO's front
   EventQueue queue_;
+  std::vector<Event> now_fifo_;  // events at the current instant, in sequence order, from now_head_
+  std::size_t now_head_ = 0;
   Time now_ = Time::zero();
   std::uint64_t next_seq_ = 0;
   std::uint64_t events_run_ = 0;

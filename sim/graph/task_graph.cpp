@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -46,9 +47,6 @@ DeadlockError::DeadlockError(std::vector<std::string> cycle)
 namespace {
 // What part of the work on one (rank, chunk, micro-batch) an op provides.
 enum class Part : int { Fwd = 0, Bwd = 1, Wgt = 2 };
-using Key = std::tuple<int, int, int, int>;  // rank, chunk, mb, part
-
-Key key(int rank, int chunk, int mb, Part p) { return {rank, chunk, mb, static_cast<int>(p)}; }
 
 std::string part_name(int chunk, int mb, Part p) {
   switch (p) {
@@ -58,18 +56,83 @@ std::string part_name(int chunk, int mb, Part p) {
   }
   return "?";
 }
+
+constexpr std::uint32_t kNone = 0xffffffffu;
+
+// Which node provides each (rank, chunk, micro-batch, part): a flat array over the micro-batch
+// range the order uses when that is small (every schedule's), a hash map otherwise.
+class Provides {
+ public:
+  Provides(int ranks, int chunks, const std::vector<std::vector<Op>>& order) : ranks_(ranks), chunks_(chunks) {
+    std::size_t n = 0;
+    bool any = false;
+    for (const auto& ops : order)
+      for (const Op& op : ops) {
+        ++n;
+        for (int mb : {op.mb, op.kind == OpKind::FB ? op.mb2 : op.mb}) {
+          lo_ = any ? std::min(lo_, mb) : mb;
+          hi_ = any ? std::max(hi_, mb) : mb;
+          any = true;
+        }
+      }
+    const auto span = any ? static_cast<std::int64_t>(hi_) - lo_ + 1 : 0;
+    const auto cells = static_cast<std::int64_t>(ranks) * chunks * span * 3;
+    dense_ = any && cells <= static_cast<std::int64_t>(8 * n + 4096);
+    if (dense_) flat_.assign(static_cast<std::size_t>(cells), kNone);
+  }
+  // False if the key already has a node.
+  bool insert(int rank, int chunk, int mb, Part p, std::uint32_t v) {
+    std::uint32_t& slot =
+        dense_ ? flat_[index(rank, chunk, mb, p)] : map_.try_emplace(Key{rank, chunk, mb, static_cast<int>(p)}, kNone).first->second;
+    if (slot != kNone) return false;
+    slot = v;
+    return true;
+  }
+  std::uint32_t find(int rank, int chunk, int mb, Part p) const {
+    if (dense_) {
+      if (rank < 0 || rank >= ranks_ || chunk < 0 || chunk >= chunks_ || mb < lo_ || mb > hi_) return kNone;
+      return flat_[index(rank, chunk, mb, p)];
+    }
+    auto it = map_.find(Key{rank, chunk, mb, static_cast<int>(p)});
+    return it == map_.end() ? kNone : it->second;
+  }
+
+ private:
+  std::size_t index(int rank, int chunk, int mb, Part p) const {
+    const auto span = static_cast<std::size_t>(static_cast<std::int64_t>(hi_) - lo_ + 1);
+    return ((static_cast<std::size_t>(rank) * static_cast<std::size_t>(chunks_) + static_cast<std::size_t>(chunk)) * span +
+            static_cast<std::size_t>(static_cast<std::int64_t>(mb) - lo_)) * 3 + static_cast<std::size_t>(p);
+  }
+  using Key = std::tuple<int, int, int, int>;  // rank, chunk, mb, part
+  int ranks_, chunks_;
+  int lo_ = 0, hi_ = -1;
+  bool dense_ = false;
+  std::vector<std::uint32_t> flat_;
+  std::map<Key, std::uint32_t> map_;
+};
 }  // namespace
+
+struct TaskGraph::Lazy {
+  std::once_flag once;
+  Graph g;
+};
 
 TaskGraph TaskGraph::build(const PipelineTopology& topo, const std::vector<std::vector<Op>>& order,
                            const OpTimes& times, Time p2p) {
   TaskGraph tg;
   tg.ranks_ = static_cast<int>(order.size());
   TS_ASSERT(tg.ranks_ == topo.ranks(), "order and topology disagree on the number of ranks");
-  Graph& g = tg.g_;
-  std::map<Key, Vertex> provides;
+  auto shape = std::make_shared<Shape>();
+  std::size_t total = 0;
+  for (const auto& ops : order) total += ops.size();
+  TS_ASSERT(total < kNone, "task graph too large");
+  shape->nodes.reserve(total);
+  tg.durations_.reserve(total);
+  tg.p2p_ = p2p;
+  Provides provides(topo.ranks(), topo.chunks(), order);
 
-  auto provide = [&](const Key& k, Vertex v, int rank, const Op& op) {
-    if (!provides.emplace(k, v).second)
+  auto provide = [&](int chunk, int mb, Part p, std::uint32_t v, int rank, const Op& op) {
+    if (!provides.insert(rank, chunk, mb, p, v))
       throw InputError(fmt::format("rank {} runs {} twice (or overlaps it with another op)", rank, to_string(op)));
   };
   // Nodes.
@@ -79,36 +142,41 @@ TaskGraph TaskGraph::build(const PipelineTopology& topo, const std::vector<std::
       const Op& op = ops[i];
       const Time d = times.duration(r, op);
       if (d < Time::zero()) throw InputError(fmt::format("{} has a negative duration", to_string(op)));
-      const Vertex v = boost::add_vertex(TaskNode{r, static_cast<int>(i), op, d}, g);
+      const auto v = static_cast<std::uint32_t>(shape->nodes.size());
+      shape->nodes.push_back(Node{r, static_cast<int>(i), op});
+      tg.durations_.push_back(d);
       (void)topo.flow_of(r, op.chunk);  // throws for a chunk this rank does not hold
       switch (op.kind) {
-        case OpKind::F: provide(key(r, op.chunk, op.mb, Part::Fwd), v, r, op); break;
-        case OpKind::B: provide(key(r, op.chunk, op.mb, Part::Bwd), v, r, op); break;
-        case OpKind::I: provide(key(r, op.chunk, op.mb, Part::Bwd), v, r, op); break;
-        case OpKind::W: provide(key(r, op.chunk, op.mb, Part::Wgt), v, r, op); break;
+        case OpKind::F: provide(op.chunk, op.mb, Part::Fwd, v, r, op); break;
+        case OpKind::B: provide(op.chunk, op.mb, Part::Bwd, v, r, op); break;
+        case OpKind::I: provide(op.chunk, op.mb, Part::Bwd, v, r, op); break;
+        case OpKind::W: provide(op.chunk, op.mb, Part::Wgt, v, r, op); break;
         case OpKind::FB:
           (void)topo.flow_of(r, op.chunk2);
-          provide(key(r, op.chunk, op.mb, Part::Fwd), v, r, op);
-          provide(key(r, op.chunk2, op.mb2, Part::Bwd), v, r, op);
+          provide(op.chunk, op.mb, Part::Fwd, v, r, op);
+          provide(op.chunk2, op.mb2, Part::Bwd, v, r, op);
           break;
       }
     }
   }
-  auto need = [&](Vertex v, int rank, int chunk, int mb, Part p, EdgeKind kind, bool remote) {
-    auto it = provides.find(key(rank, chunk, mb, p));
-    if (it == provides.end())
-      throw InputError(fmt::format("rank {} op {} needs {} on rank {}, which no rank runs", g[v].rank,
-                                   to_string(g[v].op), part_name(chunk, mb, p), rank));
-    boost::add_edge(it->second, v, TaskEdge{kind, remote ? p2p : Time::zero()}, g);
+  auto& nodes = shape->nodes;
+  auto& edges = shape->edges;
+  edges.reserve(3 * total);
+  auto need = [&](std::uint32_t v, int rank, int chunk, int mb, Part p, EdgeKind kind, bool remote) {
+    const std::uint32_t from = provides.find(rank, chunk, mb, p);
+    if (from == kNone)
+      throw InputError(fmt::format("rank {} op {} needs {} on rank {}, which no rank runs", nodes[v].rank,
+                                   to_string(nodes[v].op), part_name(chunk, mb, p), rank));
+    edges.push_back(Edge{from, v, kind, remote});
   };
-  auto forward_deps = [&](Vertex v, int r, int chunk, int mb) {
+  auto forward_deps = [&](std::uint32_t v, int r, int chunk, int mb) {
     const int flow = topo.flow_of(r, chunk);
     const int pos = topo.position_of(r, chunk);
     if (pos == 0) return;
     const Stage& prev = topo.path(flow)[static_cast<std::size_t>(pos - 1)];
     need(v, prev.rank, prev.chunk, mb, Part::Fwd, EdgeKind::Activation, prev.rank != r);
   };
-  auto backward_deps = [&](Vertex v, int r, int chunk, int mb) {
+  auto backward_deps = [&](std::uint32_t v, int r, int chunk, int mb) {
     const int flow = topo.flow_of(r, chunk);
     const auto pos = static_cast<std::size_t>(topo.position_of(r, chunk));
     const auto& path = topo.path(flow);
@@ -120,20 +188,20 @@ TaskGraph TaskGraph::build(const PipelineTopology& topo, const std::vector<std::
     }
   };
   // Dependency edges, then program order.
-  const std::size_t n = boost::num_vertices(g);
-  for (Vertex v = 0; v < n; ++v) {
-    const int r = g[v].rank;
-    const Op op = g[v].op;
+  const auto n = static_cast<std::uint32_t>(nodes.size());
+  for (std::uint32_t v = 0; v < n; ++v) {
+    const int r = nodes[v].rank;
+    const Op op = nodes[v].op;
     switch (op.kind) {
       case OpKind::F: forward_deps(v, r, op.chunk, op.mb); break;
       case OpKind::B:
       case OpKind::I: backward_deps(v, r, op.chunk, op.mb); break;
       case OpKind::W: {
-        auto it = provides.find(key(r, op.chunk, op.mb, Part::Bwd));
-        if (it == provides.end() || g[it->second].op.kind != OpKind::I)
+        const std::uint32_t from = provides.find(r, op.chunk, op.mb, Part::Bwd);
+        if (from == kNone || nodes[from].op.kind != OpKind::I)
           throw InputError(fmt::format("rank {} runs W{}:{} without a matching I{}:{}", r, op.chunk, op.mb,
                                        op.chunk, op.mb));
-        boost::add_edge(it->second, v, TaskEdge{EdgeKind::WeightGrad, Time::zero()}, g);
+        edges.push_back(Edge{from, v, EdgeKind::WeightGrad, false});
         break;
       }
       case OpKind::FB:
@@ -141,28 +209,77 @@ TaskGraph TaskGraph::build(const PipelineTopology& topo, const std::vector<std::
         backward_deps(v, r, op.chunk2, op.mb2);
         break;
     }
-    if (v + 1 < n && g[v + 1].rank == r)
-      boost::add_edge(v, v + 1, TaskEdge{EdgeKind::ProgramOrder, Time::zero()}, g);
+    if (v + 1 < n && nodes[v + 1].rank == r) edges.push_back(Edge{v, v + 1, EdgeKind::ProgramOrder, false});
+  }
+  // Out-edge lists (a stable counting sort by source keeps each source's edges in the order
+  // above, the order Boost.Graph's add_edge kept them in) and in-degrees.
+  shape->out_begin.assign(n + 1, 0);
+  shape->in_degree.assign(n, 0);
+  for (const Edge& e : edges) {
+    ++shape->out_begin[e.src + 1];
+    ++shape->in_degree[e.dst];
+  }
+  for (std::uint32_t v = 0; v < n; ++v) shape->out_begin[v + 1] += shape->out_begin[v];
+  shape->out_edges.resize(edges.size());
+  std::vector<std::uint32_t> fill(shape->out_begin.begin(), shape->out_begin.end() - 1);
+  for (std::uint32_t i = 0; i < edges.size(); ++i) shape->out_edges[fill[edges[i].src]++] = i;
+  tg.shape_ = std::move(shape);
+  tg.lazy_ = std::make_shared<Lazy>();
+  return tg;
+}
+
+TaskGraph TaskGraph::retimed(const TaskGraph& base, const OpTimes& times, Time p2p) {
+  TaskGraph tg;
+  tg.shape_ = base.shape_;
+  tg.ranks_ = base.ranks_;
+  tg.p2p_ = p2p;
+  tg.lazy_ = std::make_shared<Lazy>();
+  tg.durations_.reserve(base.shape_->nodes.size());
+  for (const Node& nd : base.shape_->nodes) {
+    const Time d = times.duration(nd.rank, nd.op);
+    if (d < Time::zero()) throw InputError(fmt::format("{} has a negative duration", to_string(nd.op)));
+    tg.durations_.push_back(d);
   }
   return tg;
 }
 
+const Graph& TaskGraph::graph() const {
+  std::call_once(lazy_->once, [&] {
+    Graph& g = lazy_->g;
+    const Shape& sh = *shape_;
+    for (std::size_t v = 0; v < sh.nodes.size(); ++v) {
+      const Node& nd = sh.nodes[v];
+      boost::add_vertex(TaskNode{nd.rank, nd.index, nd.op, durations_[v]}, g);
+    }
+    for (const Edge& e : sh.edges) boost::add_edge(e.src, e.dst, TaskEdge{e.kind, delay(e)}, g);
+  });
+  return lazy_->g;
+}
+
+namespace {
+std::optional<std::vector<Vertex>> first_cycle(const TaskGraph::Shape& sh);
+}  // namespace
+
 std::optional<std::vector<Vertex>> TaskGraph::find_cycle() const {
+  std::call_once(shape_->cycle_once, [&] { shape_->cycle = first_cycle(*shape_); });
+  return shape_->cycle;
+}
+
+namespace {
+std::optional<std::vector<Vertex>> first_cycle(const TaskGraph::Shape& sh) {
   // Iterative DFS with colours; a grey target is a back edge, and the DFS stack from it to the
   // current vertex is the cycle. Vertices and edges are visited in index order: deterministic.
-  const std::size_t n = boost::num_vertices(g_);
+  const std::size_t n = sh.nodes.size();
   enum : std::uint8_t { White, Grey, Black };
   std::vector<std::uint8_t> colour(n, White);
-  using OutIt = boost::graph_traits<Graph>::out_edge_iterator;
   struct Frame {
     Vertex v;
-    OutIt it, end;
+    std::uint32_t it, end;
   };
   std::vector<Frame> stack;
   for (Vertex s = 0; s < n; ++s) {
     if (colour[s] != White) continue;
-    auto [b, e] = boost::out_edges(s, g_);
-    stack.push_back({s, b, e});
+    stack.push_back({s, sh.out_begin[s], sh.out_begin[s + 1]});
     colour[s] = Grey;
     while (!stack.empty()) {
       Frame& f = stack.back();
@@ -171,7 +288,7 @@ std::optional<std::vector<Vertex>> TaskGraph::find_cycle() const {
         stack.pop_back();
         continue;
       }
-      const Vertex t = boost::target(*f.it, g_);
+      const Vertex t = sh.edges[sh.out_edges[f.it]].dst;
       ++f.it;
       if (colour[t] == Grey) {
         std::vector<Vertex> cycle;
@@ -181,23 +298,23 @@ std::optional<std::vector<Vertex>> TaskGraph::find_cycle() const {
       }
       if (colour[t] == White) {
         colour[t] = Grey;
-        auto [tb, te] = boost::out_edges(t, g_);
-        stack.push_back({t, tb, te});
+        stack.push_back({t, sh.out_begin[t], sh.out_begin[t + 1]});
       }
     }
   }
   return std::nullopt;
 }
+}  // namespace
 
 std::vector<std::string> TaskGraph::describe(const std::vector<Vertex>& path) const {
   std::vector<std::string> out;
-  for (Vertex v : path) out.push_back(fmt::format("rank {} {}", g_[v].rank, to_string(g_[v].op)));
+  for (Vertex v : path) out.push_back(fmt::format("rank {} {}", shape_->nodes[v].rank, to_string(shape_->nodes[v].op)));
   return out;
 }
 
 namespace {
 struct ReplayState {
-  const Graph* g = nullptr;
+  const TaskGraph* tg = nullptr;
   std::vector<std::uint32_t> pending;
   std::vector<Time> start, end;
   std::vector<std::int64_t> binding;  // predecessor whose arrival released the op, -1 if none
@@ -208,44 +325,43 @@ void on_finish(engine::Simulation& sim, void* ctx, std::uint64_t arg);
 
 void on_arrive(engine::Simulation& sim, void* ctx, std::uint64_t arg) {
   auto& st = *static_cast<ReplayState*>(ctx);
-  const auto target = static_cast<Vertex>(arg >> 32);
-  const auto source = static_cast<Vertex>(arg & 0xffffffffu);
+  const auto target = static_cast<std::size_t>(arg >> 32);
+  const auto source = static_cast<std::size_t>(arg & 0xffffffffu);
   // Events arrive in (time, seq) order, so the last arrival is a latest one.
   st.binding[target] = static_cast<std::int64_t>(source);
   if (--st.pending[target] == 0) {
     st.start[target] = sim.now();
-    sim.schedule_in((*st.g)[target].duration, on_finish, ctx, target);
+    sim.schedule_in(st.tg->duration(target), on_finish, ctx, target);
   }
 }
 
 void on_finish(engine::Simulation& sim, void* ctx, std::uint64_t arg) {
   auto& st = *static_cast<ReplayState*>(ctx);
-  const auto v = static_cast<Vertex>(arg);
+  const auto v = static_cast<std::size_t>(arg);
   st.end[v] = sim.now();
   ++st.done;
-  for (auto [it, e] = boost::out_edges(v, *st.g); it != e; ++it) {
-    const Vertex t = boost::target(*it, *st.g);
-    sim.schedule_in((*st.g)[*it].delay, on_arrive, ctx, (static_cast<std::uint64_t>(t) << 32) | v);
+  const TaskGraph::Shape& sh = st.tg->shape();
+  for (std::uint32_t i = sh.out_begin[v]; i < sh.out_begin[v + 1]; ++i) {
+    const TaskGraph::Edge& e = sh.edges[sh.out_edges[i]];
+    sim.schedule_in(st.tg->delay(e), on_arrive, ctx, (static_cast<std::uint64_t>(e.dst) << 32) | v);
   }
 }
 }  // namespace
 
 Replay replay(const TaskGraph& tg) {
   if (auto cycle = tg.find_cycle()) throw DeadlockError(tg.describe(*cycle));
-  const Graph& g = tg.graph();
-  const std::size_t n = boost::num_vertices(g);
+  const TaskGraph::Shape& sh = tg.shape();
+  const std::size_t n = sh.nodes.size();
   TS_ASSERT(n < (std::size_t{1} << 32), "task graph too large");
   ReplayState st;
-  st.g = &g;
-  st.pending.resize(n);
+  st.tg = &tg;
+  st.pending.assign(sh.in_degree.begin(), sh.in_degree.end());
   st.start.assign(n, Time::zero());
   st.end.assign(n, Time::zero());
   st.binding.assign(n, -1);
   engine::Simulation sim;
-  for (Vertex v = 0; v < n; ++v) {
-    st.pending[v] = static_cast<std::uint32_t>(boost::in_degree(v, g));
-    if (st.pending[v] == 0) sim.schedule_at(g[v].duration, on_finish, &st, v);
-  }
+  for (std::size_t v = 0; v < n; ++v)
+    if (st.pending[v] == 0) sim.schedule_at(tg.duration(v), on_finish, &st, v);
   sim.run();
   // Acyclic graphs always complete; this guards the engine itself.
   TS_ASSERT(st.done == n, "replay stopped before every op ran");
@@ -254,23 +370,36 @@ Replay replay(const TaskGraph& tg) {
   out.events = sim.events_run();
   out.ops.resize(static_cast<std::size_t>(tg.ranks()));
   out.busy.assign(static_cast<std::size_t>(tg.ranks()), Time::zero());
-  Vertex last = 0;
-  for (Vertex v = 0; v < n; ++v) {
-    const auto r = static_cast<std::size_t>(g[v].rank);
-    out.ops[r].push_back(OpTiming{g[v].rank, g[v].op, st.start[v], st.end[v]});
-    out.busy[r] += g[v].duration;
+  for (auto& ops : out.ops) ops.reserve(n / std::max<std::size_t>(1, out.ops.size()) + 1);
+  std::size_t last = 0;
+  for (std::size_t v = 0; v < n; ++v) {
+    const TaskGraph::Node& nd = sh.nodes[v];
+    const auto r = static_cast<std::size_t>(nd.rank);
+    out.ops[r].push_back(OpTiming{nd.rank, nd.op, st.start[v], st.end[v]});
+    out.busy[r] += tg.duration(v);
     if (st.end[v] > st.end[last]) last = v;  // first (lowest rank) of the latest ops
   }
   out.makespan = n ? st.end[last] : Time::zero();
   for (Time b : out.busy) out.bubble.push_back(out.makespan - b);
-  // Critical path: follow binding predecessors back from the last op to finish.
+  // Critical path: follow binding predecessors back from the last op to finish; the dependency
+  // named is the first edge from the predecessor to the op (as boost::edge finds it).
   if (n) {
     std::int64_t v = static_cast<std::int64_t>(last);
     while (v >= 0) {
-      const auto u = static_cast<Vertex>(v);
-      CriticalStep s{g[u].rank, g[u].op, st.start[u], st.end[u], std::nullopt};
+      const auto u = static_cast<std::size_t>(v);
+      const TaskGraph::Node& nd = sh.nodes[u];
+      CriticalStep s{nd.rank, nd.op, st.start[u], st.end[u], std::nullopt};
       const std::int64_t p = st.binding[u];
-      if (p >= 0) s.via = g[boost::edge(static_cast<Vertex>(p), u, g).first].kind;
+      if (p >= 0) {
+        const auto pu = static_cast<std::size_t>(p);
+        for (std::uint32_t i = sh.out_begin[pu]; i < sh.out_begin[pu + 1]; ++i) {
+          const TaskGraph::Edge& e = sh.edges[sh.out_edges[i]];
+          if (e.dst == u) {
+            s.via = e.kind;
+            break;
+          }
+        }
+      }
       out.critical_path.push_back(s);
       v = p;
     }

@@ -18,6 +18,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,21 +79,57 @@ class TaskGraph {
  public:
   // order[r] = rank r's ops in program order. p2p = transfer time of an activation or gradient
   // between two ranks. Throws InputError for an op that needs an op no rank runs, a duplicate
-  // op, or an op on a (rank, chunk) outside the topology.
+  // op, or an op on a (rank, chunk) outside the topology. O(V + E) (no tree maps: the ops a
+  // node needs are found in a flat index).
   static TaskGraph build(const PipelineTopology& topo, const std::vector<std::vector<Op>>& order,
                          const OpTimes& times, Time p2p);
+  // The graph of `shape` with other op times and another transfer time: the same nodes and
+  // edges (checked when `shape` was built), shared, not built again; O(V). Throws InputError for
+  // a negative duration, as build() does.
+  static TaskGraph retimed(const TaskGraph& shape, const OpTimes& times, Time p2p);
 
-  const Graph& graph() const { return g_; }
+  // The graph as Boost.Graph, made on first use (the replay does not need it): vertices in node
+  // order, edges in the order build() found them.
+  const Graph& graph() const;
   int ranks() const { return ranks_; }
-  std::size_t size() const { return boost::num_vertices(g_); }
+  std::size_t size() const { return shape_->nodes.size(); }
 
   // One dependency cycle if there is one (vertices in dependency order). O(V + E).
   std::optional<std::vector<Vertex>> find_cycle() const;
   std::vector<std::string> describe(const std::vector<Vertex>& path) const;
 
+  // The structure shared by a graph and its retimed copies.
+  struct Node {
+    int rank = 0;
+    int index = 0;  // position in the rank's op list
+    Op op;
+  };
+  struct Edge {
+    std::uint32_t src = 0, dst = 0;
+    EdgeKind kind = EdgeKind::ProgramOrder;
+    bool remote = false;  // pays the p2p transfer time
+  };
+  struct Shape {
+    std::vector<Node> nodes;
+    std::vector<Edge> edges;                // in the order build() found them
+    std::vector<std::uint32_t> out_begin;   // [v, v+1) of out_edges: v's edges, in that order
+    std::vector<std::uint32_t> out_edges;   // edge indices
+    std::vector<std::uint32_t> in_degree;
+    // find_cycle's answer depends on the structure alone: found once per shape.
+    mutable std::once_flag cycle_once;
+    mutable std::optional<std::vector<Vertex>> cycle;
+  };
+  const Shape& shape() const { return *shape_; }
+  Time duration(std::size_t v) const { return durations_[v]; }
+  Time delay(const Edge& e) const { return e.remote ? p2p_ : Time::zero(); }
+
  private:
-  Graph g_;
+  struct Lazy;
+  std::shared_ptr<const Shape> shape_;
+  std::vector<Time> durations_;
+  Time p2p_;
   int ranks_ = 0;
+  std::shared_ptr<Lazy> lazy_;
 };
 
 struct OpTiming {

@@ -65,13 +65,15 @@ struct StepFn {
       return n;
     };
     const i64 lo = fewest(M);
+    // The ramp needs only each step's time and utilisation (memoised: step::step_seconds).
+    const auto timed = [&](i64 b) { return step::step_seconds(sc, phase, b, cost); };
     if (lo == M) {
-      const auto& r = sim(phase, batch);
+      const auto r = timed(batch);
       return {r.step_s, r.utilization};
     }
     const i64 step_mb = fewest(lo + 1) - lo;
-    const auto& a = sim(phase, lo * per_mb);
-    const auto& b = sim(phase, (lo + step_mb) * per_mb);
+    const auto a = timed(lo * per_mb);
+    const auto b = timed((lo + step_mb) * per_mb);
     const double slope = (b.step_s - a.step_s) / static_cast<double>(step_mb);
     const double t = a.step_s + slope * static_cast<double>(M - lo);
     const std::string note = fmt::format(

@@ -130,6 +130,10 @@ std::vector<int> peak_inflight(const Schedule& s) {
 
 Result run(Schedule s, const graph::OpTimes& times, Time p2p) {
   const auto tg = graph::TaskGraph::build(s.topo, s.order, times, p2p);
+  return run(std::move(s), tg, times, p2p);
+}
+
+Result run(Schedule s, const graph::TaskGraph& tg, const graph::OpTimes& times, Time p2p) {
   Result r{std::move(s), times, p2p, graph::replay(tg), {}, 0.0};
   r.peak_inflight = peak_inflight(r.schedule);
   Time total_bubble = Time::zero();

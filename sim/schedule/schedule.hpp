@@ -62,5 +62,8 @@ struct Result {
 // Builds the schedule, its task graph, and replays it. Throws UsageError/InputError/DeadlockError.
 Result run(std::string_view name, const ScheduleParams& params, const graph::OpTimes& times, Time p2p);
 Result run(Schedule s, const graph::OpTimes& times, Time p2p);
+// The same with the schedule's task graph already built with these times and p2p (e.g.
+// TaskGraph::retimed of a graph of this schedule).
+Result run(Schedule s, const graph::TaskGraph& tg, const graph::OpTimes& times, Time p2p);
 
 }  // namespace trainsim::schedule

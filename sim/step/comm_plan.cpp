@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "network/alltoall.hpp"
+#include "network/memo.hpp"
 
 namespace trainsim::step {
 
@@ -53,8 +54,8 @@ CommPlan::CommPlan(const Scenario& sc, const PlanConfig& plan, const TrainingCon
                                                              : 2.0 * d(a.kv_heads) * d(a.head_dim);
     const double kv = tokens_mb_ * kv_per_token * 2.0 / d(plan.tp);
     const int stride = static_cast<int>(plan.tp);
-    const network::Topology& t = topology(static_cast<int>(plan.cp * plan.tp), true);
-    cp_kv_send = Time::from_seconds(network::send_recv(t, 0, stride, kv).seconds);
+    const network::TopologySpec t = nccl_spec(static_cast<int>(plan.cp * plan.tp));
+    cp_kv_send = Time::from_seconds(network::cached_collective(network::CollectiveKind::SendRecv, t, {0, stride}, kv).seconds);
     const Group g{static_cast<int>(plan.cp), stride, 1, 0};
     cp_kv_all_gather = Time::from_seconds(collective(network::CollectiveKind::AllGather, g, kv * d(plan.cp)));
     cp_kv_reduce_scatter = Time::from_seconds(collective(network::CollectiveKind::ReduceScatter, g, kv * d(plan.cp)));
@@ -62,26 +63,18 @@ CommPlan::CommPlan(const Scenario& sc, const PlanConfig& plan, const TrainingCon
   // PP: the next stage's GPU with the same position, dp·tp·cp GPUs on.
   if (plan.pp > 1) {
     const int stage_gpus = static_cast<int>(plan.dp * plan.tp * plan.cp);
-    const network::Topology& t = topology(2 * stage_gpus, true);
+    const network::TopologySpec ts = nccl_spec(2 * stage_gpus);
     p2p_bytes = tokens_mb_ * d(m.hidden) * 2.0 / d(plan.tp);
-    p2p = Time::from_seconds(network::send_recv(t, 0, stage_gpus, p2p_bytes).seconds);
-    p2p_over_nic = t.domain_of(0) != t.domain_of(stage_gpus);
+    p2p = Time::from_seconds(network::cached_collective(network::CollectiveKind::SendRecv, ts, {0, stage_gpus}, p2p_bytes).seconds);
+    const auto t = network::shared_topology(ts);
+    p2p_over_nic = t->domain_of(0) != t->domain_of(stage_gpus);
   }
   if (ep_comm_) {
     alltoall(0.0);  // fills the forward figures
   }
 }
 
-const network::Topology& CommPlan::topology(int gpus, bool nccl) const {
-  network::TopologySpec ts = topology_spec(sc_, gpus);
-  auto key = std::make_pair(ts.gpus, nccl);
-  auto it = topos_.find(key);
-  if (it == topos_.end()) {
-    if (nccl) ts = network::nccl_topology_spec(ts);
-    it = topos_.emplace(key, std::make_unique<network::Topology>(ts)).first;
-  }
-  return *it->second;
-}
+network::TopologySpec CommPlan::nccl_spec(int gpus) const { return network::nccl_topology_spec(topology_spec(sc_, gpus)); }
 
 AllToAllTimes CommPlan::alltoall(double background) const {
   auto it = a2a_cache_.find(background);
@@ -114,8 +107,7 @@ AllToAllTimes CommPlan::alltoall(double background) const {
   } else {
     ts.nvlink_domain = 0;
   }
-  const network::Topology topo(ts);
-  const network::AllToAllResult r = network::simulate_alltoall(topo, spec);
+  const network::AllToAllResult r = network::cached_alltoall(ts, spec);
   AllToAllTimes t;
   t.dispatch_fwd = Time::from_seconds(r.dispatch.seconds);
   t.combine_fwd = Time::from_seconds(r.combine.seconds);
@@ -160,14 +152,9 @@ double CommPlan::collective(network::CollectiveKind kind, const Group& g, double
   auto it = coll_cache_.find(key);
   if (it != coll_cache_.end()) return it->second;
   const std::vector<int> ids = ranks_of(g);
-  const network::Topology& t = topology(*std::max_element(ids.begin(), ids.end()) + 1, true);
-  double s = 0;
-  switch (kind) {
-    case network::CollectiveKind::ReduceScatter: s = network::reduce_scatter(t, ids, bytes).seconds; break;
-    case network::CollectiveKind::AllGather: s = network::all_gather(t, ids, bytes).seconds; break;
-    case network::CollectiveKind::AllReduce: s = network::nccl_all_reduce(t, ids, bytes).seconds; break;
-    case network::CollectiveKind::SendRecv: TS_ASSERT(false, "send/recv is not a group collective");
-  }
+  TS_ASSERT(kind != network::CollectiveKind::SendRecv, "send/recv is not a group collective");
+  const network::TopologySpec t = nccl_spec(*std::max_element(ids.begin(), ids.end()) + 1);
+  const double s = network::cached_collective(kind, t, ids, bytes).seconds;
   coll_cache_.emplace(key, s);
   return s;
 }

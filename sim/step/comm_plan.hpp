@@ -18,7 +18,8 @@
 //   DP             NCCL reduce-scatter / all-gather / all-reduce of a bucket over a parameter's
 //                  data-parallel group (multi-channel rings, hierarchical all-reduce): collective().
 // Collectives run on a topology with NCCL's link efficiencies (network/collectives.hpp); results
-// are cached per (collective, group, bytes), so a step asks the flow model a few dozen times.
+// are memoised on the whole topology spec and the call's arguments (network/memo.hpp), so the
+// steps of a batch ramp and the points of a sweep on one cluster simulate each once.
 
 #include <map>
 #include <memory>
@@ -77,7 +78,7 @@ class CommPlan {
   const network::TopologySpec& spec() const { return base_; }
 
  private:
-  const network::Topology& topology(int gpus, bool nccl) const;
+  network::TopologySpec nccl_spec(int gpus) const;  // `gpus` GPUs of the cluster, NCCL's efficiencies
   std::vector<int> ranks_of(const Group& g) const;
 
   const Scenario& sc_;
@@ -86,7 +87,6 @@ class CommPlan {
   network::TopologySpec base_;
   bool ep_comm_ = false;
   double tokens_mb_ = 0;
-  mutable std::map<std::pair<int, bool>, std::unique_ptr<network::Topology>> topos_;
   mutable std::map<std::tuple<int, Group, double>, double> coll_cache_;
   mutable std::map<double, AllToAllTimes> a2a_cache_;
 };

@@ -63,20 +63,32 @@ PhaseBuilder::PhaseBuilder(const Scenario& sc, const PlanConfig& plan, const Tra
 }
 
 Time PhaseBuilder::op_time(const Op& o, int sms) {
-  const calibration::OpCost oc = cost_.op_time(o, sms);
-  switch (oc.source) {
-    case calibration::CostSource::Measured: ++measured_; break;
-    case calibration::CostSource::Fitted: ++fitted_; break;
-    case calibration::CostSource::Transferred: ++transferred_; break;
-  }
-  bases_.insert(oc.basis);
-  ++by_class_[{op_class_name(o.cls), calibration::cost_source_name(oc.source), oc.basis}];
-  return oc.time + gap_;
+  std::shared_ptr<const calibration::OpCost> oc = cost_.op_cost(o, sms);
+  const Time t = oc->time + gap_;
+  // The op class is part of the memo's key, so one answer always belongs to one class. The
+  // tally holds the answer, so its address is not reused while counted.
+  auto [it, fresh] = tally_of_.emplace(oc.get(), tallies_.size());
+  if (fresh) tallies_.push_back(Tally{std::move(oc), o.cls, 0});
+  Tally& tl = tallies_[it->second];
+  TS_ASSERT(tl.cls == o.cls, "one op cost answered for two op classes");
+  ++tl.n;
+  return t;
 }
 
 CostCounts PhaseBuilder::counts() const {
-  CostCounts c{measured_, fitted_, transferred_, {}, by_class_};
-  c.bases.assign(bases_.begin(), bases_.end());
+  CostCounts c;
+  std::set<std::string> bases;
+  for (const Tally& tl : tallies_) {
+    const calibration::OpCost& oc = *tl.cost;
+    switch (oc.source) {
+      case calibration::CostSource::Measured: c.measured += tl.n; break;
+      case calibration::CostSource::Fitted: c.fitted += tl.n; break;
+      case calibration::CostSource::Transferred: c.transferred += tl.n; break;
+    }
+    bases.insert(oc.basis);
+    c.by_class[{op_class_name(tl.cls), calibration::cost_source_name(oc.source), oc.basis}] += tl.n;
+  }
+  c.bases.assign(bases.begin(), bases.end());
   return c;
 }
 

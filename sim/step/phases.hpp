@@ -30,9 +30,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <tuple>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "calibration/cost_model.hpp"
@@ -111,9 +113,15 @@ class PhaseBuilder {
   int sms_ = 0, shared_sms_ = 0;
   Time gap_;
   AllToAllTimes a2a_;
-  int measured_ = 0, fitted_ = 0, transferred_ = 0;
-  std::set<std::string> bases_;
-  std::map<std::tuple<std::string, std::string, std::string>, int> by_class_;
+  // Op costs asked for, counted per distinct answer (the cost model's memo shares one answer
+  // per op shape); counts() sums them by source, basis and op class.
+  struct Tally {
+    std::shared_ptr<const calibration::OpCost> cost;
+    OpClass cls;
+    int n = 0;
+  };
+  std::unordered_map<const calibration::OpCost*, std::size_t> tally_of_;
+  std::vector<Tally> tallies_;
 };
 
 }  // namespace trainsim::step

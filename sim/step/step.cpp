@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -10,6 +11,7 @@
 #include "model/model_math.hpp"
 #include "model/recompute.hpp"
 #include "step/breakdown.hpp"
+#include "step/caches.hpp"
 #include "step/comm_plan.hpp"
 #include "step/models.hpp"
 #include "step/op_lists.hpp"
@@ -28,6 +30,28 @@ std::tuple<int, int, int> key_of(const graph::PipelineTopology& topo, int rank, 
   const int s = topo.position_of(rank, op.chunk);
   const int s2 = op.kind == graph::OpKind::FB ? topo.position_of(rank, op.chunk2) : -1;
   return {static_cast<int>(op.kind), s, s2};
+}
+
+// flops_per_token(m, seq_len, true), memoised on every model field and the sequence length.
+FlopsPerToken model_flops(const ModelConfig& m, i64 seq_len) {
+  static StringMemo<FlopsPerToken> memo("model flops", 256);
+  KeyWriter k;
+  add_key(k, m);
+  k.add(seq_len);
+  return *memo.get(k.str(), [&] { return flops_per_token(m, seq_len, true); });
+}
+
+// Op-cost counts of two builders together: what one builder asked both questions would count.
+CostCounts merged(const CostCounts& a, const CostCounts& b) {
+  CostCounts c = a;
+  c.measured += b.measured;
+  c.fitted += b.fitted;
+  c.transferred += b.transferred;
+  std::set<std::string> bases(a.bases.begin(), a.bases.end());
+  bases.insert(b.bases.begin(), b.bases.end());
+  c.bases.assign(bases.begin(), bases.end());
+  for (const auto& [key, n] : b.by_class) c.by_class[key] += n;
+  return c;
 }
 }  // namespace
 
@@ -50,86 +74,39 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
   TS_ASSERT(R.microbatches >= 1, "a step needs at least one micro-batch");
   R.tokens = d(global_batch) * d(tr.seq_len);
 
-  // --- per-stage op lists and phases ---------------------------------------------------------
+  // --- per-stage op lists and phases: the same for every batch (step/caches.hpp) -------------
   const CommPlan comm(sc, plan, tr);
-  PhaseBuilder builder(sc, plan, tr, cost, comm);
-  R.layer_split = cost_balanced_split(sc, plan, tr, builder);
-  const i64 nstages = static_cast<i64>(R.layer_split.size());
-  for (i64 st = 0; st < nstages; ++st) {
-    StageCost S;
-    S.stage = static_cast<int>(st);
-    const auto layers = stage_ops(m, plan, tr, R.layer_split, st);
-    for (const auto& L : layers) S.layers.push_back(L.label);
-    S.phases = builder.stage(layers);
-    S.flops_fwd = S.phases.flops_fwd;
-    S.flops_bwd = S.phases.flops_bwd;
-    R.stages.push_back(std::move(S));
-  }
-  R.a2a_dispatch_s = comm.a2a_dispatch_s;
-  R.a2a_combine_s = comm.a2a_combine_s;
-  R.a2a_bottleneck = comm.a2a_bottleneck;
+  PhaseBuilder builder(sc, plan, tr, cost, comm);  // counts the optimizer's op costs
+  const std::shared_ptr<const StepSetup> setup = step_setup(sc, plan, tr, cost);
+  R.layer_split = setup->layer_split;
+  R.stages = setup->stages;
+  R.a2a_dispatch_s = setup->a2a_dispatch_s;
+  R.a2a_combine_s = setup->a2a_combine_s;
+  R.a2a_bottleneck = setup->a2a_bottleneck;
 
   // --- the schedule and the op runs it needs -------------------------------------------------
-  schedule::ScheduleParams sp_params;
-  sp_params.pp = static_cast<int>(plan.pp);
-  sp_params.microbatches = static_cast<int>(R.microbatches);
-  sp_params.vpp = static_cast<int>(plan.vpp);
-  schedule::Schedule sched = schedule::build(plan.schedule, sp_params);
   const bool combined = plan.ep_comm_overlap && (plan.schedule == "1f1b" || plan.schedule == "interleaved");
-  if (combined) sched.order = combine_1f1b_order(sched.order);
-  const graph::PipelineTopology ptopo = sched.topo;
-  auto stage = [&](int s) -> const StagePhases& { return R.stages[static_cast<std::size_t>(s)].phases; };
-  for (std::size_t r = 0; r < sched.order.size(); ++r)
-    for (const graph::Op& op : sched.order[r]) {
+  const int M = static_cast<int>(R.microbatches);
+  const std::shared_ptr<const schedule::Schedule> sched = step_schedule(plan, M, combined);
+  const graph::PipelineTopology& ptopo = sched->topo;
+  std::map<OpRunKey, Time> durations;
+  for (std::size_t r = 0; r < sched->order.size(); ++r)
+    for (const graph::Op& op : sched->order[r]) {
       const auto key = key_of(ptopo, static_cast<int>(r), op);
       if (R.op_runs.count(key)) continue;
-      const auto [kind, s, s2] = key;
-      switch (op.kind) {
-        case graph::OpKind::F: R.op_runs.emplace(key, run_alone(stage(s).forward)); break;
-        case graph::OpKind::B: R.op_runs.emplace(key, run_alone(stage(s).backward)); break;
-        case graph::OpKind::I: R.op_runs.emplace(key, run_alone(stage(s).backward_input)); break;
-        case graph::OpKind::W: R.op_runs.emplace(key, run_alone(stage(s).backward_weight)); break;
-        case graph::OpKind::FB: R.op_runs.emplace(key, run_pair(stage(s).forward, stage(s2).backward)); break;
-      }
-      (void)kind;
+      const auto run = setup->op_run(key);
+      durations.emplace(key, run->duration);
+      R.op_runs.emplace(key, *run);
     }
-  for (auto& S : R.stages) {
-    const StagePhases& ph = S.phases;
-    const OpRun f = run_alone(ph.forward), b = run_alone(ph.backward);
-    S.f = f.duration;
-    S.b = b.duration;
-    S.i = run_alone(ph.backward_input).duration;
-    S.w = run_alone(ph.backward_weight).duration;
-    S.f_comm = f.comm_busy;
-    S.b_comm = b.comm_busy;
-  }
-  graph::OpTimes times;
-  times.per_op = [&](int rank, const graph::Op& op) -> Time {
-    auto it = R.op_runs.find(key_of(ptopo, rank, op));
-    TS_ASSERT(it != R.op_runs.end(), "op run missing");
-    return it->second.duration;
-  };
-  // Equal stages: every op kind at its mean over the stages (F&B: over the pairs the schedule runs).
-  std::map<int, std::pair<Time, int>> mean;
-  for (const auto& [key, run] : R.op_runs) {
-    auto& [sum, count] = mean[std::get<0>(key)];
-    sum += run.duration;
-    ++count;
-  }
-  graph::OpTimes equal;
-  equal.per_op = [&](int, const graph::Op& op) -> Time {
-    const auto& [sum, count] = mean[static_cast<int>(op.kind)];
-    return sum / count;
-  };
 
   // --- the pipeline, three times -------------------------------------------------------------
   R.breakdown.p2p_s = comm.p2p.seconds();
-  const schedule::Schedule copy = sched;
-  R.pipeline = schedule::run(std::move(sched), times, comm.p2p);
+  const std::shared_ptr<const PipelineReplays> replays = pipeline_replays(plan, M, combined, durations, comm.p2p);
+  R.pipeline = replays->pipeline;
   const auto& rep = R.pipeline->replay;
   R.pipeline_s = rep.makespan.seconds();
-  const graph::Replay free_sends = graph::replay(graph::TaskGraph::build(copy.topo, copy.order, times, Time::zero()));
-  const graph::Replay even = graph::replay(graph::TaskGraph::build(copy.topo, copy.order, equal, Time::zero()));
+  const graph::Replay& free_sends = replays->free_sends;
+  const graph::Replay& even = replays->equal_stages;
 
   add_op_parts(R, rep, R.breakdown);
   const std::size_t P = rep.ops.size();
@@ -160,7 +137,7 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
 
   // --- totals --------------------------------------------------------------------------------
   R.step_s = tail.sync_s + R.optimizer.total_s + tail.dp.exposed_param_s;
-  const FlopsPerToken fpt = flops_per_token(m, tr.seq_len, true);
+  const FlopsPerToken fpt = model_flops(m, tr.seq_len);
   R.flops_per_step_causal = fpt.train_causal * R.tokens;
   R.flops_per_step_full = fpt.train_full * R.tokens;
   const double gpus = d(sc.cluster.gpus);
@@ -172,7 +149,7 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
   R.bubble_fraction = (R.breakdown.schedule_bubble_s + R.breakdown.imbalance_s) / R.step_s;
   R.exposed_comm_fraction = (R.breakdown.exposed_tp_s + R.breakdown.exposed_ep_s + R.breakdown.exposed_cp_s +
                              R.breakdown.exposed_pp_s + R.breakdown.exposed_dp_s) / R.step_s;
-  R.costs = builder.counts();
+  R.costs = merged(setup->counts, builder.counts());
   R.models = models_in_use(plan, m.moe.enabled);
 
   // --- what this step assumed ----------------------------------------------------------------
@@ -197,6 +174,19 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
       sc.cluster.nvlink_domain % plan.ep != 0)
     R.notes.push_back("all-to-all of an EP group inside one NVLink domain; groups that straddle two domains are not modelled");
   return R;
+}
+
+StepSeconds step_seconds(const Scenario& sc, std::size_t phase_index, i64 global_batch,
+                         const calibration::CostModel& cost) {
+  static StringMemo<StepSeconds> memo("step time", 4096);
+  TS_ASSERT(phase_index < sc.phases.size(), "phase index out of range");
+  const trainsim::Phase& sp = sc.phases[phase_index];
+  KeyWriter k;
+  k.add(step_inputs_key(sc, sp.plan, sp.training, cost)).add(global_batch);
+  return *memo.get(k.str(), [&] {
+    const StepResult r = simulate_step(sc, phase_index, global_batch, cost);
+    return StepSeconds{r.step_s, r.utilization};
+  });
 }
 
 }  // namespace trainsim::step

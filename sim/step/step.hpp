@@ -140,8 +140,20 @@ struct ChunkPairResult {
 };
 ChunkPairResult simulate_chunk_pair(const Scenario& sc, int moe_layers, const calibration::CostModel& cost);
 
-// Simulates one step of phase `phase` of the scenario at `global_batch` sequences.
+// Simulates one step of phase `phase` of the scenario at `global_batch` sequences. What does not
+// depend on the batch (the stages, the op runs) and what repeats (schedules, pipeline replays of
+// an equal stage-time vector, op costs, network results) is memoised on its full inputs
+// (step/caches.hpp): the result is the same whatever ran before.
 StepResult simulate_step(const Scenario& sc, std::size_t phase, std::int64_t global_batch,
+                         const calibration::CostModel& cost);
+
+// simulate_step(...).step_s and .utilization, memoised (memo "step time"): what a run's batch
+// ramp integrates.
+struct StepSeconds {
+  double step_s = 0;
+  double utilization = 0;
+};
+StepSeconds step_seconds(const Scenario& sc, std::size_t phase, std::int64_t global_batch,
                          const calibration::CostModel& cost);
 
 }  // namespace trainsim::step
