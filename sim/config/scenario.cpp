@@ -447,6 +447,27 @@ HardwareConfig load_hardware(const std::string& name_or_path, const std::string&
   return parse_hardware(Section(t, "", p.string()), p.string());
 }
 
+std::vector<std::string> phase_own_plan_keys(const Scenario& s, std::size_t phase) {
+  TS_ASSERT(phase < s.phases.size() && s.sources, "phase_own_plan_keys: no such phase");
+  std::set<std::string> keys;
+  const auto add = [&](const toml::table& t) {
+    for (const auto& [k, v] : t) keys.insert(std::string(k.str()));
+  };
+  if (auto it = s.sources->phase_plan_sets.find(phase); it != s.sources->phase_plan_sets.end()) add(it->second);
+  if (phase > 0)
+    if (const toml::node* pn = s.sources->root.get("phases"))
+      if (const toml::array* arr = pn->as_array(); arr && phase - 1 < arr->size())
+        if (const toml::table* e = arr->get(phase - 1)->as_table())
+          if (const toml::node* po = e->get("plan"); po && po->as_table()) add(*po->as_table());
+  return {keys.begin(), keys.end()};
+}
+
+bool phase_plan_writes(const Scenario& s, std::size_t phase, const std::string& key) {
+  TS_ASSERT(phase < s.phases.size(), "phase_plan_writes: no such phase");
+  const Phase& ph = s.phases[phase];
+  return Section(ph.plan_layers, ph.plan_prefix, s.file).has(key);
+}
+
 std::int64_t pipeline_stage_count(const PlanConfig& p) {
   return p.schedule == "dualpipev" ? 2 * p.pp : p.pp * p.vpp;
 }
