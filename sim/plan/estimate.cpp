@@ -89,6 +89,7 @@ struct CommTimes {
 struct Mini {
   std::vector<schedule::Task> tasks;
   Time compute_paired, comm;
+  std::array<Time, 5> stream_load{};  // communication per stream (1 EP, 2 TP, 3 CP)
   int add(int stream, Time alone, Time paired, std::vector<int> after) {
     after.erase(std::remove(after.begin(), after.end(), -1), after.end());
     std::sort(after.begin(), after.end());
@@ -100,7 +101,10 @@ struct Mini {
     t.priority = 1;
     tasks.push_back(std::move(t));
     if (stream == 0) compute_paired += paired;
-    else comm += alone;
+    else {
+      comm += alone;
+      stream_load[static_cast<std::size_t>(stream)] += alone;
+    }
     return static_cast<int>(tasks.size()) - 1;
   }
   int compute(const TT& t, bool beside, std::vector<int> after) { return add(0, beside ? t.shared : t.full, t.shared, std::move(after)); }
@@ -288,6 +292,9 @@ Estimator::LayerTimes times_of(const LayerSums& L, const CommTimes& c, const Fla
     t.f = g.makespan().seconds();
     t.fc = g.compute_paired.seconds();
     t.fa = g.comm.seconds();
+    t.fe = g.stream_load[kEp].seconds();
+    t.ft = g.stream_load[kTp].seconds();
+    t.fcp = g.stream_load[kCp].seconds();
   }
   {
     Mini g;
@@ -296,6 +303,9 @@ Estimator::LayerTimes times_of(const LayerSums& L, const CommTimes& c, const Fla
     t.b = g.makespan().seconds();
     t.bc = g.compute_paired.seconds();
     t.ba = g.comm.seconds();
+    t.be = g.stream_load[kEp].seconds();
+    t.bt = g.stream_load[kTp].seconds();
+    t.bcp = g.stream_load[kCp].seconds();
   }
   {
     Mini g;
@@ -312,9 +322,6 @@ Estimator::LayerTimes times_of(const LayerSums& L, const CommTimes& c, const Fla
   return t;
 }
 
-double pair_time(double fc, double fa, double bc, double ba) {  // step/stage_split.cpp
-  return std::max({fc + bc, fa + ba, fc + fa, bc + ba});
-}
 
 // The layer kinds.
 enum Kind { kDense = 0, kMoe = 1, kEmbed = 2, kHead = 3, kMtp = 4, kKinds = 5 };
@@ -685,6 +692,12 @@ struct L1 {
       return static_cast<std::size_t>(h);
     }
   };
+  // Per layout shape (phase, tp, cp, micro-batch, ep): the layer times and sums its layouts ask for.
+  struct Block {
+    std::array<const Estimator::LayerTimes*, 5 * 4 * 2 * 2 * 2> times{};
+    std::array<const LayerSums*, 5 * 2> sums{};
+  };
+  std::unordered_map<std::array<std::int64_t, 4>, Block, Hash> blocks;
   std::unordered_map<std::array<std::int64_t, 4>, const Estimator::LayerTimes*, Hash> times;
   std::unordered_map<std::array<std::int64_t, 4>, const LayerSums*, Hash> sums;
   std::unordered_map<std::array<std::int64_t, 4>, Affine, Hash> colls;
@@ -699,7 +712,17 @@ namespace {
 
 struct StageSum {
   double f = 0, b = 0, i = 0, w = 0, fc = 0, fa = 0, bc = 0, ba = 0;
+  double fe = 0, be = 0, ft = 0, bt = 0, fcp = 0, bcp = 0;  // communication by stream: EP, TP, CP
+  double fd = 0, bd = 0;  // ZeRO-2/3 traffic of the ops (DP stream): blocking the backward's chain unless overlapped
 };
+
+// An F&B pair with the DP stream: the bound above, each chunk's chain including its DP traffic
+// when it waits for it (ZeRO-3's gathers; ZeRO-2/3's reduce-scatters without
+// overlap_grad_reduce), and the DP stream's own load.
+double pair_dp(const StageSum& f, const StageSum& b, bool rs_blocks) {
+  return std::max({f.fc + b.bc, f.fe + b.be, f.ft + b.bt, f.fcp + b.bcp, f.fd + b.bd, f.fc + f.fa + f.fd,
+                   b.bc + b.ba + (rs_blocks ? b.bd : 0.0)});
+}
 
 struct Held {
   double dense = 0, expert = 0, fp8 = 0;
@@ -726,6 +749,8 @@ class PhaseLayout {
     pool_.clear();
     sums_local_.fill(nullptr);
     times_local_.fill(nullptr);
+    block_ = nullptr;
+    if (l1_) block_ = &l1_->blocks[{static_cast<std::int64_t>(E.shape_phase[phase]), base.tp * 8192 + base.cp, base.micro_batch, base.ep}];
     held_.clear();
     held_off_.clear();
     const TrainingConfig& tr = E.sc.phases[phase].training;
@@ -882,6 +907,7 @@ class PhaseLayout {
     // Ranks holding stages of the same types cost the same: their type, with a representative.
     std::vector<int> rtype;
     std::vector<RankType> rtypes;
+    std::vector<std::vector<std::pair<int, double>>> rtype_stages;  // per rank type: (stage type, stages held)
     std::vector<RankData> ranks;
   };
   struct Pipe {
@@ -917,7 +943,8 @@ class PhaseLayout {
   }
 
   const LayerSums& sums(int kind, bool sp) {
-    const LayerSums*& local = sums_local_[static_cast<std::size_t>(kind * 2 + (sp ? 1 : 0))];
+    const std::size_t idx = static_cast<std::size_t>(kind * 2 + (sp ? 1 : 0));
+    const LayerSums*& local = block_ ? block_->sums[idx] : sums_local_[idx];
     if (local) return *local;
     local = &sums_l1(kind, sp);
     return *local;
@@ -935,8 +962,8 @@ class PhaseLayout {
   }
 
   const Estimator::LayerTimes& times(int kind, Recompute rc, bool sp, bool tpo, bool seo) {
-    const Estimator::LayerTimes*& local =
-        times_local_[static_cast<std::size_t>((((kind * 4 + static_cast<int>(rc)) * 2 + sp) * 2 + tpo) * 2 + seo)];
+    const std::size_t idx = static_cast<std::size_t>((((kind * 4 + static_cast<int>(rc)) * 2 + sp) * 2 + tpo) * 2 + seo);
+    const Estimator::LayerTimes*& local = block_ ? block_->times[idx] : times_local_[idx];
     if (local) return *local;
     local = &times_l1(kind, rc, sp, tpo, seo);
     return *local;
@@ -966,6 +993,7 @@ class PhaseLayout {
     R.ranks.clear();
     R.rtype.clear();
     R.rtypes.clear();
+    R.rtype_stages.clear();
     const ModelConfig& m = E_.sc.model;
     plan_.recompute = rc;
     R.mode = rc;
@@ -1029,6 +1057,14 @@ class PhaseLayout {
       if (ty < 0) {
         ty = static_cast<int>(R.rtypes.size());
         R.rtypes.push_back(RankType{static_cast<int>(r), 0});
+        std::vector<std::pair<int, double>> held_types;
+        for (std::size_t h = held_off_[static_cast<std::size_t>(r)]; h < held_off_[static_cast<std::size_t>(r) + 1]; ++h) {
+          const int sty = R.stype[static_cast<std::size_t>(held_[h])];
+          auto it = std::find_if(held_types.begin(), held_types.end(), [&](const auto& x) { return x.first == sty; });
+          if (it == held_types.end()) held_types.emplace_back(sty, 1.0);
+          else it->second += 1.0;
+        }
+        R.rtype_stages.push_back(std::move(held_types));
       }
       ++R.rtypes[static_cast<std::size_t>(ty)].mult;
       R.rtype.push_back(ty);
@@ -1043,6 +1079,7 @@ class PhaseLayout {
     const bool combined = k.ep_comm_overlap && (sched_ == Sched::OneF1B || interleaved);
     const int zc = k.zero <= 1 ? 0 : k.zero == 2 ? 1 : 2;
     const bool ogr = zc > 0 && k.overlap_grad_reduce;
+    const bool rs_blocks = zc > 0 && !ogr;
     const int key = ((((((static_cast<int>(k.recompute) * 2 + sp) * 2 + tpo) * 2 + seo) * 2 + combined) * 3 + zc) * 2 + ogr);
     if (pipe_index_[static_cast<std::size_t>(key)] >= 0) return pipes_[static_cast<std::size_t>(pipe_index_[static_cast<std::size_t>(key)])];
     const RcData& R = rc_data(k.recompute);
@@ -1051,6 +1088,7 @@ class PhaseLayout {
     struct KindT {
       Estimator::LayerTimes t;
       double gather = 0;
+      double fd = 0, bd = 0;  // DP traffic in the forward, in the backward
     };
     auto kind_t = [&](int kind, Recompute rc) {
       KindT x;
@@ -1067,6 +1105,8 @@ class PhaseLayout {
       }
       t.b = ogr ? std::max(t.b, x.gather + rs) : std::max(t.b, x.gather) + rs;
       t.w = ogr ? std::max(t.w, rs) : t.w + rs;
+      x.fd = x.gather;
+      x.bd = x.gather + rs;
       return x;
     };
     KindT layer_t[2][2];
@@ -1075,16 +1115,11 @@ class PhaseLayout {
         if ((kind == kDense ? E_.dense_layer : E_.moe_layer) >= 0) layer_t[kind][pos] = kind_t(kind, pos == 0 ? R.mode : Recompute::None);
     const KindT embed = kind_t(kEmbed, Recompute::None), head = kind_t(kHead, Recompute::None);
     const KindT mtp = m.mtp_depth > 0 ? kind_t(kMtp, k.recompute) : KindT{};
-    st_.assign(static_cast<std::size_t>(S_), StageSum{});
+    // Stage sums, once per stage type (stages of a type hold the same layers and ends).
     type_sum_.assign(R.types.size(), StageSum{});
-    type_done_.assign(R.types.size(), 0);
-    for (i64 s = 0; s < S_; ++s) {
-      const int ty = R.stype[static_cast<std::size_t>(s)];
-      if (type_done_[static_cast<std::size_t>(ty)]) {
-        st_[static_cast<std::size_t>(s)] = type_sum_[static_cast<std::size_t>(ty)];
-        continue;
-      }
-      StageSum& x = st_[static_cast<std::size_t>(s)];
+    for (std::size_t ty = 0; ty < R.types.size(); ++ty) {
+      const auto& [sl, is_first, is_last] = R.types[ty];
+      StageSum& x = type_sum_[ty];
       double gather = 0;
       auto add = [&](const KindT& kt, double n) {
         if (n <= 0) return;
@@ -1096,20 +1131,26 @@ class PhaseLayout {
         x.fa += n * kt.t.fa;
         x.bc += n * kt.t.bc;
         x.ba += n * kt.t.ba;
+        x.fe += n * kt.t.fe;
+        x.be += n * kt.t.be;
+        x.ft += n * kt.t.ft;
+        x.bt += n * kt.t.bt;
+        x.fcp += n * kt.t.fcp;
+        x.bcp += n * kt.t.bcp;
+        x.fd += n * kt.fd;
+        x.bd += n * kt.bd;
         if (gather == 0) gather = kt.gather;  // the stage's first gather is exposed
       };
-      if (s == 0) add(embed, 1);
-      const auto& sl = R.stage_layers[static_cast<std::size_t>(s)];
+      if (is_first) add(embed, 1);
       for (int kind = 0; kind < 2; ++kind)
         for (int pos = 0; pos < 2; ++pos) add(layer_t[kind][pos], sl[static_cast<std::size_t>(kind)][static_cast<std::size_t>(pos)]);
-      if (s == S_ - 1) {
+      if (is_last) {
         add(mtp, d(m.mtp_depth));
         add(head, 1);
       }
       x.f += gather;
-      type_sum_[static_cast<std::size_t>(ty)] = x;
-      type_done_[static_cast<std::size_t>(ty)] = 1;
     }
+    const auto st = [&](i64 stage) -> const StageSum& { return type_sum_[static_cast<std::size_t>(R.stype[static_cast<std::size_t>(stage)])]; };
     // The pipeline.
     const Estimator::Impl::Counts* cnt = dual_ ? &E_.op_counts(sched, P_, base_.vpp, M_, false) : nullptr;
     // Combined 1F1B (step/overlap_policy.hpp combine_1f1b_order): every backward followed by a
@@ -1140,12 +1181,12 @@ class PhaseLayout {
       const auto r = static_cast<std::size_t>(R.rtypes[t].rep);
       const std::size_t h0 = held_off_[r], h1 = held_off_[r + 1];
       double F = 0, B = 0, I = 0, W = 0;
-      for (std::size_t h = h0; h < h1; ++h) {
-        const StageSum& x = st_[static_cast<std::size_t>(held_[h])];
-        F += x.f;
-        B += x.b;
-        I += x.i;
-        W += x.w;
+      for (const auto& [sty, cnt_held] : R.rtype_stages[t]) {
+        const StageSum& x = type_sum_[static_cast<std::size_t>(sty)];
+        F += cnt_held * x.f;
+        B += cnt_held * x.b;
+        I += cnt_held * x.i;
+        W += cnt_held * x.w;
       }
       const double nst = d(static_cast<i64>(h1 - h0));
       f_r[t] = F / nst;
@@ -1153,16 +1194,16 @@ class PhaseLayout {
       w_r_[t] = W / nst;
       if (zb) x_r_[t] = F + I + W;
       else if (dual_) {
-        const StageSum& a = st_[static_cast<std::size_t>(held_[h0])];
-        const StageSum& b = st_[static_cast<std::size_t>(held_[h0 + 1])];
-        const double fb = 0.5 * (pair_time(a.fc, a.fa, b.bc, b.ba) + pair_time(b.fc, b.fa, a.bc, a.ba));
+        const StageSum& a = st(held_[h0]);
+        const StageSum& b = st(held_[h0 + 1]);
+        const double fb = 0.5 * (pair_dp(a, b, rs_blocks) + pair_dp(b, a, rs_blocks));
         x_r_[t] = fb + B / nst - 3.0 * W / nst;
       } else {
         x_r_[t] = F + B;
       }
       if (cnt) {
         for (const auto& row : cnt->ranks[r]) {
-          const StageSum& x = st_[static_cast<std::size_t>(row.s1)];
+          const StageSum& x = st(row.s1);
           double tm = 0;
           switch (row.kind) {
             case graph::OpKind::F: tm = x.f; break;
@@ -1170,8 +1211,8 @@ class PhaseLayout {
             case graph::OpKind::I: tm = x.i; break;
             case graph::OpKind::W: tm = x.w; break;
             case graph::OpKind::FB: {
-              const StageSum& y = st_[static_cast<std::size_t>(row.s2)];
-              tm = pair_time(x.fc, x.fa, y.bc, y.ba);
+              const StageSum& y = st(row.s2);
+              tm = pair_dp(x, y, rs_blocks);
               break;
             }
           }
@@ -1181,15 +1222,23 @@ class PhaseLayout {
       } else if (combined) {
         StageSum a;
         for (std::size_t h = h0; h < h1; ++h) {
-          const StageSum& x = st_[static_cast<std::size_t>(held_[h])];
+          const StageSum& x = st(held_[h]);
           a.f += x.f / nst;
           a.b += x.b / nst;
           a.fc += x.fc / nst;
           a.fa += x.fa / nst;
           a.bc += x.bc / nst;
           a.ba += x.ba / nst;
+          a.fd += x.fd / nst;
+          a.bd += x.bd / nst;
+          a.fe += x.fe / nst;
+          a.be += x.be / nst;
+          a.ft += x.ft / nst;
+          a.bt += x.bt / nst;
+          a.fcp += x.fcp / nst;
+          a.bcp += x.bcp / nst;
         }
-        const double saving = a.f + a.b - pair_time(a.fc, a.fa, a.bc, a.ba);
+        const double saving = a.f + a.b - pair_dp(a, a, rs_blocks);
         // fb_count depends on the rank (its warm-up); the type's first rank warms up longest.
         busy1_[t] = d(M_) * (F + B) - fb_count(M_, static_cast<i64>(r)) * saving;
         busy2_[t] = d(m_next) * (F + B) - fb_count(m_next, static_cast<i64>(r)) * saving;
@@ -1338,11 +1387,11 @@ class PhaseLayout {
   std::array<int, 384> pipe_index_{};
   std::vector<Pipe> pipes_;
   std::vector<double> pool_;
-  std::vector<StageSum> st_, type_sum_;
+  std::vector<StageSum> type_sum_;
   std::vector<Held> held_sum_;
   std::array<Affine, 5> opt_{};  // the optimizer's passes (Estimator::Impl::opt_pass)
-  std::vector<char> type_done_;
   std::vector<double> busy1_, busy2_, x_r_, w_r_;
+  L1::Block* block_ = nullptr;  // the thread's layer cache of this layout's shape
   std::array<const LayerSums*, kKinds * 2> sums_local_{};
   std::array<const Estimator::LayerTimes*, kKinds * 4 * 2 * 2 * 2> times_local_{};
   enum class Sched { GPipe, OneF1B, Interleaved, Zb1p, DualPipe, DualPipeV } sched_ = Sched::OneF1B;

@@ -10,8 +10,9 @@
 // and weight-gradient times alone are the list schedule (schedule::list_schedule) of the same
 // phase graph step::PhaseBuilder builds for one layer, here over the cached sums, so a layer
 // alone costs what the step simulator makes it cost (tests/test_plan.cpp checks this); its cost
-// inside an F&B pair is the bound max(Fc + Bc, Fa + Ba, Fc + Fa, Bc + Ba) over compute (on the
-// SMs the communication kernels leave) and communication, as step/stage_split.cpp weighs layers.
+// inside an F&B pair is the bound max(Fc + Bc, per communication stream Fs + Bs, Fc + Fa, Bc + Ba)
+// over compute (on the SMs the communication kernels leave) and communication: each stream's load
+// and each chunk's own chain (step/stage_split.cpp weighs layers by the same bound, one stream).
 //
 // A stage is the sum of its layers (the memory model's split, model/layer_split.hpp). ZeRO-2/3
 // traffic inside the ops: a layer's forward takes max(F, gather), its backward
@@ -105,6 +106,7 @@ class Estimator {
   struct LayerTimes {
     double f = 0, b = 0, i = 0, w = 0;   // alone
     double fc = 0, fa = 0, bc = 0, ba = 0;  // F&B pair weights: compute (shared SMs), communication
+    double fe = 0, be = 0, ft = 0, bt = 0, fcp = 0, bcp = 0;  // communication by stream: EP, TP, CP
   };
   // The layer of `kind` (0 dense, 1 MoE, 2 embedding, 3 head, 4 MTP) of phase `phase` under
   // `plan` (its tp, cp, micro_batch, ep, sequence_parallel, tp_comm_overlap,

@@ -319,6 +319,9 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     else R.published_screen_rank = 0;
   }
   R.screened_best = best;
+  for (std::size_t i = 0; i < best.size() && i < std::max<std::size_t>(opt.top, 10); ++i)
+    R.screened_best_plans.push_back(describe(*spaces[best[i].space], best[i].candidate));
+  for (const auto& f : R.screened_front) R.screened_front_plans.push_back(describe(*spaces[f.space], f.candidate));
   if (!best.empty()) {
     const double b = objective(best.front().estimate, by_cost);
     R.within_margin = static_cast<std::size_t>(
@@ -379,7 +382,12 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
   std::vector<std::vector<std::string>> settings;
   for (auto& r : reruns) {
     r.overrides = spaces[r.screened.space]->overrides(r.screened.candidate);
+    r.plan = describe(*spaces[r.screened.space], r.screened.candidate);
+    r.gpus = R.gpus[r.screened.space];
     settings.push_back(r.overrides);
+    if (r.why == "best") ++R.rerun_best;
+    else if (r.why == "within margin") ++R.rerun_margin;
+    else if (r.why == "Pareto front") ++R.rerun_front;
   }
   if (!reruns.empty()) {
     const sweep::SweepSpec spec = sweep_spec(scenario_file, base, "plan-" + base.name, spaces.front()->sweep_keys(), settings);
@@ -542,8 +550,9 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
       if (e.fits) continue;
       const double v = objective(e, by_cost);
       const auto& phase = space.scenario().phases[static_cast<std::size_t>(e.unfit_phase)];
-      std::string gain = v < wv ? fmt::format("would be {:.1f}% {} by the estimate", 100 * (1 - v / wv), by_cost ? "cheaper" : "faster")
-                                : fmt::format("would not be {} by the estimate either", by_cost ? "cheaper" : "faster");
+      std::string gain = v < wv ? fmt::format("it would be {:.1f}% {} by the estimate: memory is what excludes it", 100 * (1 - v / wv),
+                                              by_cost ? "cheaper" : "faster")
+                                : fmt::format("it would not win anyway ({:+.1f}% by the estimate)", 100 * (v / wv - 1));
       Exclusion x;
       x.constraint = "memory";
       x.plan = describe(space, c);

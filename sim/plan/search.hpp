@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "plan/estimate.hpp"
+#include "report/run_report.hpp"
 #include "plan/space.hpp"
 
 namespace trainsim::plan {
@@ -73,6 +74,8 @@ struct Rerun {
   std::size_t estimate_rank = 0;     // 1-based among the re-run plans, by the estimate
   std::size_t event_rank = 0;        // 1-based among the re-run plans meeting the constraints (0: not ranked)
   std::vector<std::string> overrides;
+  std::string plan;                  // described (plan/space.hpp describe)
+  std::int64_t gpus = 0;
 };
 
 // Why the best alternatives were excluded.
@@ -98,6 +101,7 @@ struct SearchResult {
   ScreenStats stats;
   std::vector<Screened> screened_best;   // the best by the estimate (feasible, within constraints)
   std::vector<Screened> screened_front;  // the estimated Pareto front
+  std::vector<std::string> screened_best_plans, screened_front_plans;  // described
   std::optional<Screened> published;     // the scenario's own plan, estimated
   std::size_t published_screen_rank = 0; // 1 + feasible plans estimated better (0: not comparable)
   std::size_t within_margin = 0;         // plans within the margin of the best estimate
@@ -106,8 +110,10 @@ struct SearchResult {
   std::vector<Exclusion> exclusions;
   Fidelity fidelity;
   std::string sweep_summary;
+  std::size_t rerun_best = 0, rerun_margin = 0, rerun_front = 0;  // why the re-run plans were chosen
   double event_s = 0;
   std::vector<std::string> notes;
+  Provenance provenance;  // filled by the command
 };
 
 // Runs the search on `base` (loaded from `scenario_file`). Throws UsageError on bad options.
