@@ -82,7 +82,7 @@ void merge_rejections(std::vector<Rejection>& into, const std::vector<Rejection>
 }
 
 // Spearman's rank correlation (ties share the mean rank).
-double spearman(const std::vector<double>& a, const std::vector<double>& b) {
+double spearman_rho(const std::vector<double>& a, const std::vector<double>& b) {
   const std::size_t n = a.size();
   if (n < 2) return 1.0;
   auto ranks = [&](const std::vector<double>& v) {
@@ -123,6 +123,20 @@ bool meets(const SearchOptions& o, double cost, double days) {
 }
 
 }  // namespace
+
+std::vector<std::size_t> pareto_front(const std::vector<std::pair<double, double>>& points) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    bool dominated = false;
+    for (std::size_t j = 0; j < points.size() && !dominated; ++j)
+      dominated = j != i && (dominates(points[j].first, points[j].second, points[i].first, points[i].second) ||
+                             (points[j] == points[i] && j < i));
+    if (!dominated) out.push_back(i);
+  }
+  return out;
+}
+
+double spearman(const std::vector<double>& a, const std::vector<double>& b) { return spearman_rho(a, b); }
 
 SearchResult search(const Scenario& base, const std::string& scenario_file, const SearchOptions& opt) {
   if (opt.objective != "cost" && opt.objective != "time")
@@ -452,14 +466,15 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
   std::size_t rank = 0;
   for (auto& r : reruns)
     if (r.status == "ok" && r.meets) r.event_rank = ++rank;
-  for (std::size_t i = 0; i < reruns.size(); ++i) {
-    if (reruns[i].status != "ok") continue;
-    bool dominated = false;
-    for (std::size_t j = 0; j < reruns.size() && !dominated; ++j)
-      dominated = j != i && reruns[j].status == "ok" &&
-                  (dominates(reruns[j].cost_usd, reruns[j].days, reruns[i].cost_usd, reruns[i].days) ||
-                   (reruns[j].cost_usd == reruns[i].cost_usd && reruns[j].days == reruns[i].days && j < i));
-    if (!dominated) R.front.push_back(i);
+  {
+    std::vector<std::pair<double, double>> pts;
+    std::vector<std::size_t> idx;
+    for (std::size_t i = 0; i < reruns.size(); ++i)
+      if (reruns[i].status == "ok") {
+        pts.emplace_back(reruns[i].cost_usd, reruns[i].days);
+        idx.push_back(i);
+      }
+    for (std::size_t k : pareto_front(pts)) R.front.push_back(idx[k]);
   }
   {
     std::vector<double> est, ev, err, step_err;
@@ -475,7 +490,7 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     }
     Fidelity& f = R.fidelity;
     f.compared = est.size();
-    f.spearman = spearman(est, ev);
+    f.spearman = spearman_rho(est, ev);
     f.median_abs_error = median(err);
     f.max_abs_error = err.empty() ? 0 : *std::max_element(err.begin(), err.end());
     f.median_abs_step_error = median(step_err);

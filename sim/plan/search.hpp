@@ -116,6 +116,13 @@ struct SearchResult {
   Provenance provenance;  // filled by the command
 };
 
+// Indices of the points (cost, days) that no other point dominates (no worse in both, better in
+// one); of equal points the first. In input order.
+std::vector<std::size_t> pareto_front(const std::vector<std::pair<double, double>>& points);
+
+// Spearman's rank correlation of two series (ties share their mean rank); 1 for fewer than 2.
+double spearman(const std::vector<double>& a, const std::vector<double>& b);
+
 // Runs the search on `base` (loaded from `scenario_file`). Throws UsageError on bad options.
 SearchResult search(const Scenario& base, const std::string& scenario_file, const SearchOptions& opt);
 
