@@ -22,6 +22,7 @@ void setup_import(CLI::App& sub);
 void setup_calibrate(CLI::App& sub);
 void setup_replay(CLI::App& sub);
 void setup_sweep(CLI::App& sub);
+void setup_plan(CLI::App& sub);
 void setup_validate(CLI::App& sub);
 void setup_list(CLI::App& sub);
 void setup_import_model(CLI::App& sub);
@@ -39,6 +40,8 @@ inline constexpr Command kCommands[] = {
     {"calibrate", "Fit per-class kernel cost models to measured profiles and microbenchmark tables", setup_calibrate},
     {"replay", "Re-simulate a measured kernel profile with the fitted costs and compare", setup_replay},
     {"sweep", "Evaluate the cartesian product of scenario settings into SQLite (resumable), with the best plans under constraints", setup_sweep},
+    {"plan", "Search every valid parallel plan of a scenario: screen them all, re-run the best at event level, rank and explain",
+     setup_plan},
     {"validate", "Run the validation suite: published training runs simulated and compared, median and max error per family", setup_validate},
     {"alltoall", "Simulate one MoE layer's DeepEP-style all-to-all dispatch and combine on a cluster network", setup_alltoall},
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "config/plan_rules.hpp"
 #include "schedule/schedule_rules.hpp"
 
 namespace trainsim {
@@ -195,23 +196,21 @@ ClusterConfig parse_cluster(Section s) {
 PlanConfig parse_plan(Section s) {
   PlanConfig p;
   p.pos = s.pos();
-  p.dp = s.integer("dp", 1, 10'000'000);
-  p.tp = s.integer_or("tp", 1, 1, 1024);
-  p.pp = s.integer_or("pp", 1, 1, 4096);
-  p.ep = s.integer_or("ep", 1, 1, 1'000'000);
-  p.cp = s.integer_or("cp", 1, 1, 4096);
-  p.vpp = s.integer_or("vpp", 1, 1, 1024);
-  p.zero = s.integer_or("zero", 0, 0, 3);
+  p.dp = s.integer("dp", kPlanDpRange.lo, kPlanDpRange.hi);
+  p.tp = s.integer_or("tp", 1, kPlanTpRange.lo, kPlanTpRange.hi);
+  p.pp = s.integer_or("pp", 1, kPlanPpRange.lo, kPlanPpRange.hi);
+  p.ep = s.integer_or("ep", 1, kPlanEpRange.lo, kPlanEpRange.hi);
+  p.cp = s.integer_or("cp", 1, kPlanCpRange.lo, kPlanCpRange.hi);
+  p.vpp = s.integer_or("vpp", 1, kPlanVppRange.lo, kPlanVppRange.hi);
+  p.zero = s.integer_or("zero", 0, kPlanZeroRange.lo, kPlanZeroRange.hi);
   // The names the schedule registry knows (sim/schedule/schedule.cpp), so a name the config
   // accepts always runs.
   p.schedule = s.choice_or("schedule", "1f1b", schedule::known_schedules());
-  p.micro_batch = s.integer_or("micro_batch", 1, 1, 1 << 20);
+  p.micro_batch = s.integer_or("micro_batch", 1, kPlanMicroBatchRange.lo, kPlanMicroBatchRange.hi);
   const std::string rc = s.choice_or("recompute", "none", {"none", "selective", "deepseek", "full"});
   p.recompute = rc == "none" ? Recompute::None : rc == "selective" ? Recompute::Selective
               : rc == "deepseek" ? Recompute::DeepSeek : Recompute::Full;
   p.recompute_num_layers = s.integer_or("recompute_num_layers", 0, 1, 100000);
-  if (p.recompute_num_layers > 0 && p.recompute != Recompute::Full)
-    s.fail("recompute_num_layers", fmt::format("recompute_num_layers applies to recompute = \"full\" (recompute is '{}')", rc));
   p.comm_sms = s.integer_or("comm_sms", 0, 0, 100000);
   if (s.is_string("layer_split")) p.split_rule = s.choice("layer_split", {"balanced", "even"});
   else if (s.has("layer_split")) p.layer_split = s.integer_array("layer_split", 0, 100000);
@@ -229,12 +228,8 @@ PlanConfig parse_plan(Section s) {
   if (p.attention == "unfused" && p.cp > 1)
     s.fail("attention", fmt::format("attention = \"unfused\" with cp {} is not modelled (context parallelism "
                                     "splits a fused attention kernel; give cp = 1 or attention = \"flash\")", p.cp));
-  if (p.tp_comm_overlap && !p.sequence_parallel)
-    s.fail("tp_comm_overlap", "tp_comm_overlap (TransformerEngine userbuffers) needs sequence_parallel = true");
-  if (p.overlap_param_gather && p.zero < 1)
-    s.fail("overlap_param_gather", "overlap_param_gather needs a sharded optimizer (zero >= 1)");
-  if (p.vpp > 1 && p.schedule != "interleaved")
-    s.fail("vpp", fmt::format("vpp {} needs schedule 'interleaved' (schedule is '{}')", p.vpp, p.schedule));
+  // The rules between keys live in config/plan_rules.hpp (shared with the plan search).
+  if (const auto problem = plan_key_problem(p)) s.fail(problem->key, problem->message);
   s.finish();
   return p;
 }

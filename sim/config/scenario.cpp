@@ -9,8 +9,9 @@
 
 #include <fmt/format.h>
 
-#include "schedule/schedule_rules.hpp"
+#include "config/plan_rules.hpp"
 #include "core/limits.hpp"
+#include "schedule/schedule_rules.hpp"
 
 namespace trainsim {
 
@@ -480,6 +481,27 @@ HardwareConfig load_hardware(const std::string& name_or_path, const std::string&
   return parse_hardware(Section(t, "", p.string()), p.string());
 }
 
+std::vector<std::string> phase_own_plan_keys(const Scenario& s, std::size_t phase) {
+  TS_ASSERT(phase < s.phases.size() && s.sources, "phase_own_plan_keys: no such phase");
+  std::set<std::string> keys;
+  const auto add = [&](const toml::table& t) {
+    for (const auto& [k, v] : t) keys.insert(std::string(k.str()));
+  };
+  if (auto it = s.sources->phase_plan_sets.find(phase); it != s.sources->phase_plan_sets.end()) add(it->second);
+  if (phase > 0)
+    if (const toml::node* pn = s.sources->root.get("phases"))
+      if (const toml::array* arr = pn->as_array(); arr && phase - 1 < arr->size())
+        if (const toml::table* e = arr->get(phase - 1)->as_table())
+          if (const toml::node* po = e->get("plan"); po && po->as_table()) add(*po->as_table());
+  return {keys.begin(), keys.end()};
+}
+
+bool phase_plan_writes(const Scenario& s, std::size_t phase, const std::string& key) {
+  TS_ASSERT(phase < s.phases.size(), "phase_plan_writes: no such phase");
+  const Phase& ph = s.phases[phase];
+  return Section(ph.plan_layers, ph.plan_prefix, s.file).has(key);
+}
+
 std::int64_t pipeline_stage_count(const PlanConfig& p) {
   return p.schedule == "dualpipev" ? 2 * p.pp : p.pp * p.vpp;
 }
@@ -517,119 +539,15 @@ struct PhaseLocator {
 };
 
 void validate_phase(const Scenario& s, const PhaseLocator& at) {
-  const auto& p = at.phase.plan;
-  const auto& t = at.phase.training;
-  const auto& m = s.model;
-  const auto fail = [&](const char* section, const std::string& key, const std::string& msg) {
-    throw ConfigError(at.pos(section, key), at.name(section, key), msg);
-  };
-  const std::int64_t product = p.dp * p.tp * p.pp * p.cp;
-  if (product != s.cluster.gpus)
-    fail("plan", "dp",
-         fmt::format("dp*tp*pp*cp = {}*{}*{}*{} = {} does not equal cluster.gpus = {}", p.dp, p.tp, p.pp, p.cp,
-                     product, s.cluster.gpus));
-  if (p.ep > 1) {
-    if (!m.moe.enabled) fail("plan", "ep", fmt::format("ep = {} but model '{}' has no experts", p.ep, m.name));
-    if (m.moe.routed_experts % p.ep != 0)
-      fail("plan", "ep", fmt::format("ep = {} does not divide the {} routed experts", p.ep, m.moe.routed_experts));
-    const std::int64_t group = p.dp * p.tp * p.cp;
-    if (group % p.ep != 0)
-      fail("plan", "ep", fmt::format("ep = {} does not fit the dp*tp*cp = {} GPUs of a pipeline stage (must divide it)",
-                                     p.ep, group));
+  // The rules themselves are config/plan_rules.hpp's, shared with the plan search (sim/plan/).
+  std::vector<const PlanConfig*> plans;
+  for (const auto& ph : s.phases) plans.push_back(&ph.plan);
+  const PlanRuleContext ctx{s.model, s.hardware, s.cluster};
+  const bool cp_comm_written = at.phase.plan.cp == 1 && at.leaf("plan", "cp_comm").first.has("cp_comm");
+  if (const auto problem = phase_plan_problem(ctx, at.phase.plan, at.phase.training, plans, cp_comm_written)) {
+    const char* section = problem->training ? "training" : "plan";
+    throw ConfigError(at.pos(section, problem->key), at.name(section, problem->key), problem->message);
   }
-  if (m.attention.heads % p.tp != 0)
-    fail("plan", "tp", fmt::format("tp = {} does not divide the {} attention heads", p.tp, m.attention.heads));
-  if (t.seq_len % p.cp != 0) fail("plan", "cp", fmt::format("cp = {} does not divide seq_len {}", p.cp, t.seq_len));
-  if (p.comm_sms >= s.hardware.sms)
-    fail("plan", "comm_sms", fmt::format("comm_sms = {} leaves no SM for compute ({} has {})", p.comm_sms,
-                                         s.hardware.name, s.hardware.sms));
-  const std::int64_t per_step = p.dp * p.micro_batch;
-  if (t.global_batch % per_step != 0)
-    fail("training", "global_batch",
-         fmt::format("global_batch {} is not divisible by dp*micro_batch = {}*{} = {}", t.global_batch, p.dp,
-                     p.micro_batch, per_step));
-  if (t.ramp && t.ramp->start % per_step != 0)
-    fail("training", "batch_ramp.start",
-         fmt::format("ramp start {} is not divisible by dp*micro_batch = {}", t.ramp->start, per_step));
-  const std::int64_t mbs = t.global_batch / per_step;
-  // The schedule's own rules (sim/schedule/schedule_rules.hpp) at the phase's final batch;
-  // smaller batches of a ramp are extrapolated from the fewest micro-batches it runs.
-  const schedule::ScheduleParams sp{static_cast<int>(p.pp), static_cast<int>(std::min<std::int64_t>(mbs, 1 << 30)),
-                                    static_cast<int>(p.vpp)};
-  if (const auto problem = schedule::check_params(p.schedule, sp)) {
-    switch (problem->param) {
-      case schedule::Param::Pp: fail("plan", "pp", fmt::format("{}, got {}", problem->need, p.pp)); break;
-      case schedule::Param::Vpp: fail("plan", "vpp", fmt::format("{}, got {}", problem->need, p.vpp)); break;
-      case schedule::Param::Microbatches:
-        fail("plan", "schedule", fmt::format("{}; global_batch/(dp*micro_batch) = {}", problem->need, mbs));
-        break;
-    }
-  }
-  const std::int64_t stages = pipeline_stage_count(p);
-  if (p.layer_split.empty()) {
-    if (m.layers < stages)
-      fail("plan", "pp", fmt::format("{} layers cannot fill {} pipeline stages (every stage needs a layer)", m.layers,
-                                     stages));
-    if (p.split_rule == "even" && m.layers % stages != 0)
-      fail("plan", "layer_split", fmt::format("layer_split = \"even\": {} layers cannot be split evenly over {} "
-                                              "pipeline stages; use \"balanced\" or give {} entries", m.layers,
-                                              stages, stages));
-  } else {
-    if (static_cast<std::int64_t>(p.layer_split.size()) != stages)
-      fail("plan", "layer_split",
-           fmt::format("has {} entries but the plan has {} pipeline stages{}", p.layer_split.size(), stages,
-                       p.schedule == "dualpipev"
-                           ? fmt::format(" (dualpipev: 2 stages on each of the pp = {} ranks; or \"balanced\")", p.pp)
-                           : ""));
-    const std::int64_t sum = std::accumulate(p.layer_split.begin(), p.layer_split.end(), std::int64_t{0});
-    if (sum != m.layers) fail("plan", "layer_split", fmt::format("sums to {} layers but the model has {}", sum, m.layers));
-  }
-  // Work limits, and the 32-bit integers the step simulation uses (core/limits.hpp).
-  const std::int64_t slots = mbs * p.pp * p.vpp;  // < 2^40 * 2^12 * 2^10: no overflow
-  if (slots > kMaxPipelineSlots)
-    fail("training", "global_batch",
-         fmt::format("{} micro-batches per step (global_batch / (dp*micro_batch) = {} / {}) on pp = {} ranks x vpp = {} "
-                     "chunks is {} pipeline slots per step; the work limit is {} (docs/limits.md)",
-                     mbs, t.global_batch, per_step, p.pp, p.vpp, slots, kMaxPipelineSlots));
-  if (p.ep > kMaxNetworkGpus)
-    fail("plan", "ep", fmt::format("ep = {} GPUs in one expert-parallel group; the network model's work limit is {} "
-                                   "(docs/limits.md)", p.ep, kMaxNetworkGpus));
-  if (p.micro_batch * t.seq_len / p.cp > kMaxTokensPerMicrobatch)
-    fail("plan", "micro_batch",
-         fmt::format("micro_batch * seq_len / cp = {} * {} / {} tokens per micro-batch exceeds {} (docs/limits.md)",
-                     p.micro_batch, t.seq_len, p.cp, kMaxTokensPerMicrobatch));
-  // Switches of the step models (sim/step/README.md) that would change nothing in every phase
-  // are errors, not silently ignored (a base-plan key some phase uses is fine).
-  const auto a2a = [&](const PlanConfig& q) { return m.moe.enabled && q.ep > 1; };
-  const auto dp_group = [](const PlanConfig& q) { return q.dp * q.cp * (q.schedule == "dualpipe" ? 2 : 1); };
-  const auto nowhere = [&](bool (*used)(const PlanConfig&, const Scenario&)) {
-    return std::none_of(s.phases.begin(), s.phases.end(), [&](const Phase& ph) { return used(ph.plan, s); });
-  };
-  if (p.sequence_parallel && nowhere([](const PlanConfig& q, const Scenario&) { return q.tp > 1; }))
-    fail("plan", "sequence_parallel", "sequence_parallel splits activations over the tensor-parallel group; it needs tp > 1");
-  if (p.ep_comm_overlap && p.schedule != "1f1b" && p.schedule != "interleaved")
-    fail("plan", "ep_comm_overlap",
-         fmt::format("ep_comm_overlap (Megatron's combined 1F1B) applies to schedule \"1f1b\" or \"interleaved\" "
-                     "(schedule is '{}'{})",
-                     p.schedule, p.schedule == "dualpipe" || p.schedule == "dualpipev" ? ", which overlaps by its own F&B pairs" : ""));
-  if (p.ep_comm_overlap && !a2a(p))
-    fail("plan", "ep_comm_overlap", "ep_comm_overlap hides the expert-parallel all-to-all; this plan has none (needs an MoE model and ep > 1)");
-  if (p.shared_expert_overlap && (!a2a(p) || m.moe.shared_experts == 0))
-    fail("plan", "shared_expert_overlap",
-         fmt::format("shared_expert_overlap computes the shared experts beside the all-to-all; model '{}' with ep = {} has {}",
-                     m.name, p.ep, !m.moe.enabled ? "no experts" : m.moe.shared_experts == 0 ? "no shared experts" : "no all-to-all"));
-  if (p.overlap_grad_reduce && (dp_group(p) == 1 || p.zero >= 2))
-    fail("plan", "overlap_grad_reduce",
-         dp_group(p) == 1 ? std::string("overlap_grad_reduce overlaps the data-parallel gradient reduction; dp * cp = 1 has none")
-                          : fmt::format("overlap_grad_reduce applies to the step's gradient reduction (zero 0 or 1); zero {} "
-                                        "reduces every micro-batch and overlaps it already", p.zero));
-  if (p.overlap_param_gather && p.zero >= 3)
-    fail("plan", "overlap_param_gather", "overlap_param_gather applies to zero 1 or 2; ZeRO-3 gathers each layer as it needs it");
-  if (p.dp_bucket_params > 0 && (dp_group(p) == 1 || p.zero >= 2))
-    fail("plan", "dp_bucket_params", "dp_bucket_params sizes the buckets of the step's gradient reduction (zero 0 or 1 and dp * cp > 1)");
-  if (p.cp == 1 && at.leaf("plan", "cp_comm").first.has("cp_comm") &&
-      nowhere([](const PlanConfig& q, const Scenario&) { return q.cp > 1; }))
-    fail("plan", "cp_comm", "cp_comm applies to context parallelism (cp > 1)");
 }
 
 }  // namespace

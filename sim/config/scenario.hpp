@@ -149,6 +149,13 @@ HardwareConfig load_hardware(const std::string& name_or_path, const std::string&
 // offending key. load_scenario calls it.
 void validate_scenario(const Scenario& s);
 
+// The [plan] keys phase `phase` sets itself, sorted: the `plan` table of its [[phases]] entry and
+// any `--set phases.<phase>.plan.*` (phase 0, [training] with [plan], has only the latter). The
+// plan search keeps these keys of a phase when it changes the main plan (docs/plan.md).
+std::vector<std::string> phase_own_plan_keys(const Scenario& s, std::size_t phase);
+// Whether any layer of phase `phase`'s plan (its own keys, [plan], a plan file, --set) writes `key`.
+bool phase_plan_writes(const Scenario& s, std::size_t phase, const std::string& key);
+
 // Pipeline stages (model chunks): pp*vpp, or 2*pp for dualpipev (two chunks per device).
 std::int64_t pipeline_stage_count(const PlanConfig& p);
 // Layers per pipeline stage: model/layer_split.hpp (stage_layers).

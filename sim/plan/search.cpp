@@ -1,0 +1,603 @@
+#include "plan/search.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "calibration/cost_model.hpp"
+#include "core/error.hpp"
+#include "core/format.hpp"
+#include "plan/sweep_bridge.hpp"
+#include "sweep/runner.hpp"
+#include "sweep/store.hpp"
+
+namespace trainsim::plan {
+
+namespace {
+
+using i64 = std::int64_t;
+using Clock = std::chrono::steady_clock;
+constexpr double kGiB = 1073741824.0;
+constexpr std::size_t kKeep = 2048;  // best plans kept per unit of work and overall
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Objective order: cost (ties: fewer days) or time (ties: lower cost), then enumeration order.
+struct Order {
+  bool by_cost = true;
+  bool operator()(const Screened& x, const Screened& y) const {
+    const double a1 = by_cost ? x.estimate.cost_usd : x.estimate.days, b1 = by_cost ? y.estimate.cost_usd : y.estimate.days;
+    if (a1 != b1) return a1 < b1;
+    const double a2 = by_cost ? x.estimate.days : x.estimate.cost_usd, b2 = by_cost ? y.estimate.days : y.estimate.cost_usd;
+    if (a2 != b2) return a2 < b2;
+    return x.order < y.order;
+  }
+};
+
+double objective(const PlanEstimate& e, bool by_cost) { return by_cost ? e.cost_usd : e.days; }
+
+bool dominates(double c1, double d1, double c2, double d2) { return c1 <= c2 && d1 <= d2 && (c1 < c2 || d1 < d2); }
+
+void add_front(std::vector<Screened>& front, const Screened& s) {
+  for (const auto& f : front)
+    if (dominates(f.estimate.cost_usd, f.estimate.days, s.estimate.cost_usd, s.estimate.days) ||
+        (f.estimate.cost_usd == s.estimate.cost_usd && f.estimate.days == s.estimate.days))
+      return;
+  front.erase(std::remove_if(front.begin(), front.end(),
+                             [&](const Screened& f) {
+                               return dominates(s.estimate.cost_usd, s.estimate.days, f.estimate.cost_usd, f.estimate.days);
+                             }),
+              front.end());
+  front.push_back(s);
+}
+
+struct TaskOut {
+  std::vector<Screened> best;  // a max-heap under Order while filling
+  std::vector<Screened> front;
+  std::optional<Screened> over_deadline, over_budget;
+  std::size_t layouts = 0, layouts_refused = 0, knobs_refused = 0, plans = 0, unfit = 0, timed = 0, meeting = 0;
+  std::size_t better_than_published = 0;
+  std::vector<Rejection> rejected;
+};
+
+void merge_rejections(std::vector<Rejection>& into, const std::vector<Rejection>& from) {
+  for (const auto& r : from) {
+    auto it = std::find_if(into.begin(), into.end(), [&](const Rejection& x) { return x.phase == r.phase && x.key == r.key; });
+    if (it == into.end()) into.push_back(r);
+    else it->count += r.count;
+  }
+}
+
+// Spearman's rank correlation (ties share the mean rank).
+double spearman_rho(const std::vector<double>& a, const std::vector<double>& b) {
+  const std::size_t n = a.size();
+  if (n < 2) return 1.0;
+  auto ranks = [&](const std::vector<double>& v) {
+    std::vector<std::size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), std::size_t{0});
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t i, std::size_t j) { return v[i] < v[j]; });
+    std::vector<double> r(n);
+    for (std::size_t i = 0; i < n;) {
+      std::size_t j = i;
+      while (j + 1 < n && v[idx[j + 1]] == v[idx[i]]) ++j;
+      const double mean = (static_cast<double>(i) + static_cast<double>(j)) / 2.0 + 1.0;
+      for (std::size_t k = i; k <= j; ++k) r[idx[k]] = mean;
+      i = j + 1;
+    }
+    return r;
+  };
+  const auto ra = ranks(a), rb = ranks(b);
+  const double ma = std::accumulate(ra.begin(), ra.end(), 0.0) / static_cast<double>(n);
+  const double mb = std::accumulate(rb.begin(), rb.end(), 0.0) / static_cast<double>(n);
+  double num = 0, da = 0, db = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    num += (ra[i] - ma) * (rb[i] - mb);
+    da += (ra[i] - ma) * (ra[i] - ma);
+    db += (rb[i] - mb) * (rb[i] - mb);
+  }
+  return da > 0 && db > 0 ? num / std::sqrt(da * db) : 1.0;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+bool meets(const SearchOptions& o, double cost, double days) {
+  return (!o.deadline_days || days <= *o.deadline_days) && (!o.budget_usd || cost <= *o.budget_usd);
+}
+
+}  // namespace
+
+std::vector<std::size_t> pareto_front(const std::vector<std::pair<double, double>>& points) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    bool dominated = false;
+    for (std::size_t j = 0; j < points.size() && !dominated; ++j)
+      dominated = j != i && (dominates(points[j].first, points[j].second, points[i].first, points[i].second) ||
+                             (points[j] == points[i] && j < i));
+    if (!dominated) out.push_back(i);
+  }
+  return out;
+}
+
+double spearman(const std::vector<double>& a, const std::vector<double>& b) { return spearman_rho(a, b); }
+
+SearchResult search(const Scenario& base, const std::string& scenario_file, const SearchOptions& opt) {
+  if (opt.objective != "cost" && opt.objective != "time")
+    throw UsageError(fmt::format("--objective: '{}' is not cost or time", opt.objective));
+  const bool by_cost = opt.objective == "cost";
+  const Order order{by_cost};
+  SearchResult R;
+  R.scenario = base.name;
+  R.scenario_file = scenario_file;
+  R.objective = opt.objective;
+  R.options = opt;
+  R.gpus = opt.gpus.empty() ? std::vector<i64>{base.cluster.gpus} : opt.gpus;
+  for (i64 g : R.gpus) {
+    if (g < 1 || g % base.cluster.gpus_per_node != 0)
+      throw UsageError(fmt::format("--gpus: {} is not a positive multiple of the cluster's {} GPUs per node", g,
+                                   base.cluster.gpus_per_node));
+  }
+  {
+    auto sorted = R.gpus;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) throw UsageError("--gpus: a GPU count is listed twice");
+  }
+  const bool gpus_key = std::any_of(R.gpus.begin(), R.gpus.end(), [&](i64 g) { return g != base.cluster.gpus; });
+
+  // --- spaces and estimators -------------------------------------------------------------------
+  const auto cost = calibration::load_cost_model(base.hardware, data_dir());
+  std::vector<std::unique_ptr<Space>> spaces;
+  std::vector<std::unique_ptr<Estimator>> estimators;
+  for (i64 g : R.gpus) {
+    spaces.push_back(std::make_unique<Space>(base, g, gpus_key));
+    estimators.push_back(std::make_unique<Estimator>(*spaces.back(), *cost));
+  }
+  // The scenario's own plan, when its GPU count is searched.
+  std::optional<std::size_t> base_space;
+  for (std::size_t s = 0; s < R.gpus.size(); ++s)
+    if (R.gpus[s] == base.cluster.gpus) base_space = s;
+  if (base_space) {
+    Screened p;
+    p.space = *base_space;
+    p.candidate = spaces[*base_space]->published();
+    p.estimate = estimators[*base_space]->estimate(p.candidate);
+    p.estimate.phases.clear();
+    p.order = ~std::uint64_t{0};
+    R.published = p;
+  }
+
+  // --- screening ---------------------------------------------------------------------------------
+  struct Task {
+    std::size_t space;
+    std::int32_t tp, pp;
+  };
+  std::vector<Task> tasks;
+  for (std::size_t s = 0; s < spaces.size(); ++s)
+    for (const auto& [tp, pp] : spaces[s]->tp_pp_pairs()) tasks.push_back(Task{s, tp, pp});
+  std::vector<TaskOut> outs(tasks.size());
+  std::atomic<std::size_t> next{0}, done{0}, plans_done{0};
+  std::mutex progress_mu;
+  const auto t0 = Clock::now();
+  const double c0 = cpu_seconds();
+  auto last_report = Clock::now();
+  std::size_t last_tenth = 0;
+  const auto report = [&](bool force) {
+    if (!opt.progress || !opt.on_progress) return;
+    std::lock_guard lk(progress_mu);
+    const auto now = Clock::now();
+    const std::size_t d = done.load(), n = tasks.size();
+    const std::size_t tenth = n ? d * 10 / n : 10;
+    if (!force && (opt.progress_tty ? now - last_report < std::chrono::milliseconds(200) : tenth <= last_tenth)) return;
+    last_report = now;
+    last_tenth = tenth;
+    const double el = std::chrono::duration<double>(now - t0).count();
+    opt.on_progress(fmt::format("screening: {}/{} (tp, pp) groups, {} plans, {:.0f} plans/s", d, n, plans_done.load(),
+                                el > 0 ? static_cast<double>(plans_done.load()) / el : 0.0));
+  };
+  const auto worker = [&] {
+    std::vector<std::unique_ptr<Estimator::Worker>> ws;
+    for (const auto& e : estimators) ws.push_back(std::make_unique<Estimator::Worker>(*e));
+    for (;;) {
+      if (opt.stop && opt.stop->load()) return;
+      const std::size_t t = next.fetch_add(1);
+      if (t >= tasks.size()) return;
+      const Task& task = tasks[t];
+      TaskOut& out = outs[t];
+      const Space& space = *spaces[task.space];
+      const std::vector<Layout> layouts = space.layouts(task.tp, task.pp, out.rejected, out.layouts_refused);
+      out.layouts = layouts.size();
+      for (std::size_t li = 0; li < layouts.size(); ++li) {
+        const Layout& l = layouts[li];
+        const std::vector<int>& codes = space.knobs(l);
+        out.knobs_refused += static_cast<std::size_t>(Knobs::kCount) - codes.size();
+        ws[task.space]->screen(l, codes, [&](int code, const PlanEstimate& e) {
+          ++out.plans;
+          if (!e.fits) {
+            ++out.unfit;
+            return;
+          }
+          ++out.timed;
+          // A Screened is built only for a plan that is kept (its estimate without phases).
+          const std::uint64_t ord = (static_cast<std::uint64_t>(task.space) << 56) | (static_cast<std::uint64_t>(t) << 36) |
+                                    (static_cast<std::uint64_t>(li) << 10) | static_cast<std::uint64_t>(code);
+          auto make = [&] {
+            Screened s;
+            s.space = task.space;
+            s.candidate.layout = l;
+            s.candidate.knobs = Knobs::from_code(code);
+            s.estimate.fits = e.fits;
+            s.estimate.unfit_phase = e.unfit_phase;
+            s.estimate.peak_bytes = e.peak_bytes;
+            s.estimate.capacity = e.capacity;
+            s.estimate.step_s = e.step_s;
+            s.estimate.days = e.days;
+            s.estimate.gpu_hours = e.gpu_hours;
+            s.estimate.cost_usd = e.cost_usd;
+            s.order = ord;
+            return s;
+          };
+          const auto before = [&](const Screened& y) {  // this plan before y under `order`
+            const double a1 = by_cost ? e.cost_usd : e.days, b1 = by_cost ? y.estimate.cost_usd : y.estimate.days;
+            if (a1 != b1) return a1 < b1;
+            const double a2 = by_cost ? e.days : e.cost_usd, b2 = by_cost ? y.estimate.days : y.estimate.cost_usd;
+            if (a2 != b2) return a2 < b2;
+            return ord < y.order;
+          };
+          if (!meets(opt, e.cost_usd, e.days)) {
+            if (opt.deadline_days && e.days > *opt.deadline_days && (!out.over_deadline || before(*out.over_deadline)))
+              out.over_deadline = make();
+            if (opt.budget_usd && e.cost_usd > *opt.budget_usd && (!out.over_budget || before(*out.over_budget)))
+              out.over_budget = make();
+            return;
+          }
+          ++out.meeting;
+          if (R.published && before(*R.published)) ++out.better_than_published;
+          bool on_front = true;
+          for (const auto& f : out.front)
+            if (dominates(f.estimate.cost_usd, f.estimate.days, e.cost_usd, e.days) ||
+                (f.estimate.cost_usd == e.cost_usd && f.estimate.days == e.days)) {
+              on_front = false;
+              break;
+            }
+          const bool keep = out.best.size() < kKeep || before(out.best.front());
+          if (!on_front && !keep) return;
+          const Screened s = make();
+          if (on_front) add_front(out.front, s);
+          if (out.best.size() < kKeep) {
+            out.best.push_back(s);
+            std::push_heap(out.best.begin(), out.best.end(), order);
+          } else if (keep) {
+            std::pop_heap(out.best.begin(), out.best.end(), order);
+            out.best.back() = s;
+            std::push_heap(out.best.begin(), out.best.end(), order);
+          }
+        });
+      }
+      plans_done += out.plans;
+      ++done;
+      report(false);
+    }
+  };
+  {
+    const unsigned n = std::max(1u, opt.jobs);
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < n; ++i) threads.emplace_back(worker);
+    worker();
+    for (auto& th : threads) th.join();
+  }
+  report(true);
+  if (opt.stop && opt.stop->load()) throw std::runtime_error("plan search interrupted");
+  R.stats.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  R.stats.cpu_s = cpu_seconds() - c0;
+  // Merge in task order: the result does not depend on the threads.
+  std::vector<Screened> best;
+  std::optional<Screened> over_deadline, over_budget;
+  for (auto& o : outs) {
+    R.stats.layouts += o.layouts;
+    R.stats.layouts_refused += o.layouts_refused;
+    R.stats.knobs_refused += o.knobs_refused;
+    R.stats.plans += o.plans;
+    R.stats.unfit += o.unfit;
+    R.stats.timed += o.timed;
+    R.stats.meeting += o.meeting;
+    merge_rejections(R.stats.rejected, o.rejected);
+    best.insert(best.end(), o.best.begin(), o.best.end());
+    for (const auto& f : o.front) add_front(R.screened_front, f);
+    if (o.over_deadline && (!over_deadline || order(*o.over_deadline, *over_deadline))) over_deadline = o.over_deadline;
+    if (o.over_budget && (!over_budget || order(*o.over_budget, *over_budget))) over_budget = o.over_budget;
+    R.published_screen_rank += o.better_than_published;
+  }
+  std::sort(best.begin(), best.end(), order);
+  if (best.size() > kKeep) best.resize(kKeep);
+  std::sort(R.screened_front.begin(), R.screened_front.end(), order);
+  if (R.published) {
+    if (R.published->estimate.fits && meets(opt, R.published->estimate.cost_usd, R.published->estimate.days))
+      R.published_screen_rank += 1;
+    else R.published_screen_rank = 0;
+  }
+  R.screened_best = best;
+  for (std::size_t i = 0; i < best.size() && i < std::max<std::size_t>(opt.top, 10); ++i)
+    R.screened_best_plans.push_back(describe(*spaces[best[i].space], best[i].candidate));
+  for (const auto& f : R.screened_front) R.screened_front_plans.push_back(describe(*spaces[f.space], f.candidate));
+  if (!best.empty()) {
+    const double b = objective(best.front().estimate, by_cost);
+    R.within_margin = static_cast<std::size_t>(
+        std::count_if(best.begin(), best.end(), [&](const Screened& s) { return objective(s.estimate, by_cost) <= b * (1 + opt.margin); }));
+  }
+  if (opt.screen_only) return R;
+
+  // --- the re-run set ------------------------------------------------------------------------
+  std::vector<Rerun> reruns;
+  const auto same = [](const Screened& a, const Screened& b) {
+    return a.space == b.space && a.candidate.layout == b.candidate.layout && a.candidate.knobs == b.candidate.knobs &&
+           a.candidate.published == b.candidate.published;
+  };
+  const auto take = [&](const Screened& s, const std::string& why) {
+    for (auto& r : reruns)
+      if (same(r.screened, s)) return;
+    Rerun r;
+    r.screened = s;
+    r.why = why;
+    reruns.push_back(std::move(r));
+  };
+  if (!best.empty()) {
+    const double b = objective(best.front().estimate, by_cost);
+    std::vector<const Screened*> within;
+    for (const auto& s : best)
+      if (objective(s.estimate, by_cost) <= b * (1 + opt.margin)) within.push_back(&s);
+    // The best `min_rerun`, then the rest of the margin: the best plan of each layout first.
+    for (std::size_t i = 0; i < best.size() && i < opt.min_rerun && reruns.size() < opt.max_rerun; ++i) take(best[i], "best");
+    std::vector<bool> used(within.size(), false);
+    while (reruns.size() < opt.max_rerun) {
+      std::vector<Layout> round;
+      bool any = false;
+      for (std::size_t i = 0; i < within.size() && reruns.size() < opt.max_rerun; ++i) {
+        if (used[i]) continue;
+        const Layout& l = within[i]->candidate.layout;
+        if (std::find(round.begin(), round.end(), l) != round.end()) continue;
+        round.push_back(l);
+        used[i] = true;
+        any = true;
+        take(*within[i], "within margin");
+      }
+      if (!any) break;
+    }
+    for (const auto& f : R.screened_front) take(f, "Pareto front");
+  }
+  if (R.published) take(*R.published, "published");
+  {
+    std::vector<Screened> sorted;
+    for (const auto& r : reruns) sorted.push_back(r.screened);
+    std::stable_sort(sorted.begin(), sorted.end(), order);
+    for (auto& r : reruns)
+      for (std::size_t i = 0; i < sorted.size(); ++i)
+        if (same(sorted[i], r.screened)) r.estimate_rank = i + 1;
+  }
+
+  // --- event level, through the sweep machinery -------------------------------------------------
+  const auto e0 = Clock::now();
+  std::vector<std::vector<std::string>> settings;
+  for (auto& r : reruns) {
+    r.overrides = spaces[r.screened.space]->overrides(r.screened.candidate);
+    r.plan = describe(*spaces[r.screened.space], r.screened.candidate);
+    r.gpus = R.gpus[r.screened.space];
+    settings.push_back(r.overrides);
+    if (r.why == "best") ++R.rerun_best;
+    else if (r.why == "within margin") ++R.rerun_margin;
+    else if (r.why == "Pareto front") ++R.rerun_front;
+  }
+  if (!reruns.empty()) {
+    const sweep::SweepSpec spec = sweep_spec(scenario_file, base, "plan-" + base.name, spaces.front()->sweep_keys(), settings);
+    sweep::Store store(opt.db.empty() ? std::string(":memory:") : opt.db);
+    sweep::RunOptions ro;
+    ro.jobs = std::max(1u, opt.jobs);
+    ro.progress = opt.progress;
+    ro.progress_tty = opt.progress_tty;
+    ro.stop = opt.stop;
+    const sweep::RunSummary sum = sweep::run_sweep(spec, store, ro);
+    R.sweep_summary = sum.line();
+    if (sum.interrupted) throw std::runtime_error("plan search interrupted; event-level results stored so far are kept in --db");
+    const auto points = sweep::all_points(spec);
+    const auto rows = store.rows(points);
+    auto metric = [](const sweep::PointResult& pr, const char* name) -> double {
+      for (std::size_t m = 0; m < sweep::kMetricCount; ++m)
+        if (std::string(sweep::kMetricColumns[m]) == name) return pr.metrics[m].value_or(0.0);
+      return 0.0;
+    };
+    for (const auto& row : rows) {
+      Rerun& r = reruns[row.index];
+      r.status = row.result.status;
+      r.reason = row.result.reason;
+      if (r.status != "ok") continue;
+      r.cost_usd = metric(row.result, "cost_usd");
+      r.days = metric(row.result, "wall_clock_days");
+      r.gpu_hours = metric(row.result, "gpu_hours");
+      r.step_s = metric(row.result, "step_time_s");
+      r.mfu = metric(row.result, "mfu");
+      r.peak_gib = metric(row.result, "peak_memory_gib");
+      r.meets = meets(opt, r.cost_usd, r.days);
+      if (!row.result.metrics_json.empty()) {
+        const auto j = nlohmann::json::parse(row.result.metrics_json);
+        if (j.contains("phases") && !j["phases"].empty() && j["phases"][0].contains("breakdown_s")) {
+          const auto& b = j["phases"][0]["breakdown_s"];
+          const auto v = [&](const char* k) { return b.contains(k) ? b[k].get<double>() : 0.0; };
+          r.compute_s = v("compute") + v("recompute");
+          r.exposed_comm_s = v("exposed_tp") + v("exposed_ep") + v("exposed_cp") + v("exposed_pp") + v("exposed_dp");
+          r.bubble_s = v("schedule_bubble") + v("imbalance");
+          r.optimizer_s = v("optimizer");
+        }
+      }
+    }
+    if (sum.errors > 0) R.notes.push_back(fmt::format("{} re-run plan(s) ended with status 'error' (see the reasons)", sum.errors));
+  }
+  R.event_s = std::chrono::duration<double>(Clock::now() - e0).count();
+
+  // --- ranking, front, fidelity ----------------------------------------------------------------
+  const auto event_better = [&](const Rerun& x, const Rerun& y) {
+    const double a1 = by_cost ? x.cost_usd : x.days, b1 = by_cost ? y.cost_usd : y.days;
+    if (a1 != b1) return a1 < b1;
+    const double a2 = by_cost ? x.days : x.cost_usd, b2 = by_cost ? y.days : y.cost_usd;
+    if (a2 != b2) return a2 < b2;
+    return x.estimate_rank < y.estimate_rank;
+  };
+  std::stable_sort(reruns.begin(), reruns.end(), [&](const Rerun& x, const Rerun& y) {
+    const bool rx = x.status == "ok" && x.meets, ry = y.status == "ok" && y.meets;
+    if (rx != ry) return rx;
+    if (rx) return event_better(x, y);
+    return x.estimate_rank < y.estimate_rank;
+  });
+  std::size_t rank = 0;
+  for (auto& r : reruns)
+    if (r.status == "ok" && r.meets) r.event_rank = ++rank;
+  {
+    std::vector<std::pair<double, double>> pts;
+    std::vector<std::size_t> idx;
+    for (std::size_t i = 0; i < reruns.size(); ++i)
+      if (reruns[i].status == "ok") {
+        pts.emplace_back(reruns[i].cost_usd, reruns[i].days);
+        idx.push_back(i);
+      }
+    for (std::size_t k : pareto_front(pts)) R.front.push_back(idx[k]);
+  }
+  {
+    std::vector<double> est, ev, err, step_err;
+    const Rerun* screened_first = nullptr;
+    for (const auto& r : reruns) {
+      if (r.status != "ok") continue;
+      const double e = objective(r.screened.estimate, by_cost), v = by_cost ? r.cost_usd : r.days;
+      est.push_back(e);
+      ev.push_back(v);
+      if (v > 0) err.push_back(std::abs(e / v - 1));
+      if (r.step_s > 0) step_err.push_back(std::abs(r.screened.estimate.step_s / r.step_s - 1));
+      if (!screened_first || r.estimate_rank < screened_first->estimate_rank) screened_first = &r;
+    }
+    Fidelity& f = R.fidelity;
+    f.compared = est.size();
+    f.spearman = spearman_rho(est, ev);
+    f.median_abs_error = median(err);
+    f.max_abs_error = err.empty() ? 0 : *std::max_element(err.begin(), err.end());
+    f.median_abs_step_error = median(step_err);
+    f.max_abs_step_error = step_err.empty() ? 0 : *std::max_element(step_err.begin(), step_err.end());
+    const Rerun* event_first = nullptr;
+    for (const auto& r : reruns)
+      if (r.status == "ok" && (!event_first || event_better(r, *event_first))) event_first = &r;
+    if (screened_first && event_first) {
+      f.screened_first_is_first = screened_first == event_first;
+      const double a = by_cost ? screened_first->cost_usd : screened_first->days;
+      const double b = by_cost ? event_first->cost_usd : event_first->days;
+      f.regret = b > 0 ? a / b - 1 : 0;
+    }
+  }
+
+  // --- why the best alternatives lost ------------------------------------------------------------
+  const Rerun* winner = nullptr;
+  for (const auto& r : reruns)
+    if (r.event_rank == 1) winner = &r;
+  if (winner && !winner->screened.candidate.published) {
+    const Space& space = *spaces[winner->screened.space];
+    const Estimator& est = *estimators[winner->screened.space];
+    const Candidate w = winner->screened.candidate;
+    std::vector<std::pair<std::string, Candidate>> alts;
+    const auto lighter = [](Recompute r) {
+      switch (r) {
+        case Recompute::Full: return std::vector<Recompute>{Recompute::DeepSeek, Recompute::Selective, Recompute::None};
+        case Recompute::DeepSeek: return std::vector<Recompute>{Recompute::Selective, Recompute::None};
+        case Recompute::Selective: return std::vector<Recompute>{Recompute::None};
+        case Recompute::None: return std::vector<Recompute>{};
+      }
+      return std::vector<Recompute>{};
+    };
+    for (Recompute rc : lighter(w.knobs.recompute)) {
+      Candidate c = w;
+      c.knobs.recompute = rc;
+      alts.push_back({fmt::format("recompute = \"{}\" instead of \"{}\"", recompute_name(rc), recompute_name(w.knobs.recompute)), c});
+    }
+    for (int z = w.knobs.zero - 1; z >= 0; --z) {
+      Candidate c = w;
+      c.knobs.zero = z;
+      if (z == 0) c.knobs.overlap_param_gather = false;
+      if (z <= 1 && w.knobs.zero >= 2) c.knobs.overlap_grad_reduce = false;
+      alts.push_back({fmt::format("ZeRO {} instead of {}", z, w.knobs.zero), c});
+    }
+    {
+      Candidate c = w;
+      c.layout.micro_batch *= 2;
+      alts.push_back({fmt::format("micro-batch {} instead of {}", c.layout.micro_batch, w.layout.micro_batch), c});
+    }
+    if (w.layout.pp % 2 == 0) {
+      Candidate c = w;
+      c.layout.pp /= 2;
+      c.layout.dp *= 2;
+      alts.push_back({fmt::format("pp {} with dp {} instead of pp {} with dp {}", c.layout.pp, c.layout.dp, w.layout.pp, w.layout.dp), c});
+    }
+    if (w.layout.ep % 2 == 0) {
+      Candidate c = w;
+      c.layout.ep /= 2;
+      alts.push_back({fmt::format("ep {} instead of {}", c.layout.ep, w.layout.ep), c});
+    }
+    if (w.knobs.sequence_parallel) {
+      Candidate c = w;
+      c.knobs.sequence_parallel = false;
+      c.knobs.tp_comm_overlap = false;
+      alts.push_back({"no sequence parallelism", c});
+    }
+    const double wv = objective(winner->screened.estimate, by_cost);
+    for (const auto& [what, c] : alts) {
+      if (space.problem(c)) continue;  // not a valid plan: never evaluated
+      const PlanEstimate e = est.estimate(c);
+      if (e.fits) continue;
+      const double v = objective(e, by_cost);
+      const auto& phase = space.scenario().phases[static_cast<std::size_t>(e.unfit_phase)];
+      std::string gain = v < wv ? fmt::format("it would be {:.1f}% {} by the estimate: memory is what excludes it", 100 * (1 - v / wv),
+                                              by_cost ? "cheaper" : "faster")
+                                : fmt::format("it would not win anyway ({:+.1f}% by the estimate)", 100 * (v / wv - 1));
+      Exclusion x;
+      x.constraint = "memory";
+      x.plan = describe(space, c);
+      x.text = fmt::format("{}: needs {:.1f} GiB per GPU in phase {} ({:.1f} GiB available); {}", what,
+                           e.phases[static_cast<std::size_t>(e.unfit_phase)].peak_bytes / kGiB, phase.training.name,
+                           e.capacity / kGiB, gain);
+      R.exclusions.push_back(std::move(x));
+    }
+  }
+  if (over_deadline) {
+    Exclusion x;
+    x.constraint = "deadline";
+    x.plan = describe(*spaces[over_deadline->space], over_deadline->candidate);
+    x.text = fmt::format("the best plan by {} without the deadline ({} GPUs: {}) would take {:.1f} days (deadline {} days) for {} "
+                         "(estimate)",
+                         opt.objective, R.gpus[over_deadline->space], x.plan, over_deadline->estimate.days, *opt.deadline_days,
+                         format_usd(over_deadline->estimate.cost_usd));
+    R.exclusions.push_back(std::move(x));
+  }
+  if (over_budget) {
+    Exclusion x;
+    x.constraint = "budget";
+    x.plan = describe(*spaces[over_budget->space], over_budget->candidate);
+    x.text = fmt::format("the best plan by {} without the budget ({} GPUs: {}) would cost {} (budget {}) in {:.1f} days (estimate)",
+                         opt.objective, R.gpus[over_budget->space], x.plan, format_usd(over_budget->estimate.cost_usd),
+                         format_usd(*opt.budget_usd), over_budget->estimate.days);
+    R.exclusions.push_back(std::move(x));
+  }
+  R.reruns = std::move(reruns);
+  return R;
+}
+
+}  // namespace trainsim::plan
