@@ -267,6 +267,17 @@ TEST_CASE("sweep: bad sweep files are errors at file:line and key, and nothing i
   r = run_trainsim("sweep " + q(s) + " --db " + q(dir / "no-such-dir" / "x.sqlite"));
   CHECK(r.status == 2);
   CHECK(!fs::exists(dir / "x.sqlite"));
+  // A scenario name the operating system refuses to look up (longer than NAME_MAX, 255 bytes:
+  // "File name too long", found by fuzz_sweep) is the same bad input at the scenario key, not an
+  // escaped filesystem error.
+  const auto longname = dir / "long.toml";
+  write_file(longname, "scenario = \"" + std::string(300, 'x') + ".toml\"\n[axes]\n\"plan.pp\" = [2]\n");
+  r = run_trainsim("sweep " + q(longname) + " --db " + q(dir / "long.sqlite"));
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("long.toml:1"));
+  CHECK_THAT(r.err, Catch::Contains("'scenario'"));
+  CHECK_THAT(r.err, Catch::Contains("no such scenario file"));
+  CHECK(!fs::exists(dir / "long.sqlite"));
 }
 
 TEST_CASE("sweep: a trainsim started as several processes without MPI support refuses instead of repeating the work") {

@@ -16,6 +16,7 @@
 #include "calibration/fitted_model.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
+#include "core/input.hpp"
 
 namespace trainsim::calibration {
 
@@ -384,7 +385,7 @@ std::unique_ptr<FittedCostModel> load_fresh(const HardwareConfig& target, const 
     return load_hardware(p.string());
   };
   note(own);
-  if (std::filesystem::exists(own)) {
+  if (path_exists(own)) {
     Calibration c = read_calibration(own.string());
     if (c.gpu != target.name)
       throw ConfigError(SourcePos{own.string(), 0, 0}, "gpu",

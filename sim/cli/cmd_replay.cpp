@@ -19,6 +19,7 @@
 #include "config/scenario.hpp"
 #include "core/error.hpp"
 #include "core/table.hpp"
+#include "core/input.hpp"
 
 namespace trainsim::cli {
 namespace {
@@ -39,9 +40,9 @@ bool ends_with(const std::string& s, const std::string& suf) {
 }
 
 std::string resolve(const std::string& path) {
-  if (path.empty() || std::filesystem::exists(path)) return path;
+  if (path.empty() || path_exists(path)) return path;
   const auto in_data = data_dir() / path;
-  return std::filesystem::exists(in_data) ? in_data.string() : path;
+  return path_exists(in_data) ? in_data.string() : path;
 }
 
 // A raw trace given without --model/--tokens: if a committed profile in profiles/*/ was
@@ -85,7 +86,7 @@ std::string calibrated_gpus() {
   std::vector<std::string> v;
   std::error_code ec;
   for (const auto& d : fs::directory_iterator(data_dir() / "profiles", ec))
-    if (d.is_directory() && fs::exists(d.path() / "calibration.toml")) v.push_back(d.path().filename().string());
+    if (d.is_directory() && path_exists(d.path() / "calibration.toml")) v.push_back(d.path().filename().string());
   std::sort(v.begin(), v.end());
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
@@ -151,7 +152,7 @@ void run_replay(const ReplayOptions& in) {
                                  gpu_why, calibrated_gpus()));
   const std::string cal_path =
       o.calibration.empty() ? (data_dir() / "profiles" / gpu / "calibration.toml").string() : o.calibration;
-  if (o.calibration.empty() && !std::filesystem::exists(cal_path))
+  if (o.calibration.empty() && !path_exists(cal_path))
     throw UsageError(fmt::format("replay: no calibration for GPU '{}' ({} does not exist): replay needs costs fitted on "
                                  "the traced GPU; fit one with `trainsim calibrate PROFILE --gpu {} -o FILE` and give "
                                  "--calibration FILE, or --gpu KEY to use another GPU's fit (calibrations exist for: {})",

@@ -15,6 +15,7 @@
 #include "report/validate_report.hpp"
 #include "validate/suite.hpp"
 #include "validate/validate.hpp"
+#include "core/input.hpp"
 
 namespace trainsim::cli {
 
@@ -42,7 +43,7 @@ void setup_validate(CLI::App& sub) {
   sub.add_flag("--quiet,-q", o->quiet, "No progress on stderr");
   sub.callback([o, filter] {
     if (filter->count() > 0 && o->filter.empty()) throw UsageError("--filter: give a glob, e.g. --filter 'V2/*'");
-    if (!o->out.empty() && std::filesystem::exists(o->out) && !std::filesystem::is_directory(o->out))
+    if (!o->out.empty() && path_exists(o->out) && !is_dir(o->out))
       throw UsageError(fmt::format("--out: '{}' exists and is not a directory", o->out));
     const std::filesystem::path dir = o->suite.empty() ? data_dir() / "validation" : std::filesystem::path(o->suite);
     const validate::Suite suite = validate::load_suite(dir);

@@ -12,6 +12,7 @@
 #include "config/plan_rules.hpp"
 #include "core/limits.hpp"
 #include "schedule/schedule_rules.hpp"
+#include "core/input.hpp"
 
 namespace trainsim {
 
@@ -86,13 +87,13 @@ std::string unknown_name_message(const std::string& what, const std::string& nam
 }
 
 fs::path resolve_scenario(const std::string& name_or_path, const std::string& option) {
-  if (fs::is_regular_file(name_or_path)) return fs::path(name_or_path);
-  if (fs::is_directory(name_or_path))
+  if (is_file(name_or_path)) return fs::path(name_or_path);
+  if (is_dir(name_or_path))
     throw UsageError(fmt::format("{}: '{}' is a directory, not a scenario file", option, name_or_path));
   // A name of trainsim list scenarios ("deepseek-v3-h800", "sweeps/base/llama3-8b-64xh100").
   if (!name_or_path.ends_with(".toml") && !fs::path(name_or_path).is_absolute()) {
     const fs::path p = data_dir() / "scenarios" / (name_or_path + ".toml");
-    if (fs::is_regular_file(p)) return p;
+    if (is_file(p)) return p;
     throw UsageError(fmt::format("{}: {}", option, unknown_name_message("scenario", name_or_path, scenario_names())));
   }
   throw UsageError(fmt::format("{}: no such file '{}'", option, name_or_path));
@@ -100,8 +101,8 @@ fs::path resolve_scenario(const std::string& name_or_path, const std::string& op
 
 std::string check_hardware_name(const std::string& name, const std::string& option) {
   if (looks_like_path(name)) {
-    if (fs::is_directory(name)) throw UsageError(fmt::format("{}: '{}' is a directory, not a hardware file", option, name));
-    if (!fs::is_regular_file(name)) throw UsageError(fmt::format("{}: no such file '{}'", option, name));
+    if (is_dir(name)) throw UsageError(fmt::format("{}: '{}' is a directory, not a hardware file", option, name));
+    if (!is_file(name)) throw UsageError(fmt::format("{}: no such file '{}'", option, name));
     return name;
   }
   const auto names = hardware_names();
@@ -120,9 +121,9 @@ static fs::path relative_to_file(const std::string& p, const SourcePos& pos) {
 fs::path resolve_hardware(const std::string& name, const SourcePos& pos) {
   const bool is_path = looks_like_path(name);
   fs::path p = is_path ? relative_to_file(name, pos) : data_dir() / "profiles" / "hardware" / (name + ".toml");
-  if (fs::exists(p) && !fs::is_regular_file(p))
+  if (path_exists(p) && !is_file(p))
     throw ConfigError(pos, "cluster.gpu", fmt::format("'{}' is a directory or device, not a hardware file", p.string()));
-  if (!fs::exists(p)) {
+  if (!path_exists(p)) {
     std::string hint = is_path ? "" : closest_match(name, hardware_names());
     throw ConfigError(pos, "cluster.gpu",
                       fmt::format("no hardware file '{}'{}; known GPUs: {}", p.string(),
@@ -206,9 +207,9 @@ std::vector<Section::Layer> section_layers(ScenarioSources& src, const char* key
   }
   if (file) {
     fs::path p = relative_to_file(file->first, file->second);
-    if (!fs::exists(p))
+    if (!path_exists(p))
       throw ConfigError(file->second, std::string(key) + ".file", fmt::format("no such file '{}'", p.string()));
-    if (!fs::is_regular_file(p))
+    if (!is_file(p))
       throw ConfigError(file->second, std::string(key) + ".file", fmt::format("'{}' is a directory or device, not a file", p.string()));
     auto [it, inserted] = src.files.try_emplace(p.string());
     if (inserted) it->second = parse_toml_file(p.string());
@@ -425,7 +426,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     c.moe_layers = cp->integer("moe_layers", 1, 1000);
     const std::string prof = cp->string("measured_profile");
     c.measured_profile = relative_to_file(prof, cp->pos("measured_profile")).string();
-    if (!fs::exists(c.measured_profile))
+    if (!path_exists(c.measured_profile))
       cp->fail("measured_profile", fmt::format("no such file '{}'", c.measured_profile));
     c.source = cp->string("source");
     cp->finish();

@@ -145,4 +145,19 @@ InputFile read_input(const std::string& path, const std::string& what, bool infl
   return f;
 }
 
+bool path_exists(const std::filesystem::path& p) noexcept {
+  std::error_code ec;
+  return std::filesystem::exists(p, ec) && !ec;
+}
+
+bool is_file(const std::filesystem::path& p) noexcept {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(p, ec) && !ec;
+}
+
+bool is_dir(const std::filesystem::path& p) noexcept {
+  std::error_code ec;
+  return std::filesystem::is_directory(p, ec) && !ec;
+}
+
 }  // namespace trainsim

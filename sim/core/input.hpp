@@ -6,6 +6,7 @@
 // PyTorch writes `*.pt.trace.json.gz`) is inflated, with the same limit on the inflated size
 // so that a small compressed file cannot expand without bound.
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 namespace trainsim {
@@ -32,6 +33,13 @@ std::string read_input_text(const std::string& path, const std::string& what, st
 // Inflates a gzip (or zlib) stream held in memory; concatenated gzip members are joined.
 // Throws DataError(`name`, ...) on a damaged or truncated stream or when the result exceeds `limit`.
 std::string gunzip(const std::string& data, const std::string& name, std::uint64_t limit = kMaxInputBytes);
+
+// Questions about a path that never throw: a name the operating system refuses ("File name too
+// long", a component that is not a folder, no permission to look) is an answer of false, so that
+// the caller's own message names the path and key instead of an escaped filesystem_error.
+bool path_exists(const std::filesystem::path& p) noexcept;
+bool is_file(const std::filesystem::path& p) noexcept;  // a regular file (following links)
+bool is_dir(const std::filesystem::path& p) noexcept;   // a directory (following links)
 
 // True when `data` starts with the gzip magic bytes 1f 8b.
 bool is_gzip(const std::string& data);

@@ -4,6 +4,7 @@
 
 #include "calibration/calibration_file.hpp"
 #include "core/error.hpp"
+#include "core/input.hpp"
 
 namespace trainsim::network {
 
@@ -29,7 +30,7 @@ NetworkConfig calibrated_network(const std::string& gpu, const std::filesystem::
   NetworkConfig c;
   const auto file = data_dir / "profiles" / gpu / "calibration.toml";
   std::string src = "no calibration file: library defaults";
-  if (std::filesystem::exists(file)) {
+  if (path_exists(file)) {
     const calibration::Calibration cal = calibration::read_calibration(file.string());
     src.clear();
     if (cal.nvlink.fit.present) c.nvlink_efficiency = cal.nvlink.efficiency;

@@ -8,6 +8,7 @@
 #include "config/reader.hpp"
 #include "core/format.hpp"
 #include "core/table.hpp"
+#include "core/input.hpp"
 
 namespace trainsim {
 
@@ -74,7 +75,7 @@ Scenario schedule_variant(const std::string& file, std::vector<std::string> sets
 // profiles/systems.toml: the NVLink domain a GPU ships in (GB200: the NVL72 rack).
 std::int64_t nvlink_domain_of(const std::string& gpu, std::string& source) {
   const auto path = data_dir() / "profiles" / "systems.toml";
-  if (!std::filesystem::exists(path)) return 0;
+  if (!path_exists(path)) return 0;
   const toml::table root = parse_toml_file(path.string());
   Section top(root, "", path.string());
   top.integer("version", 1, 1);

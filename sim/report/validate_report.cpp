@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/output.hpp"
 #include "core/table.hpp"
+#include "core/input.hpp"
 
 namespace trainsim {
 
@@ -569,7 +570,7 @@ void write_validate_outputs(const ValidationReport& r, const std::string& dir) {
   const std::string metrics = validate_json(r).dump(2) + "\n";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir))
+  if (ec || !is_dir(dir))
     throw UsageError(fmt::format("--out: cannot create directory '{}'{}", dir, ec ? ": " + ec.message() : ""));
   const std::filesystem::path d(dir);
   write_file_atomic((d / "report.md").string(), mdtext);

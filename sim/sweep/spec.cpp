@@ -235,7 +235,7 @@ SweepSpec load_sweep(const std::string& path) {
     fs::path p = fs::path(scen);
     if (p.is_relative()) p = fs::path(path).parent_path() / p;
     p = p.lexically_normal();
-    if (!fs::is_regular_file(p)) top.fail("scenario", fmt::format("no such scenario file '{}'", p.string()));
+    if (!is_file(p)) top.fail("scenario", fmt::format("no such scenario file '{}'", p.string()));
     spec.scenario = p.string();
     std::error_code ec;
     const fs::path abs = fs::weakly_canonical(fs::absolute(p), ec);

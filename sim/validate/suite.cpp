@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "config/reader.hpp"
+#include "core/input.hpp"
 
 namespace trainsim::validate {
 
@@ -97,7 +98,7 @@ Family load_family(const fs::path& cases_toml, const fs::path& suite_dir) {
     if (has_scenario) {
       const std::string rel = s.string("scenario");
       fs::path p = fs::path(rel).is_absolute() ? fs::path(rel) : cases_toml.parent_path() / rel;
-      if (!fs::is_regular_file(p)) s.fail("scenario", fmt::format("no such file '{}'", p.string()));
+      if (!is_file(p)) s.fail("scenario", fmt::format("no such file '{}'", p.string()));
       c.scenario = p.string();
       c.scenario_rel = p.lexically_normal().lexically_relative(suite_dir.lexically_normal()).generic_string();
       if (c.scenario_rel.empty()) c.scenario_rel = p.generic_string();
@@ -142,7 +143,7 @@ Suite load_suite(const fs::path& dir) {
   std::vector<fs::path> tables;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_directory() && fs::is_regular_file(e.path() / "cases.toml")) tables.push_back(e.path() / "cases.toml");
+    if (e.is_directory() && is_file(e.path() / "cases.toml")) tables.push_back(e.path() / "cases.toml");
   if (ec) throw UsageError(fmt::format("--suite: cannot read '{}': {}", dir.string(), ec.message()));
   if (tables.empty())
     throw UsageError(fmt::format("--suite: '{}' has no case tables (expected <family>/cases.toml)", dir.string()));
