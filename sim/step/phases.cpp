@@ -63,6 +63,14 @@ PhaseBuilder::PhaseBuilder(const Scenario& sc, const PlanConfig& plan, const Tra
 }
 
 Time PhaseBuilder::op_time(const Op& o, int sms) {
+  if (in_stage_) {
+    auto at = stage_tally_.find(OpAt{&o, sms});
+    if (at != stage_tally_.end()) {
+      Tally& tl = tallies_[at->second];
+      ++tl.n;
+      return tl.cost->time + gap_;
+    }
+  }
   std::shared_ptr<const calibration::OpCost> oc = cost_.op_cost(o, sms);
   const Time t = oc->time + gap_;
   // The op class is part of the memo's key, so one answer always belongs to one class. The
@@ -72,6 +80,7 @@ Time PhaseBuilder::op_time(const Op& o, int sms) {
   Tally& tl = tallies_[it->second];
   TS_ASSERT(tl.cls == o.cls, "one op cost answered for two op classes");
   ++tl.n;
+  if (in_stage_) stage_tally_.emplace(OpAt{&o, sms}, it->second);
   return t;
 }
 
@@ -423,6 +432,14 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
 }
 
 StagePhases PhaseBuilder::stage(const std::vector<LayerOps>& layers, double background_pp_bytes) {
+  struct InStage {  // the per-call tally of op addresses (see phases.hpp), emptied on any exit
+    PhaseBuilder& b;
+    explicit InStage(PhaseBuilder& pb) : b(pb) { b.in_stage_ = true; }
+    ~InStage() {
+      b.in_stage_ = false;
+      b.stage_tally_.clear();
+    }
+  } in_stage(*this);
   StagePhases S;
   int moe = 0;
   for (const auto& L : layers) moe += L.moe && comm_.ep_comm() ? 1 : 0;

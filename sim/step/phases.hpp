@@ -122,6 +122,21 @@ class PhaseBuilder {
   };
   std::unordered_map<const calibration::OpCost*, std::size_t> tally_of_;
   std::vector<Tally> tallies_;
+  // While stage() runs, every op asked about is an element of its `layers` (alive and unchanged
+  // for the call): the tally of each (op address, SMs) is kept so that repeated questions skip
+  // the cost model's memo key. Emptied when stage() returns.
+  struct OpAt {
+    const Op* op;
+    int sms;
+    bool operator==(const OpAt&) const = default;
+  };
+  struct OpAtHash {
+    std::size_t operator()(const OpAt& k) const {
+      return std::hash<const void*>()(k.op) ^ (static_cast<std::size_t>(k.sms) * 0x9e3779b97f4a7c15ull);
+    }
+  };
+  bool in_stage_ = false;
+  std::unordered_map<OpAt, std::size_t, OpAtHash> stage_tally_;
 };
 
 }  // namespace trainsim::step
