@@ -34,7 +34,7 @@ IdleSplit split_idle(double idle, double no_sends, double equal) {
   return s;
 }
 
-void add_op_parts(const StepResult& R, const graph::Replay& rep, Breakdown& b) {
+void add_op_parts(const StepView& R, const graph::Replay& rep, Breakdown& b) {
   const double n = static_cast<double>(rep.ops.size());
   Time compute, recompute, tp, ep, cp, dp;
   for (std::size_t r = 0; r < rep.ops.size(); ++r)

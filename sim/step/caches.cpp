@@ -199,11 +199,24 @@ std::shared_ptr<const PipelineReplays> pipeline_replays(const PlanConfig& plan, 
       return it->second.first / it->second.second;
     };
     const auto shape = step_task_graph(plan, microbatches, combined);
-    PipelineReplays out{schedule::run(*sched, graph::TaskGraph::retimed(*shape, times, p2p), times, p2p), {}, {}};
-    out.free_sends = graph::replay(graph::TaskGraph::retimed(*shape, times, Time::zero()));
-    out.equal_stages = graph::replay(graph::TaskGraph::retimed(*shape, equal, Time::zero()));
+    PipelineReplays out{schedule::run(*sched, graph::TaskGraph::retimed(*shape, times, p2p), times, p2p),
+                        std::make_shared<PipelineReplays::Idle>()};
+    out.idle->shape = shape;
+    out.idle->times = times;
+    out.idle->equal = equal;
     return out;
   });
 }
+
+const PipelineReplays::Idle& PipelineReplays::made() const {
+  std::call_once(idle->once, [&] {
+    idle->free_sends = graph::replay(graph::TaskGraph::retimed(*idle->shape, idle->times, Time::zero()));
+    idle->equal_stages = graph::replay(graph::TaskGraph::retimed(*idle->shape, idle->equal, Time::zero()));
+  });
+  return *idle;
+}
+
+const graph::Replay& PipelineReplays::free_sends() const { return made().free_sends; }
+const graph::Replay& PipelineReplays::equal_stages() const { return made().equal_stages; }
 
 }  // namespace trainsim::step
