@@ -262,11 +262,13 @@ OpCost FittedCostModel::op_time(const Op& op, int sms_in) const {
 }
 
 std::shared_ptr<const OpCost> FittedCostModel::op_cost(const Op& op, int sms) const {
-  // Every field of the Op and the SM count: op_time reads nothing else of its arguments.
-  KeyWriter k;
+  // Every field of the Op and the SM count: op_time reads nothing else of its arguments. The
+  // key is written into one buffer per thread and looked up as a view.
+  thread_local KeyWriter k;
+  k.clear();
   k.add(op.name).add(static_cast<int>(op.cls)).add(static_cast<int>(op.pass)).add(op.m).add(op.n).add(op.k);
   k.add(op.groups).add(op.dtype).add(op.flops).add(op.flops_full).add(op.bytes).add(sms);
-  return memo_->get(k.str(), [&] { return op_time(op, sms); });
+  return memo_->get(std::string_view(k.str()), [&] { return op_time(op, sms); });
 }
 
 void FittedCostModel::set_attention_fallback(std::shared_ptr<const FittedCostModel> f) {

@@ -161,6 +161,7 @@ class KeyWriter {
   }
   const std::string& str() const { return out_; }
   std::string take() { return std::move(out_); }
+  void clear() { out_.clear(); }  // keeps the buffer: a reused writer does not allocate
 
  private:
   KeyWriter& raw(const void* p, std::size_t n) {
@@ -171,6 +172,13 @@ class KeyWriter {
 };
 
 // --- the memo ---------------------------------------------------------------------------------
+// Hashes std::string and std::string_view alike, so a string-keyed memo is searched with a view
+// of a reused buffer (no key string built per lookup).
+struct StringKeyHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+
 template <class Key, class Value, class Hash = std::hash<Key>, class Eq = std::equal_to<Key>>
 class Memo final : public MemoBase {
   using Map = std::unordered_map<Key, std::shared_ptr<const Value>, Hash, Eq>;
@@ -179,9 +187,10 @@ class Memo final : public MemoBase {
   Memo(std::string name, std::size_t capacity) : MemoBase(std::move(name)), capacity_(std::max<std::size_t>(capacity, 1)) {}
   ~Memo() override { unregister(); }
 
-  // The value of `key`: stored, or compute() (returning a Value) stored and returned.
-  template <class F>
-  std::shared_ptr<const Value> get(const Key& key, F&& compute) {
+  // The value of `key`: stored, or compute() (returning a Value) stored and returned. `K` is Key,
+  // or with a transparent Hash and Eq anything they compare with Key (a string_view).
+  template <class K, class F>
+  std::shared_ptr<const Value> get(const K& key, F&& compute) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = map_.find(key);
@@ -190,17 +199,18 @@ class Memo final : public MemoBase {
         return it->second;
       }
     }
+    Key owned(key);  // `key` may view a buffer that compute() reuses
     auto value = std::make_shared<const Value>(std::forward<F>(compute)());
     Map evicted;  // destroyed after the lock below is released
     std::lock_guard<std::mutex> lock(mu_);
     ++misses_;
-    auto it = map_.find(key);
+    auto it = map_.find(owned);
     if (it != map_.end()) return it->second;  // another thread stored it meanwhile (equal)
     if (map_.size() >= capacity_) {
       evictions_ += map_.size();
       evicted.swap(map_);
     }
-    map_.emplace(key, value);
+    map_.emplace(std::move(owned), value);
     return value;
   }
 
@@ -242,6 +252,6 @@ class Memo final : public MemoBase {
 
 // The common case: keys built with KeyWriter.
 template <class Value>
-using StringMemo = Memo<std::string, Value>;
+using StringMemo = Memo<std::string, Value, StringKeyHash, std::equal_to<>>;
 
 }  // namespace trainsim
