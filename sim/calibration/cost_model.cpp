@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -434,7 +435,7 @@ class LoadedModels final : public MemoBase {
     ++hits_;
   }
   void store(const std::string& key, Entry e) {
-    Map replaced;  // destroyed after the lock below is released (a model owns its op-cost memo)
+    Entry evicted;  // destroyed after the lock below is released (a model owns its op-cost memo)
     std::lock_guard<std::mutex> lock(mu_);
     ++misses_;
     auto it = map_.find(key);
@@ -442,10 +443,14 @@ class LoadedModels final : public MemoBase {
       std::swap(it->second, e);  // the old entry leaves with `e`, after the lock
       return;
     }
-    if (map_.size() >= kCapacity) {
-      evictions_ += map_.size();
-      replaced.swap(map_);
+    if (map_.size() >= kCapacity) {  // the oldest goes
+      auto oldest = map_.find(order_.front());
+      evicted = std::move(oldest->second);
+      map_.erase(oldest);
+      order_.pop_front();
+      ++evictions_;
     }
+    order_.push_back(key);
     map_.emplace(key, std::move(e));
   }
   MemoStats stats() const override {
@@ -462,6 +467,7 @@ class LoadedModels final : public MemoBase {
     auto out = std::make_shared<Map>();
     std::lock_guard<std::mutex> lock(mu_);
     out->swap(map_);
+    order_.clear();
     return out;
   }
   void reset_counters() override {
@@ -474,6 +480,7 @@ class LoadedModels final : public MemoBase {
   static constexpr std::size_t kCapacity = 32;
   mutable std::mutex mu_;
   Map map_;
+  std::deque<std::string> order_;  // keys in insertion order (eviction order)
   std::uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
 };
 

@@ -11,8 +11,9 @@
 // Thread safety: every Memo holds one mutex; the computation of a miss runs outside it (two
 // threads that miss the same key both compute it, and the first result stored is kept: the two
 // are equal by purity). A computation that throws stores nothing and rethrows.
-// Memory: at most `capacity` entries; an insert into a full memo first empties it (counted as
-// evictions). Values are held by shared_ptr, so an evicted value stays valid for its holders.
+// Memory: at most `capacity` entries; an insert into a full memo first evicts the oldest entry
+// (first in, first out; counted). Values are held by shared_ptr, so an evicted value stays valid
+// for its holders.
 // Counters: hits, misses, entries, evictions per memo; memo_stats() sums them over every live
 // memo of one name (a per-cost-model memo exists once per model), for benchmarks and tests.
 
@@ -20,6 +21,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -201,15 +203,19 @@ class Memo final : public MemoBase {
     }
     Key owned(key);  // `key` may view a buffer that compute() reuses
     auto value = std::make_shared<const Value>(std::forward<F>(compute)());
-    Map evicted;  // destroyed after the lock below is released
+    std::shared_ptr<const Value> evicted;  // destroyed after the lock below is released
     std::lock_guard<std::mutex> lock(mu_);
     ++misses_;
     auto it = map_.find(owned);
     if (it != map_.end()) return it->second;  // another thread stored it meanwhile (equal)
     if (map_.size() >= capacity_) {
-      evictions_ += map_.size();
-      evicted.swap(map_);
+      auto oldest = map_.find(order_.front());
+      evicted = std::move(oldest->second);
+      map_.erase(oldest);
+      order_.pop_front();
+      ++evictions_;
     }
+    order_.push_back(owned);
     map_.emplace(std::move(owned), value);
     return value;
   }
@@ -235,6 +241,7 @@ class Memo final : public MemoBase {
     auto out = std::make_shared<Map>();
     std::lock_guard<std::mutex> lock(mu_);
     out->swap(map_);
+    order_.clear();
     return out;
   }
   void reset_counters() override {
@@ -246,6 +253,7 @@ class Memo final : public MemoBase {
  private:
   mutable std::mutex mu_;
   Map map_;
+  std::deque<Key> order_;  // keys in insertion order (eviction order)
   std::size_t capacity_;
   std::uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
 };
