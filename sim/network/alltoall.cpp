@@ -31,7 +31,7 @@ class Rng {
 class Router {
  public:
   Router(const AllToAllSpec& s, int experts, int gpn, int nodes)
-      : experts_(experts), per_rank_(experts / s.ep), gpn_(gpn), nodes_(nodes), topk_(s.topk),
+      : experts_(experts), per_rank_(experts / s.ep), gpn_(gpn), topk_(s.topk),
         max_nodes_(std::min(s.max_nodes, nodes)), drawn_(static_cast<std::size_t>(experts), 0) {
     if (s.skew > 0) {
       // Zipf popularity over a seeded random ranking of the experts (Fisher-Yates).
@@ -80,7 +80,7 @@ class Router {
   }
 
  private:
-  int experts_, per_rank_, gpn_, nodes_, topk_, max_nodes_;
+  int experts_, per_rank_, gpn_, topk_, max_nodes_;
   std::vector<char> drawn_;
   std::vector<int> touched_;
   std::vector<double> cum_;
