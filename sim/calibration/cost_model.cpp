@@ -262,6 +262,10 @@ OpCost FittedCostModel::op_time(const Op& op, int sms_in) const {
   throw InternalError("op_time: unknown op class");
 }
 
+// A field added to Op must join the op-cost key below (and step/phases.cpp's OpShapeEq): x86-64
+// size under the Itanium C++ ABI and libstdc++, which both g++ and clang++ use here.
+static_assert(sizeof(Op) == 128, "Op changed: add the new field to the op-cost memo key");
+
 std::shared_ptr<const OpCost> FittedCostModel::op_cost(const Op& op, int sms) const {
   // Every field of the Op and the SM count: op_time reads nothing else of its arguments. The
   // key is written into one buffer per thread and looked up as a view.

@@ -1,6 +1,8 @@
 #include "step/phases.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "model/recompute.hpp"
@@ -71,6 +73,15 @@ Time PhaseBuilder::op_time(const Op& o, int sms) {
       return tl.cost->time + gap_;
     }
   }
+  {
+    auto sh = shape_tally_.find(OpRef{&o, sms});
+    if (sh != shape_tally_.end()) {
+      Tally& tl = tallies_[sh->second];
+      ++tl.n;
+      if (in_stage_) stage_tally_.emplace(OpAt{&o, sms}, sh->second);
+      return tl.cost->time + gap_;
+    }
+  }
   std::shared_ptr<const calibration::OpCost> oc = cost_.op_cost(o, sms);
   const Time t = oc->time + gap_;
   // The op class is part of the memo's key, so one answer always belongs to one class. The
@@ -81,7 +92,26 @@ Time PhaseBuilder::op_time(const Op& o, int sms) {
   TS_ASSERT(tl.cls == o.cls, "one op cost answered for two op classes");
   ++tl.n;
   if (in_stage_) stage_tally_.emplace(OpAt{&o, sms}, it->second);
+  shape_tally_.emplace(OpShape{o, sms}, it->second);
   return t;
+}
+
+std::size_t PhaseBuilder::OpShapeHash::hash(const Op& o, int sms) {
+  std::size_t h = std::hash<std::string_view>()(o.name);
+  const auto mix = [&](std::uint64_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
+  mix(std::hash<std::string_view>()(o.dtype));
+  mix(static_cast<std::uint64_t>(o.cls) << 8 | static_cast<std::uint64_t>(o.pass));
+  for (std::int64_t v : {o.m, o.n, o.k, o.groups}) mix(static_cast<std::uint64_t>(v));
+  for (double v : {o.flops, o.flops_full, o.bytes}) mix(std::bit_cast<std::uint64_t>(v));
+  mix(static_cast<std::uint64_t>(sms));
+  return h;
+}
+
+bool PhaseBuilder::OpShapeEq::same(const Op& a, int sa, const Op& b, int sb) {
+  const auto bits = [](double v) { return std::bit_cast<std::uint64_t>(v); };
+  return sa == sb && a.cls == b.cls && a.pass == b.pass && a.m == b.m && a.n == b.n && a.k == b.k &&
+         a.groups == b.groups && bits(a.flops) == bits(b.flops) && bits(a.flops_full) == bits(b.flops_full) &&
+         bits(a.bytes) == bits(b.bytes) && a.name == b.name && a.dtype == b.dtype;
 }
 
 CostCounts PhaseBuilder::counts() const {

@@ -137,6 +137,31 @@ class PhaseBuilder {
   };
   bool in_stage_ = false;
   std::unordered_map<OpAt, std::size_t, OpAtHash> stage_tally_;
+  // Every question asked of this builder, by the op's content (every field the cost model's memo
+  // keys on, doubles by their bits) and SMs: the stages of a step repeat the same op shapes, and
+  // this lookup needs no key string and no lock.
+  struct OpShape {
+    Op op;
+    int sms;
+  };
+  struct OpRef {
+    const Op* op;
+    int sms;
+  };
+  struct OpShapeHash {
+    using is_transparent = void;
+    std::size_t operator()(const OpShape& k) const { return hash(k.op, k.sms); }
+    std::size_t operator()(const OpRef& k) const { return hash(*k.op, k.sms); }
+    static std::size_t hash(const Op& o, int sms);
+  };
+  struct OpShapeEq {
+    using is_transparent = void;
+    static bool same(const Op& a, int sa, const Op& b, int sb);
+    bool operator()(const OpShape& a, const OpShape& b) const { return same(a.op, a.sms, b.op, b.sms); }
+    bool operator()(const OpShape& a, const OpRef& b) const { return same(a.op, a.sms, *b.op, b.sms); }
+    bool operator()(const OpRef& a, const OpShape& b) const { return same(*a.op, a.sms, b.op, b.sms); }
+  };
+  std::unordered_map<OpShape, std::size_t, OpShapeHash, OpShapeEq> shape_tally_;
 };
 
 }  // namespace trainsim::step
