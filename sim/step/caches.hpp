@@ -100,6 +100,7 @@ struct PipelineReplays {
     std::once_flag once;
     std::shared_ptr<const graph::TaskGraph> shape;
     graph::OpTimes times, equal;
+    std::vector<Time> node_times;
     graph::Replay free_sends, equal_stages;
   };
   std::shared_ptr<Idle> idle;
@@ -108,8 +109,11 @@ struct PipelineReplays {
   const Idle& made() const;
 };
 
-// Memo "pipeline replay". `durations`: every op run the schedule uses, by key.
+// Memo "pipeline replay". `durations`: every op run the schedule uses, by key (the memo's key);
+// `node_times`: the same per op of the schedule, rank by rank in program order (what it follows
+// from `durations`, to replay without looking each op up).
 std::shared_ptr<const PipelineReplays> pipeline_replays(const PlanConfig& plan, int microbatches, bool combined,
-                                                        const std::map<OpRunKey, Time>& durations, Time p2p);
+                                                        const std::map<OpRunKey, Time>& durations,
+                                                        const std::vector<Time>& node_times, Time p2p);
 
 }  // namespace trainsim::step

@@ -98,19 +98,28 @@ StepResult simulate(const Scenario& sc, std::size_t phase_index, i64 global_batc
   std::map<OpRunKey, Time> durations;
   std::map<OpRunKey, const OpRun*> runs;
   std::vector<std::shared_ptr<const OpRun>> held;  // keeps `runs` valid
-  for (std::size_t r = 0; r < sched->order.size(); ++r)
+  std::vector<std::vector<const OpRun*>> per_op(sched->order.size());
+  std::vector<Time> node_times;  // every op's duration, rank by rank in program order
+  for (std::size_t r = 0; r < sched->order.size(); ++r) {
+    per_op[r].reserve(sched->order[r].size());
     for (const graph::Op& op : sched->order[r]) {
       const auto key = key_of(ptopo, static_cast<int>(r), op);
-      if (runs.count(key)) continue;
-      held.push_back(setup->op_run(key));
-      durations.emplace(key, held.back()->duration);
-      runs.emplace(key, held.back().get());
+      auto it = runs.find(key);
+      if (it == runs.end()) {
+        held.push_back(setup->op_run(key));
+        durations.emplace(key, held.back()->duration);
+        it = runs.emplace(key, held.back().get()).first;
+      }
+      per_op[r].push_back(it->second);
+      node_times.push_back(it->second->duration);
     }
+  }
 
   // --- the pipeline ----------------------------------------------------------------------------
   R.breakdown.p2p_s = comm.p2p.seconds();
-  const std::shared_ptr<const PipelineReplays> replays = pipeline_replays(plan, M, combined, durations, comm.p2p);
-  const StepView view{&replays->pipeline, &setup->stages, &runs};
+  const std::shared_ptr<const PipelineReplays> replays =
+      pipeline_replays(plan, M, combined, durations, node_times, comm.p2p);
+  const StepView view{&replays->pipeline, &setup->stages, &runs, &per_op};
   const auto& rep = replays->pipeline.replay;
   R.pipeline_s = rep.makespan.seconds();
   add_op_parts(view, rep, R.breakdown);

@@ -131,6 +131,8 @@ struct StepView {
   const schedule::Result* pipeline = nullptr;
   const std::vector<StageCost>* stages = nullptr;
   const std::map<std::tuple<int, int, int>, const OpRun*>* runs = nullptr;
+  // per_op[r][i]: the run of rank r's i-th op in program order (the replay's rep.ops[r][i]).
+  const std::vector<std::vector<const OpRun*>>* per_op = nullptr;
   const OpRun* op_run(int rank, const graph::Op& op) const;  // null if the step has none
 };
 
