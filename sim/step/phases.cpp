@@ -64,36 +64,41 @@ PhaseBuilder::PhaseBuilder(const Scenario& sc, const PlanConfig& plan, const Tra
   gap_ = cost.kernel_gap();
 }
 
+std::int32_t* PhaseBuilder::stage_slot(const Op& o, int sms) {
+  if (!in_stage_) return nullptr;
+  const int slot = sms == sms_ ? 0 : sms == shared_sms_ ? 1 : -1;
+  if (slot < 0) return nullptr;
+  for (const OpRange& r : stage_ranges_)
+    if (&o >= r.begin && &o < r.end)
+      return &stage_slots_[2 * (r.base + static_cast<std::size_t>(&o - r.begin)) + static_cast<std::size_t>(slot)];
+  return nullptr;
+}
+
 Time PhaseBuilder::op_time(const Op& o, int sms) {
-  if (in_stage_) {
-    auto at = stage_tally_.find(OpAt{&o, sms});
-    if (at != stage_tally_.end()) {
-      Tally& tl = tallies_[at->second];
-      ++tl.n;
-      return tl.cost->time + gap_;
-    }
+  std::int32_t* slot = stage_slot(o, sms);
+  if (slot != nullptr && *slot >= 0) {
+    Tally& tl = tallies_[static_cast<std::size_t>(*slot)];
+    ++tl.n;
+    return tl.cost->time + gap_;
   }
-  {
-    auto sh = shape_tally_.find(OpRef{&o, sms});
-    if (sh != shape_tally_.end()) {
-      Tally& tl = tallies_[sh->second];
-      ++tl.n;
-      if (in_stage_) stage_tally_.emplace(OpAt{&o, sms}, sh->second);
-      return tl.cost->time + gap_;
-    }
+  std::size_t index = 0;
+  auto sh = shape_tally_.find(OpRef{&o, sms});
+  if (sh != shape_tally_.end()) {
+    index = sh->second;
+  } else {
+    std::shared_ptr<const calibration::OpCost> oc = cost_.op_cost(o, sms);
+    // The op class is part of the memo's key, so one answer always belongs to one class. The
+    // tally holds the answer, so its address is not reused while counted.
+    auto [it, fresh] = tally_of_.emplace(oc.get(), tallies_.size());
+    if (fresh) tallies_.push_back(Tally{std::move(oc), o.cls, 0});
+    TS_ASSERT(tallies_[it->second].cls == o.cls, "one op cost answered for two op classes");
+    index = it->second;
+    shape_tally_.emplace(OpShape{o, sms}, index);
   }
-  std::shared_ptr<const calibration::OpCost> oc = cost_.op_cost(o, sms);
-  const Time t = oc->time + gap_;
-  // The op class is part of the memo's key, so one answer always belongs to one class. The
-  // tally holds the answer, so its address is not reused while counted.
-  auto [it, fresh] = tally_of_.emplace(oc.get(), tallies_.size());
-  if (fresh) tallies_.push_back(Tally{std::move(oc), o.cls, 0});
-  Tally& tl = tallies_[it->second];
-  TS_ASSERT(tl.cls == o.cls, "one op cost answered for two op classes");
+  if (slot != nullptr) *slot = static_cast<std::int32_t>(index);
+  Tally& tl = tallies_[index];
   ++tl.n;
-  if (in_stage_) stage_tally_.emplace(OpAt{&o, sms}, it->second);
-  shape_tally_.emplace(OpShape{o, sms}, it->second);
-  return t;
+  return tl.cost->time + gap_;
 }
 
 std::size_t PhaseBuilder::OpShapeHash::hash(const Op& o, int sms) {
@@ -462,14 +467,23 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
 }
 
 StagePhases PhaseBuilder::stage(const std::vector<LayerOps>& layers, double background_pp_bytes) {
-  struct InStage {  // the per-call tally of op addresses (see phases.hpp), emptied on any exit
+  struct InStage {  // the per-call tallies by op position (see phases.hpp), emptied on any exit
     PhaseBuilder& b;
-    explicit InStage(PhaseBuilder& pb) : b(pb) { b.in_stage_ = true; }
+    InStage(PhaseBuilder& pb, const std::vector<LayerOps>& layers) : b(pb) {
+      std::size_t n = 0;
+      for (const auto& L : layers) {
+        b.stage_ranges_.push_back(OpRange{L.ops.data(), L.ops.data() + L.ops.size(), n});
+        n += L.ops.size();
+      }
+      b.stage_slots_.assign(2 * n, -1);
+      b.in_stage_ = true;
+    }
     ~InStage() {
       b.in_stage_ = false;
-      b.stage_tally_.clear();
+      b.stage_ranges_.clear();
+      b.stage_slots_.clear();
     }
-  } in_stage(*this);
+  } in_stage(*this, layers);
   StagePhases S;
   int moe = 0;
   for (const auto& L : layers) moe += L.moe && comm_.ep_comm() ? 1 : 0;

@@ -123,20 +123,17 @@ class PhaseBuilder {
   std::unordered_map<const calibration::OpCost*, std::size_t> tally_of_;
   std::vector<Tally> tallies_;
   // While stage() runs, every op asked about is an element of its `layers` (alive and unchanged
-  // for the call): the tally of each (op address, SMs) is kept so that repeated questions skip
-  // the cost model's memo key. Emptied when stage() returns.
-  struct OpAt {
-    const Op* op;
-    int sms;
-    bool operator==(const OpAt&) const = default;
-  };
-  struct OpAtHash {
-    std::size_t operator()(const OpAt& k) const {
-      return std::hash<const void*>()(k.op) ^ (static_cast<std::size_t>(k.sms) * 0x9e3779b97f4a7c15ull);
-    }
+  // for the call): each op's tally on all SMs and on the SMs communication leaves is kept by the
+  // op's position, so repeated questions skip any lookup by content. Emptied when stage() returns.
+  struct OpRange {
+    const Op* begin;
+    const Op* end;
+    std::size_t base;
   };
   bool in_stage_ = false;
-  std::unordered_map<OpAt, std::size_t, OpAtHash> stage_tally_;
+  std::vector<OpRange> stage_ranges_;
+  std::vector<std::int32_t> stage_slots_;  // [2 * position + (0: all SMs, 1: shared SMs)], -1 unknown
+  std::int32_t* stage_slot(const Op& o, int sms);  // null when the op or SM count has no slot
   // Every question asked of this builder, by the op's content (every field the cost model's memo
   // keys on, doubles by their bits) and SMs: the stages of a step repeat the same op shapes, and
   // this lookup needs no key string and no lock.
