@@ -12,8 +12,9 @@
 //   BM_EvaluateDeepSeekVaried  bench/deepseek-v3-varied.toml: 12 points (3 GPUs x 2 schedules x
 //                              2 batches) one after another, memos emptied before each pass
 //   BM_EvaluateDeepSeekWhatIf  the 24 points of the what-if sweep, memos emptied before each pass
-// Counters: <memo>_hit% (hits / lookups over the last iteration) and <memo>_hits, <memo>_misses
-// per iteration, for every memo.
+// Counters, for every memo: <memo>_hit% (hits / lookups) and <memo>_hits, <memo>_misses: over
+// the last pass for the cold ones (the memos are emptied and their counters zeroed before each
+// pass), per evaluation for BM_EvaluateDeepSeekRepeat.
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,13 +45,14 @@ void evaluate_all(benchmark::State& state, const std::string& sweep_file, std::s
 void BM_EvaluateSmall(benchmark::State& state) { evaluate_all(state, "scenarios/sweeps/llama3-8b-plans.toml", 1000); }
 
 // The memos' counters as benchmark counters (see the top of the file).
-void memo_counters(benchmark::State& state) {
+void memo_counters(benchmark::State& state, bool per_iteration) {
+  const auto flags = per_iteration ? benchmark::Counter::kAvgIterations : benchmark::Counter::kDefaults;
   for (const auto& m : trainsim::memo_stats()) {
     std::string n = m.name;
     std::replace(n.begin(), n.end(), ' ', '_');
     state.counters[n + "_hit%"] = 100.0 * m.hit_rate();
-    state.counters[n + "_hits"] = benchmark::Counter(static_cast<double>(m.hits), benchmark::Counter::kAvgIterations);
-    state.counters[n + "_misses"] = benchmark::Counter(static_cast<double>(m.misses), benchmark::Counter::kAvgIterations);
+    state.counters[n + "_hits"] = benchmark::Counter(static_cast<double>(m.hits), flags);
+    state.counters[n + "_misses"] = benchmark::Counter(static_cast<double>(m.misses), flags);
   }
 }
 
@@ -71,7 +73,7 @@ void evaluate_cold(benchmark::State& state, const std::string& sweep_file, std::
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * points.size()));
-  memo_counters(state);
+  memo_counters(state, false);
 }
 
 void BM_EvaluateDeepSeek(benchmark::State& state) { evaluate_cold(state, "scenarios/sweeps/deepseek-v3-what-if.toml", 2); }
@@ -90,7 +92,7 @@ void BM_EvaluateDeepSeekRepeat(benchmark::State& state) {
   trainsim::reset_memo_counters();
   for (auto _ : state) benchmark::DoNotOptimize(trainsim::sweep::evaluate_point(spec, point));
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-  memo_counters(state);
+  memo_counters(state, true);
 }
 
 // The whole command's work: evaluate on N worker threads and store every row in a fresh SQLite

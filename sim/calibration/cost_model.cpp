@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -262,12 +263,18 @@ OpCost FittedCostModel::op_time(const Op& op, int sms_in) const {
   throw InternalError("op_time: unknown op class");
 }
 
+// A field added to Op must join the op-cost key below (and step/phases.cpp's OpShapeEq): x86-64
+// size under the Itanium C++ ABI and libstdc++, which both g++ and clang++ use here.
+static_assert(sizeof(Op) == 128, "Op changed: add the new field to the op-cost memo key");
+
 std::shared_ptr<const OpCost> FittedCostModel::op_cost(const Op& op, int sms) const {
-  // Every field of the Op and the SM count: op_time reads nothing else of its arguments.
-  KeyWriter k;
+  // Every field of the Op and the SM count: op_time reads nothing else of its arguments. The
+  // key is written into one buffer per thread and looked up as a view.
+  thread_local KeyWriter k;
+  k.clear();
   k.add(op.name).add(static_cast<int>(op.cls)).add(static_cast<int>(op.pass)).add(op.m).add(op.n).add(op.k);
   k.add(op.groups).add(op.dtype).add(op.flops).add(op.flops_full).add(op.bytes).add(sms);
-  return memo_->get(k.str(), [&] { return op_time(op, sms); });
+  return memo_->get(std::string_view(k.str()), [&] { return op_time(op, sms); });
 }
 
 void FittedCostModel::set_attention_fallback(std::shared_ptr<const FittedCostModel> f) {
@@ -433,7 +440,7 @@ class LoadedModels final : public MemoBase {
     ++hits_;
   }
   void store(const std::string& key, Entry e) {
-    Map replaced;  // destroyed after the lock below is released (a model owns its op-cost memo)
+    Entry evicted;  // destroyed after the lock below is released (a model owns its op-cost memo)
     std::lock_guard<std::mutex> lock(mu_);
     ++misses_;
     auto it = map_.find(key);
@@ -441,10 +448,14 @@ class LoadedModels final : public MemoBase {
       std::swap(it->second, e);  // the old entry leaves with `e`, after the lock
       return;
     }
-    if (map_.size() >= kCapacity) {
-      evictions_ += map_.size();
-      replaced.swap(map_);
+    if (map_.size() >= kCapacity) {  // the oldest goes
+      auto oldest = map_.find(order_.front());
+      evicted = std::move(oldest->second);
+      map_.erase(oldest);
+      order_.pop_front();
+      ++evictions_;
     }
+    order_.push_back(key);
     map_.emplace(key, std::move(e));
   }
   MemoStats stats() const override {
@@ -461,6 +472,7 @@ class LoadedModels final : public MemoBase {
     auto out = std::make_shared<Map>();
     std::lock_guard<std::mutex> lock(mu_);
     out->swap(map_);
+    order_.clear();
     return out;
   }
   void reset_counters() override {
@@ -473,6 +485,7 @@ class LoadedModels final : public MemoBase {
   static constexpr std::size_t kCapacity = 32;
   mutable std::mutex mu_;
   Map map_;
+  std::deque<std::string> order_;  // keys in insertion order (eviction order)
   std::uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
 };
 

@@ -11,8 +11,9 @@
 // Thread safety: every Memo holds one mutex; the computation of a miss runs outside it (two
 // threads that miss the same key both compute it, and the first result stored is kept: the two
 // are equal by purity). A computation that throws stores nothing and rethrows.
-// Memory: at most `capacity` entries; an insert into a full memo first empties it (counted as
-// evictions). Values are held by shared_ptr, so an evicted value stays valid for its holders.
+// Memory: at most `capacity` entries; an insert into a full memo first evicts the oldest entry
+// (first in, first out; counted). Values are held by shared_ptr, so an evicted value stays valid
+// for its holders.
 // Counters: hits, misses, entries, evictions per memo; memo_stats() sums them over every live
 // memo of one name (a per-cost-model memo exists once per model), for benchmarks and tests.
 
@@ -20,6 +21,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -161,6 +163,7 @@ class KeyWriter {
   }
   const std::string& str() const { return out_; }
   std::string take() { return std::move(out_); }
+  void clear() { out_.clear(); }  // keeps the buffer: a reused writer does not allocate
 
  private:
   KeyWriter& raw(const void* p, std::size_t n) {
@@ -171,6 +174,13 @@ class KeyWriter {
 };
 
 // --- the memo ---------------------------------------------------------------------------------
+// Hashes std::string and std::string_view alike, so a string-keyed memo is searched with a view
+// of a reused buffer (no key string built per lookup).
+struct StringKeyHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+
 template <class Key, class Value, class Hash = std::hash<Key>, class Eq = std::equal_to<Key>>
 class Memo final : public MemoBase {
   using Map = std::unordered_map<Key, std::shared_ptr<const Value>, Hash, Eq>;
@@ -179,9 +189,10 @@ class Memo final : public MemoBase {
   Memo(std::string name, std::size_t capacity) : MemoBase(std::move(name)), capacity_(std::max<std::size_t>(capacity, 1)) {}
   ~Memo() override { unregister(); }
 
-  // The value of `key`: stored, or compute() (returning a Value) stored and returned.
-  template <class F>
-  std::shared_ptr<const Value> get(const Key& key, F&& compute) {
+  // The value of `key`: stored, or compute() (returning a Value) stored and returned. `K` is Key,
+  // or with a transparent Hash and Eq anything they compare with Key (a string_view).
+  template <class K, class F>
+  std::shared_ptr<const Value> get(const K& key, F&& compute) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = map_.find(key);
@@ -190,17 +201,22 @@ class Memo final : public MemoBase {
         return it->second;
       }
     }
+    Key owned(key);  // `key` may view a buffer that compute() reuses
     auto value = std::make_shared<const Value>(std::forward<F>(compute)());
-    Map evicted;  // destroyed after the lock below is released
+    std::shared_ptr<const Value> evicted;  // destroyed after the lock below is released
     std::lock_guard<std::mutex> lock(mu_);
     ++misses_;
-    auto it = map_.find(key);
+    auto it = map_.find(owned);
     if (it != map_.end()) return it->second;  // another thread stored it meanwhile (equal)
     if (map_.size() >= capacity_) {
-      evictions_ += map_.size();
-      evicted.swap(map_);
+      auto oldest = map_.find(order_.front());
+      evicted = std::move(oldest->second);
+      map_.erase(oldest);
+      order_.pop_front();
+      ++evictions_;
     }
-    map_.emplace(key, value);
+    order_.push_back(owned);
+    map_.emplace(std::move(owned), value);
     return value;
   }
 
@@ -225,6 +241,7 @@ class Memo final : public MemoBase {
     auto out = std::make_shared<Map>();
     std::lock_guard<std::mutex> lock(mu_);
     out->swap(map_);
+    order_.clear();
     return out;
   }
   void reset_counters() override {
@@ -236,12 +253,13 @@ class Memo final : public MemoBase {
  private:
   mutable std::mutex mu_;
   Map map_;
+  std::deque<Key> order_;  // keys in insertion order (eviction order)
   std::size_t capacity_;
   std::uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
 };
 
 // The common case: keys built with KeyWriter.
 template <class Value>
-using StringMemo = Memo<std::string, Value>;
+using StringMemo = Memo<std::string, Value, StringKeyHash, std::equal_to<>>;
 
 }  // namespace trainsim

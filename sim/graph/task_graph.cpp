@@ -243,6 +243,20 @@ TaskGraph TaskGraph::retimed(const TaskGraph& base, const OpTimes& times, Time p
   return tg;
 }
 
+TaskGraph TaskGraph::retimed(const TaskGraph& base, std::vector<Time> durations, Time p2p) {
+  TS_ASSERT(durations.size() == base.shape_->nodes.size(), "retimed: one duration per node");
+  for (std::size_t v = 0; v < durations.size(); ++v)
+    if (durations[v] < Time::zero())
+      throw InputError(fmt::format("{} has a negative duration", to_string(base.shape_->nodes[v].op)));
+  TaskGraph tg;
+  tg.shape_ = base.shape_;
+  tg.ranks_ = base.ranks_;
+  tg.p2p_ = p2p;
+  tg.lazy_ = std::make_shared<Lazy>();
+  tg.durations_ = std::move(durations);
+  return tg;
+}
+
 const Graph& TaskGraph::graph() const {
   std::call_once(lazy_->once, [&] {
     Graph& g = lazy_->g;

@@ -87,6 +87,8 @@ class TaskGraph {
   // edges (checked when `shape` was built), shared, not built again; O(V). Throws InputError for
   // a negative duration, as build() does.
   static TaskGraph retimed(const TaskGraph& shape, const OpTimes& times, Time p2p);
+  // The same with every node's duration given, in node order (rank by rank, program order).
+  static TaskGraph retimed(const TaskGraph& shape, std::vector<Time> durations, Time p2p);
 
   // The graph as Boost.Graph, made on first use (the replay does not need it): vertices in node
   // order, edges in the order build() found them.

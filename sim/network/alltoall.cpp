@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/memo.hpp"
 
 namespace trainsim::network {
 
@@ -31,7 +32,7 @@ class Rng {
 class Router {
  public:
   Router(const AllToAllSpec& s, int experts, int gpn, int nodes)
-      : experts_(experts), per_rank_(experts / s.ep), gpn_(gpn), nodes_(nodes), topk_(s.topk),
+      : experts_(experts), per_rank_(experts / s.ep), gpn_(gpn), topk_(s.topk),
         max_nodes_(std::min(s.max_nodes, nodes)), drawn_(static_cast<std::size_t>(experts), 0) {
     if (s.skew > 0) {
       // Zipf popularity over a seeded random ranking of the experts (Fisher-Yates).
@@ -80,7 +81,7 @@ class Router {
   }
 
  private:
-  int experts_, per_rank_, gpn_, nodes_, topk_, max_nodes_;
+  int experts_, per_rank_, gpn_, topk_, max_nodes_;
   std::vector<char> drawn_;
   std::vector<int> touched_;
   std::vector<double> cum_;
@@ -171,17 +172,12 @@ HitProbabilities sample_hit_probabilities(const Shape& sh, const AllToAllSpec& s
 // such problem and shared (a sweep or a batch ramp asks for the same one many times). Thread
 // safe; the cached value is exactly what the sample would give again, so results do not change.
 HitProbabilities hit_probabilities(const Shape& sh, const AllToAllSpec& spec) {
-  using Key = std::tuple<int, int, int, int, int, int, double, std::uint64_t>;
-  static std::mutex mu;
-  static std::map<Key, HitProbabilities> cache;
-  const Key key{sh.ep, sh.experts, sh.gpn, sh.nodes, spec.topk, spec.max_nodes, spec.skew, spec.seed};
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (auto it = cache.find(key); it != cache.end()) return it->second;
-  }
-  HitProbabilities hp = sample_hit_probabilities(sh, spec);
-  std::lock_guard<std::mutex> lock(mu);
-  return cache.emplace(key, std::move(hp)).first->second;
+  // Memo "routing sample" (core/memo.hpp): counted, bounded, emptied by clear_memos().
+  static StringMemo<HitProbabilities> memo("routing sample", 64);
+  KeyWriter k;
+  k.add(sh.ep).add(sh.experts).add(sh.gpn).add(sh.nodes).add(spec.topk).add(spec.max_nodes).add(spec.skew);
+  k.add(static_cast<std::uint64_t>(spec.seed));
+  return *memo.get(k.str(), [&] { return sample_hit_probabilities(sh, spec); });
 }
 
 GroupTraffic make_traffic(const Shape& sh, const AllToAllSpec& spec, int group, const HitProbabilities* hp) {

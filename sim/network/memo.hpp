@@ -8,6 +8,9 @@
 //   "topology"        TopologySpec                                   16
 //   "all-to-all"      TopologySpec + AllToAllSpec (every field)      1024
 //   "collective"      kind + TopologySpec + ranks in order + bytes   8192
+//   "routing sample"  (alltoall.cpp) the 2^16-token balanced-routing  64
+//                     sample: EP, experts, node shape, top-k, node
+//                     limit, skew, seed
 //
 // Thread-safe; a call that throws (an inconsistent spec) stores nothing and throws again on
 // the next call.

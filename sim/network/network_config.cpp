@@ -1,10 +1,15 @@
 #include "network/network_config.hpp"
 
+#include <fstream>
+#include <optional>
+#include <sstream>
+
 #include <fmt/format.h>
 
 #include "calibration/calibration_file.hpp"
 #include "core/error.hpp"
 #include "core/input.hpp"
+#include "core/memo.hpp"
 
 namespace trainsim::network {
 
@@ -26,9 +31,14 @@ Fabric parse_fabric(const std::string& name) {
   throw UsageError("unknown fabric '" + name + "' (expected single, rail, mpft or clos3)");
 }
 
-NetworkConfig calibrated_network(const std::string& gpu, const std::filesystem::path& data_dir, std::string* source) {
+namespace {
+struct Calibrated {
+  NetworkConfig config;
+  std::string source;
+};
+
+Calibrated read_calibrated(const std::filesystem::path& file) {
   NetworkConfig c;
-  const auto file = data_dir / "profiles" / gpu / "calibration.toml";
   std::string src = "no calibration file: library defaults";
   if (path_exists(file)) {
     const calibration::Calibration cal = calibration::read_calibration(file.string());
@@ -43,8 +53,31 @@ NetworkConfig calibrated_network(const std::string& gpu, const std::filesystem::
                             : fmt::format("{} efficiency: not in {}, library default", name, file.string());
     }
   }
-  if (source != nullptr) *source = src;
-  return c;
+  return {c, src};
+}
+
+// A file's bytes, or nullopt when it cannot be read (read_calibration then says why).
+std::optional<std::string> file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+NetworkConfig calibrated_network(const std::string& gpu, const std::filesystem::path& data_dir, std::string* source) {
+  // Memo "calibrated network": keyed on the file's path, whether it exists, and its bytes (every
+  // scenario load asks, a sweep's points for the same few GPUs).
+  static StringMemo<Calibrated> memo("calibrated network", 64);
+  const auto file = data_dir / "profiles" / gpu / "calibration.toml";
+  const bool exists = std::filesystem::exists(file);
+  const std::optional<std::string> bytes = exists ? file_bytes(file) : std::nullopt;
+  KeyWriter k;
+  k.add(file.string()).add(exists).add(bytes.has_value()).add(bytes.value_or(std::string()));
+  const auto r = memo.get(k.str(), [&] { return read_calibrated(file); });
+  if (source != nullptr) *source = r->source;
+  return r->config;
 }
 
 NetworkConfig parse_network(Section s, const NetworkConfig& defaults) {

@@ -34,12 +34,12 @@ IdleSplit split_idle(double idle, double no_sends, double equal) {
   return s;
 }
 
-void add_op_parts(const StepResult& R, const graph::Replay& rep, Breakdown& b) {
+void add_op_parts(const StepView& R, const graph::Replay& rep, Breakdown& b) {
   const double n = static_cast<double>(rep.ops.size());
   Time compute, recompute, tp, ep, cp, dp;
   for (std::size_t r = 0; r < rep.ops.size(); ++r)
-    for (const auto& ot : rep.ops[r]) {
-      const OpRun* run = R.op_run(static_cast<int>(r), ot.op);
+    for (std::size_t i = 0; i < rep.ops[r].size(); ++i) {
+      const OpRun* run = R.per_op ? (*R.per_op)[r][i] : R.op_run(static_cast<int>(r), rep.ops[r][i].op);
       TS_ASSERT(run != nullptr, "op run missing");
       compute += run->compute;
       recompute += run->recompute;

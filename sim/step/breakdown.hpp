@@ -30,6 +30,6 @@ struct IdleSplit {
 IdleSplit split_idle(double idle, double no_sends, double equal);
 
 // Adds the per-op parts of every op in the replay (mean over ranks) to `b`.
-void add_op_parts(const StepResult& R, const graph::Replay& rep, Breakdown& b);
+void add_op_parts(const StepView& R, const graph::Replay& rep, Breakdown& b);
 
 }  // namespace trainsim::step

@@ -164,7 +164,8 @@ std::shared_ptr<const graph::TaskGraph> step_task_graph(const PlanConfig& plan, 
 }
 
 std::shared_ptr<const PipelineReplays> pipeline_replays(const PlanConfig& plan, int microbatches, bool combined,
-                                                        const std::map<OpRunKey, Time>& durations, Time p2p) {
+                                                        const std::map<OpRunKey, Time>& durations,
+                                                        const std::vector<Time>& node_times, Time p2p) {
   static StringMemo<PipelineReplays> memo("pipeline replay", 64);
   KeyWriter k;
   add_schedule_key(k, plan, microbatches, combined);
@@ -200,11 +201,25 @@ std::shared_ptr<const PipelineReplays> pipeline_replays(const PlanConfig& plan, 
       return it->second.first / it->second.second;
     };
     const auto shape = step_task_graph(plan, microbatches, combined);
-    PipelineReplays out{schedule::run(*sched, graph::TaskGraph::retimed(*shape, times, p2p), times, p2p), {}, {}};
-    out.free_sends = graph::replay(graph::TaskGraph::retimed(*shape, times, Time::zero()));
-    out.equal_stages = graph::replay(graph::TaskGraph::retimed(*shape, equal, Time::zero()));
+    PipelineReplays out{schedule::run(*sched, graph::TaskGraph::retimed(*shape, node_times, p2p), times, p2p),
+                        std::make_shared<PipelineReplays::Idle>()};
+    out.idle->shape = shape;
+    out.idle->times = times;
+    out.idle->node_times = node_times;
+    out.idle->equal = equal;
     return out;
   });
 }
+
+const PipelineReplays::Idle& PipelineReplays::made() const {
+  std::call_once(idle->once, [&] {
+    idle->free_sends = graph::replay(graph::TaskGraph::retimed(*idle->shape, idle->node_times, Time::zero()));
+    idle->equal_stages = graph::replay(graph::TaskGraph::retimed(*idle->shape, idle->equal, Time::zero()));
+  });
+  return *idle;
+}
+
+const graph::Replay& PipelineReplays::free_sends() const { return made().free_sends; }
+const graph::Replay& PipelineReplays::equal_stages() const { return made().equal_stages; }
 
 }  // namespace trainsim::step

@@ -13,9 +13,9 @@
 //   "schedule"         the pipeline order of a schedule        schedule name, pp, micro-batches, vpp,
 //                                                              combined 1F1B
 //   "task graph"       its task graph (structure only)         the same
-//   "pipeline replay"  the schedule replayed three times       the schedule's key, every op run's
-//                      (with sends, free sends, equal stages)  duration (the stage-time vector) and the
-//                                                              p2p time
+//   "pipeline replay"  the schedule replayed with sends (and,  the schedule's key, every op run's
+//                      on first use, with free sends and with  duration (the stage-time vector) and the
+//                      equal stages)                           p2p time
 // Below them the op costs ("op cost", per cost model) and the network results ("all-to-all",
 // "collective", "topology": network/memo.hpp) are memoised too. Capacities: 4096 step times, 32
 // setups, 256 schedules and task graphs, 64 replays.
@@ -90,13 +90,30 @@ std::shared_ptr<const schedule::Schedule> step_schedule(const PlanConfig& plan, 
 std::shared_ptr<const graph::TaskGraph> step_task_graph(const PlanConfig& plan, int microbatches, bool combined);
 
 struct PipelineReplays {
-  schedule::Result pipeline;     // with the p2p sends
-  graph::Replay free_sends;      // sends take no time
-  graph::Replay equal_stages;    // every op kind at its mean over the op runs
+  schedule::Result pipeline;  // with the p2p sends
+  // The two replays that split the idle time (step/breakdown.hpp), made on first use: a step
+  // whose result is only its time (step_seconds) does not need them.
+  const graph::Replay& free_sends() const;    // sends take no time
+  const graph::Replay& equal_stages() const;  // every op kind at its mean over the op runs
+
+  struct Idle {
+    std::once_flag once;
+    std::shared_ptr<const graph::TaskGraph> shape;
+    graph::OpTimes times, equal;
+    std::vector<Time> node_times;
+    graph::Replay free_sends, equal_stages;
+  };
+  std::shared_ptr<Idle> idle;
+
+ private:
+  const Idle& made() const;
 };
 
-// Memo "pipeline replay". `durations`: every op run the schedule uses, by key.
+// Memo "pipeline replay". `durations`: every op run the schedule uses, by key (the memo's key);
+// `node_times`: the same per op of the schedule, rank by rank in program order (what it follows
+// from `durations`, to replay without looking each op up).
 std::shared_ptr<const PipelineReplays> pipeline_replays(const PlanConfig& plan, int microbatches, bool combined,
-                                                        const std::map<OpRunKey, Time>& durations, Time p2p);
+                                                        const std::map<OpRunKey, Time>& durations,
+                                                        const std::vector<Time>& node_times, Time p2p);
 
 }  // namespace trainsim::step

@@ -34,7 +34,7 @@ network::TopologySpec topology_spec(const Scenario& sc, int gpus) {
 }
 
 CommPlan::CommPlan(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr)
-    : sc_(sc), plan_(plan), tr_(tr), base_(topology_spec(sc, static_cast<int>(sc.cluster.gpus))) {
+    : sc_(sc), plan_(plan), base_(topology_spec(sc, static_cast<int>(sc.cluster.gpus))) {
   const ModelConfig& m = sc.model;
   tokens_mb_ = d(plan.micro_batch) * d(tr.seq_len) / d(plan.cp);
   ep_comm_ = m.moe.enabled && plan.ep > 1;

@@ -83,7 +83,6 @@ class CommPlan {
 
   const Scenario& sc_;
   const PlanConfig& plan_;
-  const TrainingConfig& tr_;
   network::TopologySpec base_;
   bool ep_comm_ = false;
   double tokens_mb_ = 0;

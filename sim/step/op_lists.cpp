@@ -21,6 +21,11 @@ bool ends_with(const std::string& s, std::string_view p) {
   return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
 }
 std::string base(const std::string& name) { return starts_with(name, "mtp.") ? name.substr(4) : name; }
+// The same as a view (no copy): what the name tests below read.
+std::string_view base_view(const std::string& name) {
+  const std::string_view v(name);
+  return v.starts_with("mtp.") ? v.substr(4) : v;
+}
 
 void apply_tp(Op& o, i64 tp, bool sp) {
   if (tp <= 1) return;
@@ -59,24 +64,24 @@ void apply_tp(Op& o, i64 tp, bool sp) {
 }  // namespace
 
 bool column_parallel(const std::string& name) {
-  const std::string n = base(name);
+  const std::string_view n = base_view(name);
   for (const char* s : {"attn.qkv", "attn.q", "attn.q_b", "attn.kv_b", ".up_gate", ".up"})
-    if (ends_with(n, s)) return true;
-  return n == "head" || ends_with(n, ".head");
+    if (n.ends_with(s)) return true;
+  return n == "head" || n.ends_with(".head");
 }
 bool row_parallel(const std::string& name) {
-  const std::string n = base(name);
-  return ends_with(n, "attn.o") || ends_with(n, ".down");
+  const std::string_view n = base_view(name);
+  return n.ends_with("attn.o") || n.ends_with(".down");
 }
 
 int part_of(const std::string& name) {
-  const std::string n = base(name);
-  if (starts_with(n, "moe.experts") || starts_with(n, "moe.shared") || starts_with(n, "mlp.")) return 1;
-  if (starts_with(n, "moe.unpermute") || starts_with(n, "ffn.residual")) return 2;
+  const std::string_view n = base_view(name);
+  if (n.starts_with("moe.experts") || n.starts_with("moe.shared") || n.starts_with("mlp.")) return 1;
+  if (n.starts_with("moe.unpermute") || n.starts_with("ffn.residual")) return 2;
   return 0;
 }
 
-bool is_shared_expert(const std::string& name) { return starts_with(base(name), "moe.shared"); }
+bool is_shared_expert(const std::string& name) { return base_view(name).starts_with("moe.shared"); }
 
 GradParams grad_params(const Op& o) {
   GradParams g;

@@ -20,7 +20,7 @@ Time pass(PhaseBuilder& costs, const char* name, double bytes, int sms) {
 }  // namespace
 
 OptimizerParts optimizer_step(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr,
-                              const CommPlan& comm, const StepResult& R, PhaseBuilder& costs) {
+                              const CommPlan& comm, const StepView& R, PhaseBuilder& costs) {
   const auto& topo = R.pipeline->schedule.topo;
   const int P = topo.ranks();
   const double dense_dp = plan.zero >= 1 ? comm.dense_dp_group().ranks() : 1;
@@ -33,7 +33,7 @@ OptimizerParts optimizer_step(const Scenario& sc, const PlanConfig& plan, const 
   for (int r = 0; r < P; ++r) {
     double shard = 0, local = 0, fp8 = 0;
     for (int s : stages_of_rank(topo, r)) {
-      for (const auto& lp : R.stages[static_cast<std::size_t>(s)].phases.params) {
+      for (const auto& lp : (*R.stages)[static_cast<std::size_t>(s)].phases.params) {
         shard += lp.dense / dense_dp + lp.expert / expert_dp;
         local += lp.dense + lp.expert;
         fp8 += lp.fp8;

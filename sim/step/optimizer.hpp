@@ -25,6 +25,6 @@
 namespace trainsim::step {
 
 OptimizerParts optimizer_step(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr,
-                              const CommPlan& comm, const StepResult& R, PhaseBuilder& costs);
+                              const CommPlan& comm, const StepView& R, PhaseBuilder& costs);
 
 }  // namespace trainsim::step

@@ -1,6 +1,8 @@
 #include "step/phases.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "model/recompute.hpp"
@@ -62,17 +64,59 @@ PhaseBuilder::PhaseBuilder(const Scenario& sc, const PlanConfig& plan, const Tra
   gap_ = cost.kernel_gap();
 }
 
+std::int32_t* PhaseBuilder::stage_slot(const Op& o, int sms) {
+  if (!in_stage_) return nullptr;
+  const int slot = sms == sms_ ? 0 : sms == shared_sms_ ? 1 : -1;
+  if (slot < 0) return nullptr;
+  for (const OpRange& r : stage_ranges_)
+    if (&o >= r.begin && &o < r.end)
+      return &stage_slots_[2 * (r.base + static_cast<std::size_t>(&o - r.begin)) + static_cast<std::size_t>(slot)];
+  return nullptr;
+}
+
 Time PhaseBuilder::op_time(const Op& o, int sms) {
-  std::shared_ptr<const calibration::OpCost> oc = cost_.op_cost(o, sms);
-  const Time t = oc->time + gap_;
-  // The op class is part of the memo's key, so one answer always belongs to one class. The
-  // tally holds the answer, so its address is not reused while counted.
-  auto [it, fresh] = tally_of_.emplace(oc.get(), tallies_.size());
-  if (fresh) tallies_.push_back(Tally{std::move(oc), o.cls, 0});
-  Tally& tl = tallies_[it->second];
-  TS_ASSERT(tl.cls == o.cls, "one op cost answered for two op classes");
+  std::int32_t* slot = stage_slot(o, sms);
+  if (slot != nullptr && *slot >= 0) {
+    Tally& tl = tallies_[static_cast<std::size_t>(*slot)];
+    ++tl.n;
+    return tl.cost->time + gap_;
+  }
+  std::size_t index = 0;
+  auto sh = shape_tally_.find(OpRef{&o, sms});
+  if (sh != shape_tally_.end()) {
+    index = sh->second;
+  } else {
+    std::shared_ptr<const calibration::OpCost> oc = cost_.op_cost(o, sms);
+    // The op class is part of the memo's key, so one answer always belongs to one class. The
+    // tally holds the answer, so its address is not reused while counted.
+    auto [it, fresh] = tally_of_.emplace(oc.get(), tallies_.size());
+    if (fresh) tallies_.push_back(Tally{std::move(oc), o.cls, 0});
+    TS_ASSERT(tallies_[it->second].cls == o.cls, "one op cost answered for two op classes");
+    index = it->second;
+    shape_tally_.emplace(OpShape{o, sms}, index);
+  }
+  if (slot != nullptr) *slot = static_cast<std::int32_t>(index);
+  Tally& tl = tallies_[index];
   ++tl.n;
-  return t;
+  return tl.cost->time + gap_;
+}
+
+std::size_t PhaseBuilder::OpShapeHash::hash(const Op& o, int sms) {
+  std::size_t h = std::hash<std::string_view>()(o.name);
+  const auto mix = [&](std::uint64_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
+  mix(std::hash<std::string_view>()(o.dtype));
+  mix(static_cast<std::uint64_t>(o.cls) << 8 | static_cast<std::uint64_t>(o.pass));
+  for (std::int64_t v : {o.m, o.n, o.k, o.groups}) mix(static_cast<std::uint64_t>(v));
+  for (double v : {o.flops, o.flops_full, o.bytes}) mix(std::bit_cast<std::uint64_t>(v));
+  mix(static_cast<std::uint64_t>(sms));
+  return h;
+}
+
+bool PhaseBuilder::OpShapeEq::same(const Op& a, int sa, const Op& b, int sb) {
+  const auto bits = [](double v) { return std::bit_cast<std::uint64_t>(v); };
+  return sa == sb && a.cls == b.cls && a.pass == b.pass && a.m == b.m && a.n == b.n && a.k == b.k &&
+         a.groups == b.groups && bits(a.flops) == bits(b.flops) && bits(a.flops_full) == bits(b.flops_full) &&
+         bits(a.bytes) == bits(b.bytes) && a.name == b.name && a.dtype == b.dtype;
 }
 
 CostCounts PhaseBuilder::counts() const {
@@ -423,6 +467,23 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
 }
 
 StagePhases PhaseBuilder::stage(const std::vector<LayerOps>& layers, double background_pp_bytes) {
+  struct InStage {  // the per-call tallies by op position (see phases.hpp), emptied on any exit
+    PhaseBuilder& b;
+    InStage(PhaseBuilder& pb, const std::vector<LayerOps>& layers) : b(pb) {
+      std::size_t n = 0;
+      for (const auto& L : layers) {
+        b.stage_ranges_.push_back(OpRange{L.ops.data(), L.ops.data() + L.ops.size(), n});
+        n += L.ops.size();
+      }
+      b.stage_slots_.assign(2 * n, -1);
+      b.in_stage_ = true;
+    }
+    ~InStage() {
+      b.in_stage_ = false;
+      b.stage_ranges_.clear();
+      b.stage_slots_.clear();
+    }
+  } in_stage(*this, layers);
   StagePhases S;
   int moe = 0;
   for (const auto& L : layers) moe += L.moe && comm_.ep_comm() ? 1 : 0;

@@ -122,6 +122,43 @@ class PhaseBuilder {
   };
   std::unordered_map<const calibration::OpCost*, std::size_t> tally_of_;
   std::vector<Tally> tallies_;
+  // While stage() runs, every op asked about is an element of its `layers` (alive and unchanged
+  // for the call): each op's tally on all SMs and on the SMs communication leaves is kept by the
+  // op's position, so repeated questions skip any lookup by content. Emptied when stage() returns.
+  struct OpRange {
+    const Op* begin;
+    const Op* end;
+    std::size_t base;
+  };
+  bool in_stage_ = false;
+  std::vector<OpRange> stage_ranges_;
+  std::vector<std::int32_t> stage_slots_;  // [2 * position + (0: all SMs, 1: shared SMs)], -1 unknown
+  std::int32_t* stage_slot(const Op& o, int sms);  // null when the op or SM count has no slot
+  // Every question asked of this builder, by the op's content (every field the cost model's memo
+  // keys on, doubles by their bits) and SMs: the stages of a step repeat the same op shapes, and
+  // this lookup needs no key string and no lock.
+  struct OpShape {
+    Op op;
+    int sms;
+  };
+  struct OpRef {
+    const Op* op;
+    int sms;
+  };
+  struct OpShapeHash {
+    using is_transparent = void;
+    std::size_t operator()(const OpShape& k) const { return hash(k.op, k.sms); }
+    std::size_t operator()(const OpRef& k) const { return hash(*k.op, k.sms); }
+    static std::size_t hash(const Op& o, int sms);
+  };
+  struct OpShapeEq {
+    using is_transparent = void;
+    static bool same(const Op& a, int sa, const Op& b, int sb);
+    bool operator()(const OpShape& a, const OpShape& b) const { return same(a.op, a.sms, b.op, b.sms); }
+    bool operator()(const OpShape& a, const OpRef& b) const { return same(a.op, a.sms, *b.op, b.sms); }
+    bool operator()(const OpRef& a, const OpShape& b) const { return same(*a.op, a.sms, b.op, b.sms); }
+  };
+  std::unordered_map<OpShape, std::size_t, OpShapeHash, OpShapeEq> shape_tally_;
 };
 
 }  // namespace trainsim::step

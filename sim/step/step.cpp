@@ -61,8 +61,19 @@ const OpRun* StepResult::op_run(int rank, const graph::Op& op) const {
   return it == op_runs.end() ? nullptr : &it->second;
 }
 
-StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global_batch,
-                         const calibration::CostModel& cost) {
+const OpRun* StepView::op_run(int rank, const graph::Op& op) const {
+  if (pipeline == nullptr || runs == nullptr) return nullptr;
+  auto it = runs->find(key_of(pipeline->schedule.topo, rank, op));
+  return it == runs->end() ? nullptr : it->second;
+}
+
+namespace {
+
+// The step; `full` = false leaves out what only reports read (the stages, op runs and pipeline
+// copied into the result, the idle split and its two replays, costs, notes): step_s and
+// utilization are the same either way.
+StepResult simulate(const Scenario& sc, std::size_t phase_index, i64 global_batch, const calibration::CostModel& cost,
+                    bool full) {
   TS_ASSERT(phase_index < sc.phases.size(), "phase index out of range");
   const trainsim::Phase& sp = sc.phases[phase_index];
   const PlanConfig& plan = sp.plan;
@@ -78,11 +89,6 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
   const CommPlan comm(sc, plan, tr);
   PhaseBuilder builder(sc, plan, tr, cost, comm);  // counts the optimizer's op costs
   const std::shared_ptr<const StepSetup> setup = step_setup(sc, plan, tr, cost);
-  R.layer_split = setup->layer_split;
-  R.stages = setup->stages;
-  R.a2a_dispatch_s = setup->a2a_dispatch_s;
-  R.a2a_combine_s = setup->a2a_combine_s;
-  R.a2a_bottleneck = setup->a2a_bottleneck;
 
   // --- the schedule and the op runs it needs -------------------------------------------------
   const bool combined = plan.ep_comm_overlap && (plan.schedule == "1f1b" || plan.schedule == "interleaved");
@@ -90,49 +96,62 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
   const std::shared_ptr<const schedule::Schedule> sched = step_schedule(plan, M, combined);
   const graph::PipelineTopology& ptopo = sched->topo;
   std::map<OpRunKey, Time> durations;
-  for (std::size_t r = 0; r < sched->order.size(); ++r)
+  std::map<OpRunKey, const OpRun*> runs;
+  std::vector<std::shared_ptr<const OpRun>> held;  // keeps `runs` valid
+  std::vector<std::vector<const OpRun*>> per_op(sched->order.size());
+  std::vector<Time> node_times;  // every op's duration, rank by rank in program order
+  for (std::size_t r = 0; r < sched->order.size(); ++r) {
+    per_op[r].reserve(sched->order[r].size());
     for (const graph::Op& op : sched->order[r]) {
       const auto key = key_of(ptopo, static_cast<int>(r), op);
-      if (R.op_runs.count(key)) continue;
-      const auto run = setup->op_run(key);
-      durations.emplace(key, run->duration);
-      R.op_runs.emplace(key, *run);
+      auto it = runs.find(key);
+      if (it == runs.end()) {
+        held.push_back(setup->op_run(key));
+        durations.emplace(key, held.back()->duration);
+        it = runs.emplace(key, held.back().get()).first;
+      }
+      per_op[r].push_back(it->second);
+      node_times.push_back(it->second->duration);
     }
-
-  // --- the pipeline, three times -------------------------------------------------------------
-  R.breakdown.p2p_s = comm.p2p.seconds();
-  const std::shared_ptr<const PipelineReplays> replays = pipeline_replays(plan, M, combined, durations, comm.p2p);
-  R.pipeline = replays->pipeline;
-  const auto& rep = R.pipeline->replay;
-  R.pipeline_s = rep.makespan.seconds();
-  const graph::Replay& free_sends = replays->free_sends;
-  const graph::Replay& even = replays->equal_stages;
-
-  add_op_parts(R, rep, R.breakdown);
-  const std::size_t P = rep.ops.size();
-  double idle_a = 0, idle_b = 0, idle_c = 0;
-  for (std::size_t r = 0; r < P; ++r) {
-    const double a = rep.bubble[r].seconds(), b = free_sends.bubble[r].seconds(), c = even.bubble[r].seconds();
-    const IdleSplit s = split_idle(a, b, c);
-    R.rank_exposed_pp_s.push_back(s.exposed_pp);
-    R.rank_imbalance_s.push_back(s.imbalance);
-    R.rank_bubble_s.push_back(s.bubble);
-    idle_a += a;
-    idle_b += b;
-    idle_c += c;
   }
-  const IdleSplit idle = split_idle(idle_a / d(static_cast<i64>(P)), idle_b / d(static_cast<i64>(P)), idle_c / d(static_cast<i64>(P)));
-  R.breakdown.exposed_pp_s = idle.exposed_pp;
-  R.breakdown.imbalance_s = idle.imbalance;
-  R.breakdown.schedule_bubble_s = idle.bubble;
+
+  // --- the pipeline ----------------------------------------------------------------------------
+  R.breakdown.p2p_s = comm.p2p.seconds();
+  const std::shared_ptr<const PipelineReplays> replays =
+      pipeline_replays(plan, M, combined, durations, node_times, comm.p2p);
+  const StepView view{&replays->pipeline, &setup->stages, &runs, &per_op};
+  const auto& rep = replays->pipeline.replay;
+  R.pipeline_s = rep.makespan.seconds();
+  add_op_parts(view, rep, R.breakdown);
+  if (full) {
+    // The idle time split by two more replays: with free sends, and with equal stages.
+    const graph::Replay& free_sends = replays->free_sends();
+    const graph::Replay& even = replays->equal_stages();
+    const std::size_t P = rep.ops.size();
+    double idle_a = 0, idle_b = 0, idle_c = 0;
+    for (std::size_t r = 0; r < P; ++r) {
+      const double a = rep.bubble[r].seconds(), b = free_sends.bubble[r].seconds(), c = even.bubble[r].seconds();
+      const IdleSplit s = split_idle(a, b, c);
+      R.rank_exposed_pp_s.push_back(s.exposed_pp);
+      R.rank_imbalance_s.push_back(s.imbalance);
+      R.rank_bubble_s.push_back(s.bubble);
+      idle_a += a;
+      idle_b += b;
+      idle_c += c;
+    }
+    const IdleSplit idle = split_idle(idle_a / d(static_cast<i64>(P)), idle_b / d(static_cast<i64>(P)), idle_c / d(static_cast<i64>(P)));
+    R.breakdown.exposed_pp_s = idle.exposed_pp;
+    R.breakdown.imbalance_s = idle.imbalance;
+    R.breakdown.schedule_bubble_s = idle.bubble;
+  }
 
   // --- after the pipeline --------------------------------------------------------------------
-  const TailTimes tail = dp_tail(comm, plan, tr, R);
+  const TailTimes tail = dp_tail(comm, plan, tr, view);
   R.dp = tail.dp;
   R.dp_reduce_scatter_s = tail.dp.grad_reduce_s;
   R.dp_all_gather_s = tail.dp.param_gather_s;
   R.breakdown.exposed_dp_s += tail.dp.exposed_grad_s + tail.dp.exposed_param_s;
-  R.optimizer = optimizer_step(sc, plan, tr, comm, R, builder);
+  R.optimizer = optimizer_step(sc, plan, tr, comm, view, builder);
   R.breakdown.optimizer_s = R.optimizer.total_s;
 
   // --- totals --------------------------------------------------------------------------------
@@ -146,10 +165,18 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
   R.mfu_full = R.flops_per_step_full / (R.step_s * gpus * R.mfu_peak_flops);
   R.tokens_per_s_per_gpu = R.tokens / R.step_s / gpus;
   R.utilization = (R.breakdown.compute_s + R.breakdown.recompute_s) / R.step_s;
+  if (!full) return R;
   R.bubble_fraction = (R.breakdown.schedule_bubble_s + R.breakdown.imbalance_s) / R.step_s;
   R.exposed_comm_fraction = (R.breakdown.exposed_tp_s + R.breakdown.exposed_ep_s + R.breakdown.exposed_cp_s +
                              R.breakdown.exposed_pp_s + R.breakdown.exposed_dp_s) / R.step_s;
   R.costs = merged(setup->counts, builder.counts());
+  R.layer_split = setup->layer_split;
+  R.stages = setup->stages;
+  R.a2a_dispatch_s = setup->a2a_dispatch_s;
+  R.a2a_combine_s = setup->a2a_combine_s;
+  R.a2a_bottleneck = setup->a2a_bottleneck;
+  for (const auto& [key, run] : runs) R.op_runs.emplace(key, *run);
+  R.pipeline = replays->pipeline;
   R.models = models_in_use(plan, m.moe.enabled);
 
   // --- what this step assumed ----------------------------------------------------------------
@@ -176,6 +203,13 @@ StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global
   return R;
 }
 
+}  // namespace
+
+StepResult simulate_step(const Scenario& sc, std::size_t phase_index, i64 global_batch,
+                         const calibration::CostModel& cost) {
+  return simulate(sc, phase_index, global_batch, cost, true);
+}
+
 StepSeconds step_seconds(const Scenario& sc, std::size_t phase_index, i64 global_batch,
                          const calibration::CostModel& cost) {
   static StringMemo<StepSeconds> memo("step time", 4096);
@@ -184,7 +218,7 @@ StepSeconds step_seconds(const Scenario& sc, std::size_t phase_index, i64 global
   KeyWriter k;
   k.add(step_inputs_key(sc, sp.plan, sp.training, cost)).add(global_batch);
   return *memo.get(k.str(), [&] {
-    const StepResult r = simulate_step(sc, phase_index, global_batch, cost);
+    const StepResult r = simulate(sc, phase_index, global_batch, cost, false);
     return StepSeconds{r.step_s, r.utilization};
   });
 }

@@ -123,6 +123,19 @@ struct StepResult {
   std::vector<std::string> notes;   // assumptions and approximations used in this step
 };
 
+// What the DP tail, the breakdown and the optimizer read of a step: the replayed pipeline, the
+// stages and the op runs, by (op kind, stage, second stage of an F&B pair or -1). simulate_step
+// points it at the memoised values (step/caches.hpp), so a step whose result is only its time
+// copies none of them.
+struct StepView {
+  const schedule::Result* pipeline = nullptr;
+  const std::vector<StageCost>* stages = nullptr;
+  const std::map<std::tuple<int, int, int>, const OpRun*>* runs = nullptr;
+  // per_op[r][i]: the run of rank r's i-th op in program order (the replay's rep.ops[r][i]).
+  const std::vector<std::vector<const OpRun*>>* per_op = nullptr;
+  const OpRun* op_run(int rank, const graph::Op& op) const;  // null if the step has none
+};
+
 // One DualPipe F&B pair of `moe_layers` MoE layers per chunk and one micro-batch per chunk,
 // with no pipeline communication: the workload of DeepSeek's H800 profile (issue: predict a
 // real profiled chunk from first principles). Costs from the model math, the cost model and

@@ -43,7 +43,7 @@ std::vector<int> stages_of_rank(const graph::PipelineTopology& topo, int rank) {
   return out;
 }
 
-TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingConfig& tr, const StepResult& R) {
+TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingConfig& tr, const StepView& R) {
   TailTimes out;
   const auto& rep = R.pipeline->replay;
   const auto& topo = R.pipeline->schedule.topo;
@@ -57,7 +57,7 @@ TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingCo
   const bool gather_step = (plan.zero == 1 || plan.zero == 2);
 
   // Per stage: the gradient events of its last backward on each holder, in absolute time.
-  const int nstages = static_cast<int>(R.stages.size());
+  const int nstages = static_cast<int>(R.stages->size());
   std::vector<std::vector<std::vector<GradEvent>>> holders(static_cast<std::size_t>(nstages));
   std::vector<Time> rank_end(static_cast<std::size_t>(P));
   for (int r = 0; r < P; ++r) {
@@ -147,7 +147,7 @@ TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingCo
       double t = 0;
       for (const auto& [ot, chunk] : order) {
         const int s = topo.position_of(r, chunk);
-        const StageCost& S = R.stages[static_cast<std::size_t>(s)];
+        const StageCost& S = (*R.stages)[static_cast<std::size_t>(s)];
         const OpRun* run = R.op_run(r, ot->op);
         TS_ASSERT(run != nullptr, "op run missing");
         // Buckets in forward order (dense and expert apart, each gathered in turn on the DP

@@ -26,7 +26,7 @@ struct TailTimes {
   double sync_s = 0;  // when the optimizer starts (from the step's start)
 };
 
-TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingConfig& tr, const StepResult& R);
+TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingConfig& tr, const StepView& R);
 
 // The pipeline stages rank r holds, one per chunk.
 std::vector<int> stages_of_rank(const graph::PipelineTopology& topo, int rank);

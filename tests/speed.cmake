@@ -1,0 +1,1 @@
+trainsim_add_test(test_memo SOURCES test_memo.cpp LABELS "quick")
