@@ -191,8 +191,21 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
   std::vector<Task> tasks;
   for (std::size_t s = 0; s < spaces.size(); ++s)
     for (const auto& [tp, pp] : spaces[s]->tp_pp_pairs()) tasks.push_back(Task{s, tp, pp});
-  std::vector<TaskOut> outs(tasks.size());
+  // Two passes over the same work, each on `jobs` threads taking the next unit as they finish:
+  // the layouts of each (tp, pp) pair (and what the rules refuse), then the plans of every layout
+  // in blocks of kBlock layouts (a (tp, pp) pair can hold a seventh of the plans: blocks keep the
+  // threads busy to the end). Every unit writes its own output; they are merged in unit order, so
+  // the result does not depend on the threads.
+  constexpr std::size_t kBlock = 256;
+  std::vector<TaskOut> task_outs(tasks.size());
+  std::vector<std::vector<Layout>> task_layouts(tasks.size());
+  struct Unit {
+    std::size_t task, begin, end;
+  };
+  std::vector<Unit> units;
+  std::vector<TaskOut> outs;
   std::atomic<std::size_t> next{0}, done{0}, plans_done{0};
+  std::size_t unit_count = 0;
   std::mutex progress_mu;
   const auto t0 = Clock::now();
   const double c0 = cpu_seconds();
@@ -202,31 +215,53 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     if (!opt.progress || !opt.on_progress) return;
     std::lock_guard lk(progress_mu);
     const auto now = Clock::now();
-    const std::size_t d = done.load(), n = tasks.size();
+    const std::size_t d = done.load(), n = unit_count;
     const std::size_t tenth = n ? d * 10 / n : 10;
     if (!force && (opt.progress_tty ? now - last_report < std::chrono::milliseconds(200) : tenth <= last_tenth)) return;
     last_report = now;
     last_tenth = tenth;
     const double el = std::chrono::duration<double>(now - t0).count();
-    opt.on_progress(fmt::format("screening: {}/{} (tp, pp) groups, {} plans, {:.0f} plans/s", d, n, plans_done.load(),
+    opt.on_progress(fmt::format("screening: {}/{} blocks of layouts, {} plans, {:.0f} plans/s", d, n, plans_done.load(),
                                 el > 0 ? static_cast<double>(plans_done.load()) / el : 0.0));
   };
-  const auto worker = [&] {
-    std::vector<std::unique_ptr<Estimator::Worker>> ws;
-    for (const auto& e : estimators) ws.push_back(std::make_unique<Estimator::Worker>(*e));
-    for (;;) {
-      if (opt.stop && opt.stop->load()) return;
-      const std::size_t t = next.fetch_add(1);
-      if (t >= tasks.size()) return;
-      const Task& task = tasks[t];
-      TaskOut& out = outs[t];
-      const Space& space = *spaces[task.space];
-      const std::vector<Layout> layouts = space.layouts(task.tp, task.pp, out.rejected, out.layouts_refused);
-      out.layouts = layouts.size();
-      for (std::size_t li = 0; li < layouts.size(); ++li) {
-        const Layout& l = layouts[li];
-        const std::vector<int>& codes = space.knobs(l);
-        out.knobs_refused += static_cast<std::size_t>(Knobs::kCount) - codes.size();
+  const auto parallel = [&](std::size_t n, const auto& body) {
+    next = 0;
+    const auto run = [&] {
+      std::vector<std::unique_ptr<Estimator::Worker>> ws;
+      for (const auto& e : estimators) ws.push_back(std::make_unique<Estimator::Worker>(*e));
+      for (;;) {
+        if (opt.stop && opt.stop->load()) return;
+        const std::size_t i = next.fetch_add(1);
+        if (i >= n) return;
+        body(i, ws);
+      }
+    };
+    const unsigned jobs = std::max(1u, opt.jobs);
+    std::vector<std::thread> threads;
+    for (unsigned j = 1; j < jobs; ++j) threads.emplace_back(run);
+    run();
+    for (auto& th : threads) th.join();
+  };
+  parallel(tasks.size(), [&](std::size_t t, std::vector<std::unique_ptr<Estimator::Worker>>&) {
+    TaskOut& out = task_outs[t];
+    task_layouts[t] = spaces[tasks[t].space]->layouts(tasks[t].tp, tasks[t].pp, out.rejected, out.layouts_refused);
+    out.layouts = task_layouts[t].size();
+  });
+  for (std::size_t t = 0; t < tasks.size(); ++t)
+    for (std::size_t b = 0; b < task_layouts[t].size(); b += kBlock)
+      units.push_back(Unit{t, b, std::min(b + kBlock, task_layouts[t].size())});
+  unit_count = units.size();
+  outs.resize(units.size());
+  parallel(units.size(), [&](std::size_t u, std::vector<std::unique_ptr<Estimator::Worker>>& ws) {
+    const std::size_t t = units[u].task;
+    const Task& task = tasks[t];
+    TaskOut& out = outs[u];
+    const Space& space = *spaces[task.space];
+    const std::vector<Layout>& layouts = task_layouts[t];
+    for (std::size_t li = units[u].begin; li < units[u].end; ++li) {
+      const Layout& l = layouts[li];
+      const std::vector<int>& codes = space.knobs(l);
+      out.knobs_refused += static_cast<std::size_t>(Knobs::kCount) - codes.size();
         ws[task.space]->screen(l, codes, [&](int code, const PlanEstimate& e) {
           ++out.plans;
           if (!e.fits) {
@@ -289,19 +324,11 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
             std::push_heap(out.best.begin(), out.best.end(), order);
           }
         });
-      }
-      plans_done += out.plans;
-      ++done;
-      report(false);
     }
-  };
-  {
-    const unsigned n = std::max(1u, opt.jobs);
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < n; ++i) threads.emplace_back(worker);
-    worker();
-    for (auto& th : threads) th.join();
-  }
+    plans_done += out.plans;
+    ++done;
+    report(false);
+  });
   report(true);
   if (opt.stop && opt.stop->load()) throw std::runtime_error("plan search interrupted");
   R.stats.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -309,15 +336,17 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
   // Merge in task order: the result does not depend on the threads.
   std::vector<Screened> best;
   std::optional<Screened> over_deadline, over_budget;
-  for (auto& o : outs) {
+  for (auto& o : task_outs) {
     R.stats.layouts += o.layouts;
     R.stats.layouts_refused += o.layouts_refused;
+    merge_rejections(R.stats.rejected, o.rejected);
+  }
+  for (auto& o : outs) {
     R.stats.knobs_refused += o.knobs_refused;
     R.stats.plans += o.plans;
     R.stats.unfit += o.unfit;
     R.stats.timed += o.timed;
     R.stats.meeting += o.meeting;
-    merge_rejections(R.stats.rejected, o.rejected);
     best.insert(best.end(), o.best.begin(), o.best.end());
     for (const auto& f : o.front) add_front(R.screened_front, f);
     if (o.over_deadline && (!over_deadline || order(*o.over_deadline, *over_deadline))) over_deadline = o.over_deadline;
