@@ -16,6 +16,7 @@
 #include "calibration/cost_model.hpp"
 #include "core/error.hpp"
 #include "core/format.hpp"
+#include "core/limits.hpp"
 #include "plan/sweep_bridge.hpp"
 #include "sweep/runner.hpp"
 #include "sweep/store.hpp"
@@ -167,6 +168,11 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
   std::vector<std::unique_ptr<Estimator>> estimators;
   for (i64 g : R.gpus) {
     spaces.push_back(std::make_unique<Space>(base, g, gpus_key));
+    // The work limit (core/limits.hpp, docs/limits.md), before anything is enumerated.
+    if (const std::uint64_t n = spaces.back()->proposals(); n > kMaxPlanProposals)
+      throw UsageError(fmt::format("{}: {} GPUs give {} layouts to propose (factorisations x ep x micro-batch x schedule x vpp); "
+                                   "the work limit is {} (docs/limits.md)",
+                                   opt.gpus.empty() ? "scenario" : "--gpus", g, n, kMaxPlanProposals));
     estimators.push_back(std::make_unique<Estimator>(*spaces.back(), *cost));
   }
   // The scenario's own plan, when its GPU count is searched.

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "schedule/schedule_rules.hpp"
 
 namespace trainsim::plan {
@@ -271,6 +272,23 @@ std::vector<std::pair<std::int32_t, std::int32_t>> Space::tp_pp_pairs() const {
       if (in(pp, kPlanPpRange)) out.emplace_back(static_cast<std::int32_t>(tp), static_cast<std::int32_t>(pp));
   }
   return out;
+}
+
+std::uint64_t Space::proposals() const {
+  const ModelConfig& m = sc_.model;
+  const std::uint64_t eps = m.moe.enabled ? divisors(m.moe.routed_experts).size() : 1;
+  const std::uint64_t mbs = divisors(sc_.phases.front().training.global_batch).size();
+  std::uint64_t total = 0;
+  const std::uint64_t cap = ~std::uint64_t{0};
+  for (const auto& [tp, pp] : tp_pp_pairs()) {
+    std::uint64_t scheds = 0;
+    for (const auto& s : schedules_)
+      scheds += s == "interleaved" ? static_cast<std::uint64_t>(std::min<i64>(kPlanVppRange.hi, std::max<i64>(1, m.layers / pp))) : 1;
+    const std::uint64_t cps = divisors(gpus_ / (i64{tp} * pp)).size();
+    const std::uint64_t n = eps * mbs * scheds * cps;  // each factor is small: no overflow
+    total = total > cap - n ? cap : total + n;
+  }
+  return total;
 }
 
 std::vector<Layout> Space::layouts(std::int32_t tp, std::int32_t pp, std::vector<Rejection>& rejected,
