@@ -230,9 +230,21 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     opt.on_progress(fmt::format("screening: {}/{} blocks of layouts, {} plans, {:.0f} plans/s", d, n, plans_done.load(),
                                 el > 0 ? static_cast<double>(plans_done.load()) / el : 0.0));
   };
+  std::vector<double> thread_cpu(std::max(1u, opt.jobs), 0.0);
   const auto parallel = [&](std::size_t n, const auto& body) {
     next = 0;
-    const auto run = [&] {
+    const auto run = [&](unsigned self) {
+      timespec a{}, b{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+      struct Charge {
+        timespec& a;
+        timespec& b;
+        double& into;
+        ~Charge() {
+          clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+          into += static_cast<double>(b.tv_sec - a.tv_sec) + 1e-9 * static_cast<double>(b.tv_nsec - a.tv_nsec);
+        }
+      } charge{a, b, thread_cpu[self]};
       std::vector<std::unique_ptr<Estimator::Worker>> ws;
       for (const auto& e : estimators) ws.push_back(std::make_unique<Estimator::Worker>(*e));
       for (;;) {
@@ -244,8 +256,8 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     };
     const unsigned jobs = std::max(1u, opt.jobs);
     std::vector<std::thread> threads;
-    for (unsigned j = 1; j < jobs; ++j) threads.emplace_back(run);
-    run();
+    for (unsigned j = 1; j < jobs; ++j) threads.emplace_back(run, j);
+    run(0u);
     for (auto& th : threads) th.join();
   };
   parallel(tasks.size(), [&](std::size_t t, std::vector<std::unique_ptr<Estimator::Worker>>&) {
@@ -339,6 +351,7 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
   if (opt.stop && opt.stop->load()) throw std::runtime_error("plan search interrupted");
   R.stats.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   R.stats.cpu_s = cpu_seconds() - c0;
+  R.stats.thread_cpu_s = thread_cpu;
   // Merge in task order: the result does not depend on the threads.
   std::vector<Screened> best;
   std::optional<Screened> over_deadline, over_budget;
