@@ -1475,6 +1475,7 @@ struct Estimator::Worker::Impl {
   std::vector<std::vector<Slot>> cache;
   std::vector<std::size_t> next;
   std::vector<PlanConfig> plans;
+  std::vector<PhaseLayout*> pls;
   PlanEstimate est;
   explicit Impl(const Estimator& x)
       : e(x), cache(x.space().phase_count()), next(x.space().phase_count(), 0), plans(x.space().phase_count()) {}
@@ -1489,8 +1490,8 @@ void Estimator::Worker::screen(const Layout& layout, const std::vector<int>& cod
   const Space& space = W.e.space();
   Estimator::Impl& E = *W.e.impl_;
   const std::size_t n = space.phase_count();
-  std::array<PhaseLayout*, 16> pls{};
-  TS_ASSERT(n <= pls.size(), "screen: too many phases");
+  std::vector<PhaseLayout*>& pls = W.pls;
+  pls.assign(n, nullptr);
   Candidate c;
   c.layout = layout;
   for (std::size_t i = 0; i < n; ++i) {

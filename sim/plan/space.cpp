@@ -348,27 +348,27 @@ std::vector<Layout> Space::layouts(std::int32_t tp, std::int32_t pp, std::vector
   return out;
 }
 
-std::uint64_t Space::switch_context(const Layout& l) const {
-  // Per phase 8 bits: tp > 1, ep > 1, dp*cp*copies = 1, cp = 1, vpp > 1, schedule (3 bits).
-  TS_ASSERT(sc_.phases.size() <= 8 && schedules_.size() <= 8, "switch_context: too many phases or schedules");
+std::string Space::switch_context(const Layout& l) const {
+  // Per phase one byte: tp > 1, ep > 1, dp*cp*copies = 1, cp = 1, vpp > 1, the schedule's index.
   Candidate c;
   c.layout = l;
-  std::uint64_t key = 0;
+  std::string key;
   for (std::size_t i = 0; i < sc_.phases.size(); ++i) {
     PlanConfig p;
-    if (!phase_plan(c, i, p)) return ~std::uint64_t{0};
+    if (!phase_plan(c, i, p)) return "-";
     const auto it = std::find(schedules_.begin(), schedules_.end(), p.schedule);
-    const std::uint64_t sched = static_cast<std::uint64_t>(it - schedules_.begin());
+    const auto sched = static_cast<unsigned>(it - schedules_.begin());
     const i64 dpg = p.dp * p.cp * (p.schedule == "dualpipe" ? 2 : 1);
-    const std::uint64_t bits = (p.tp > 1 ? 1u : 0u) | (p.ep > 1 ? 2u : 0u) | (dpg == 1 ? 4u : 0u) | (p.cp == 1 ? 8u : 0u) |
-                               (p.vpp > 1 ? 16u : 0u) | (sched << 5);
-    key |= bits << (8 * i);
+    const unsigned bits = (p.tp > 1 ? 1u : 0u) | (p.ep > 1 ? 2u : 0u) | (dpg == 1 ? 4u : 0u) | (p.cp == 1 ? 8u : 0u) |
+                          (p.vpp > 1 ? 16u : 0u) | (sched << 5);
+    key += static_cast<char>(static_cast<unsigned char>(bits & 0xffu));
+    key += static_cast<char>(static_cast<unsigned char>(sched >> 3));
   }
   return key;
 }
 
 const std::vector<int>& Space::knobs(const Layout& layout) const {
-  const std::uint64_t key = switch_context(layout);
+  const std::string key = switch_context(layout);
   {
     std::lock_guard lk(mu_);
     auto it = knob_sets_.find(key);

@@ -118,7 +118,7 @@ class Space {
   std::size_t refused_knobs(const Layout& layout) const;
 
  private:
-  std::uint64_t switch_context(const Layout& l) const;
+  std::string switch_context(const Layout& l) const;
   void apply(const Candidate& c, PlanConfig& p) const;
   Scenario sc_;
   std::int64_t gpus_ = 0;
@@ -132,7 +132,7 @@ class Space {
     std::size_t refused = 0;
   };
   mutable std::mutex mu_;
-  mutable std::map<std::uint64_t, KnobSet> knob_sets_;
+  mutable std::map<std::string, KnobSet> knob_sets_;
 };
 
 // Divisors of n, ascending.
