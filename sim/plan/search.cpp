@@ -313,6 +313,15 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
             if (a2 != b2) return a2 < b2;
             return ord < y.order;
           };
+          // The Pareto front is over every plan that fits (the trade-off the constraints cut).
+          bool on_front = true;
+          for (const auto& f : out.front)
+            if (dominates(f.estimate.cost_usd, f.estimate.days, e.cost_usd, e.days) ||
+                (f.estimate.cost_usd == e.cost_usd && f.estimate.days == e.days)) {
+              on_front = false;
+              break;
+            }
+          if (on_front) add_front(out.front, make());
           if (!meets(opt, e.cost_usd, e.days)) {
             if (opt.deadline_days && e.days > *opt.deadline_days && (!out.over_deadline || before(*out.over_deadline)))
               out.over_deadline = make();
@@ -322,17 +331,9 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
           }
           ++out.meeting;
           if (R.published && before(*R.published)) ++out.better_than_published;
-          bool on_front = true;
-          for (const auto& f : out.front)
-            if (dominates(f.estimate.cost_usd, f.estimate.days, e.cost_usd, e.days) ||
-                (f.estimate.cost_usd == e.cost_usd && f.estimate.days == e.days)) {
-              on_front = false;
-              break;
-            }
           const bool keep = out.best.size() < kKeep || before(out.best.front());
-          if (!on_front && !keep) return;
+          if (!keep) return;
           const Screened s = make();
-          if (on_front) add_front(out.front, s);
           if (out.best.size() < kKeep) {
             out.best.push_back(s);
             std::push_heap(out.best.begin(), out.best.end(), order);
@@ -427,8 +428,8 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
       }
       if (!any) break;
     }
-    for (const auto& f : R.screened_front) take(f, "Pareto front");
   }
+  for (const auto& f : R.screened_front) take(f, "Pareto front");
   if (R.published) take(*R.published, "published");
   {
     std::vector<Screened> sorted;
@@ -629,7 +630,7 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     Exclusion x;
     x.constraint = "deadline";
     x.plan = describe(*spaces[over_deadline->space], over_deadline->candidate);
-    x.text = fmt::format("the best plan by {} without the deadline ({} GPUs: {}) would take {:.1f} days (deadline {} days) for {} "
+    x.text = fmt::format("the best plan by {} without the deadline ({} GPUs: {}) would take {:.2f} days (deadline {} days) for {} "
                          "(estimate)",
                          opt.objective, R.gpus[over_deadline->space], x.plan, over_deadline->estimate.days, *opt.deadline_days,
                          format_usd(over_deadline->estimate.cost_usd));
@@ -639,9 +640,10 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     Exclusion x;
     x.constraint = "budget";
     x.plan = describe(*spaces[over_budget->space], over_budget->candidate);
-    x.text = fmt::format("the best plan by {} without the budget ({} GPUs: {}) would cost {} (budget {}) in {:.1f} days (estimate)",
-                         opt.objective, R.gpus[over_budget->space], x.plan, format_usd(over_budget->estimate.cost_usd),
-                         format_usd(*opt.budget_usd), over_budget->estimate.days);
+    x.text = fmt::format("the best plan by {} without the budget ({} GPUs: {}) would cost ${:.0f} (budget ${:.0f}) in {:.1f} days "
+                         "(estimate)",
+                         opt.objective, R.gpus[over_budget->space], x.plan, over_budget->estimate.cost_usd, *opt.budget_usd,
+                         over_budget->estimate.days);
     R.exclusions.push_back(std::move(x));
   }
   R.reruns = std::move(reruns);
