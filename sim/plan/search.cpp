@@ -52,14 +52,16 @@ double objective(const PlanEstimate& e, bool by_cost) { return by_cost ? e.cost_
 
 bool dominates(double c1, double d1, double c2, double d2) { return c1 <= c2 && d1 <= d2 && (c1 < c2 || d1 < d2); }
 
+// The front under dominance in (cost, days); of equal points the one first in enumeration order,
+// so the result does not depend on the order the points come in.
 void add_front(std::vector<Screened>& front, const Screened& s) {
+  const auto same = [&](const Screened& f) { return f.estimate.cost_usd == s.estimate.cost_usd && f.estimate.days == s.estimate.days; };
   for (const auto& f : front)
-    if (dominates(f.estimate.cost_usd, f.estimate.days, s.estimate.cost_usd, s.estimate.days) ||
-        (f.estimate.cost_usd == s.estimate.cost_usd && f.estimate.days == s.estimate.days))
+    if (dominates(f.estimate.cost_usd, f.estimate.days, s.estimate.cost_usd, s.estimate.days) || (same(f) && f.order < s.order))
       return;
   front.erase(std::remove_if(front.begin(), front.end(),
                              [&](const Screened& f) {
-                               return dominates(s.estimate.cost_usd, s.estimate.days, f.estimate.cost_usd, f.estimate.days);
+                               return dominates(s.estimate.cost_usd, s.estimate.days, f.estimate.cost_usd, f.estimate.days) || same(f);
                              }),
               front.end());
   front.push_back(s);
@@ -251,7 +253,7 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
         if (opt.stop && opt.stop->load()) return;
         const std::size_t i = next.fetch_add(1);
         if (i >= n) return;
-        body(i, ws);
+        body(i, ws, self);
       }
     };
     const unsigned jobs = std::max(1u, opt.jobs);
@@ -260,7 +262,7 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     run(0u);
     for (auto& th : threads) th.join();
   };
-  parallel(tasks.size(), [&](std::size_t t, std::vector<std::unique_ptr<Estimator::Worker>>&) {
+  parallel(tasks.size(), [&](std::size_t t, std::vector<std::unique_ptr<Estimator::Worker>>&, unsigned) {
     TaskOut& out = task_outs[t];
     task_layouts[t] = spaces[tasks[t].space]->layouts(tasks[t].tp, tasks[t].pp, out.rejected, out.layouts_refused);
     out.layouts = task_layouts[t].size();
@@ -270,10 +272,14 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
       units.push_back(Unit{t, b, std::min(b + kBlock, task_layouts[t].size())});
   unit_count = units.size();
   outs.resize(units.size());
-  parallel(units.size(), [&](std::size_t u, std::vector<std::unique_ptr<Estimator::Worker>>& ws) {
+  // Counts per unit; the kept plans per thread (the best under a total order, the front, the best
+  // over each constraint: the same whichever thread saw which plan).
+  std::vector<TaskOut> kept(std::max(1u, opt.jobs));
+  parallel(units.size(), [&](std::size_t u, std::vector<std::unique_ptr<Estimator::Worker>>& ws, unsigned self) {
     const std::size_t t = units[u].task;
     const Task& task = tasks[t];
     TaskOut& out = outs[u];
+    TaskOut& keep_out = kept[self];
     const Space& space = *spaces[task.space];
     const std::vector<Layout>& layouts = task_layouts[t];
     for (std::size_t li = units[u].begin; li < units[u].end; ++li) {
@@ -315,32 +321,32 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
           };
           // The Pareto front is over every plan that fits (the trade-off the constraints cut).
           bool on_front = true;
-          for (const auto& f : out.front)
+          for (const auto& f : keep_out.front)
             if (dominates(f.estimate.cost_usd, f.estimate.days, e.cost_usd, e.days) ||
                 (f.estimate.cost_usd == e.cost_usd && f.estimate.days == e.days)) {
               on_front = false;
               break;
             }
-          if (on_front) add_front(out.front, make());
+          if (on_front) add_front(keep_out.front, make());
           if (!meets(opt, e.cost_usd, e.days)) {
-            if (opt.deadline_days && e.days > *opt.deadline_days && (!out.over_deadline || before(*out.over_deadline)))
-              out.over_deadline = make();
-            if (opt.budget_usd && e.cost_usd > *opt.budget_usd && (!out.over_budget || before(*out.over_budget)))
-              out.over_budget = make();
+            if (opt.deadline_days && e.days > *opt.deadline_days && (!keep_out.over_deadline || before(*keep_out.over_deadline)))
+              keep_out.over_deadline = make();
+            if (opt.budget_usd && e.cost_usd > *opt.budget_usd && (!keep_out.over_budget || before(*keep_out.over_budget)))
+              keep_out.over_budget = make();
             return;
           }
           ++out.meeting;
           if (R.published && before(*R.published)) ++out.better_than_published;
-          const bool keep = out.best.size() < kKeep || before(out.best.front());
+          const bool keep = keep_out.best.size() < kKeep || before(keep_out.best.front());
           if (!keep) return;
           const Screened s = make();
-          if (out.best.size() < kKeep) {
-            out.best.push_back(s);
-            std::push_heap(out.best.begin(), out.best.end(), order);
+          if (keep_out.best.size() < kKeep) {
+            keep_out.best.push_back(s);
+            std::push_heap(keep_out.best.begin(), keep_out.best.end(), order);
           } else if (keep) {
-            std::pop_heap(out.best.begin(), out.best.end(), order);
-            out.best.back() = s;
-            std::push_heap(out.best.begin(), out.best.end(), order);
+            std::pop_heap(keep_out.best.begin(), keep_out.best.end(), order);
+            keep_out.best.back() = s;
+            std::push_heap(keep_out.best.begin(), keep_out.best.end(), order);
           }
         });
     }
@@ -372,6 +378,12 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     if (o.over_deadline && (!over_deadline || order(*o.over_deadline, *over_deadline))) over_deadline = o.over_deadline;
     if (o.over_budget && (!over_budget || order(*o.over_budget, *over_budget))) over_budget = o.over_budget;
     R.published_screen_rank += o.better_than_published;
+  }
+  for (auto& o : kept) {
+    best.insert(best.end(), o.best.begin(), o.best.end());
+    for (const auto& f : o.front) add_front(R.screened_front, f);
+    if (o.over_deadline && (!over_deadline || order(*o.over_deadline, *over_deadline))) over_deadline = o.over_deadline;
+    if (o.over_budget && (!over_budget || order(*o.over_budget, *over_budget))) over_budget = o.over_budget;
   }
   std::sort(best.begin(), best.end(), order);
   if (best.size() > kKeep) best.resize(kKeep);
