@@ -262,14 +262,32 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     run(0u);
     for (auto& th : threads) th.join();
   };
-  parallel(tasks.size(), [&](std::size_t t, std::vector<std::unique_ptr<Estimator::Worker>>&, unsigned) {
+  // The (tp, pp) pairs, largest first (by the layouts they propose), so that the last ones to
+  // finish are small; each writes its own output, merged in pair order.
+  std::vector<std::size_t> by_size(tasks.size());
+  {
+    std::vector<std::uint64_t> size(tasks.size());
+    for (std::size_t t = 0; t < tasks.size(); ++t) size[t] = spaces[tasks[t].space]->proposals(tasks[t].tp, tasks[t].pp);
+    std::iota(by_size.begin(), by_size.end(), std::size_t{0});
+    std::stable_sort(by_size.begin(), by_size.end(), [&](std::size_t a, std::size_t b) { return size[a] > size[b]; });
+  }
+  parallel(tasks.size(), [&](std::size_t i, std::vector<std::unique_ptr<Estimator::Worker>>&, unsigned) {
+    const std::size_t t = by_size[i];
     TaskOut& out = task_outs[t];
     task_layouts[t] = spaces[tasks[t].space]->layouts(tasks[t].tp, tasks[t].pp, out.rejected, out.layouts_refused);
     out.layouts = task_layouts[t].size();
   });
-  for (std::size_t t = 0; t < tasks.size(); ++t)
-    for (std::size_t b = 0; b < task_layouts[t].size(); b += kBlock)
-      units.push_back(Unit{t, b, std::min(b + kBlock, task_layouts[t].size())});
+  // Blocks taken round-robin over the pairs: threads working side by side then mostly need
+  // different layer shapes (a shape two threads need at once is built by one, the other waits).
+  for (std::size_t b = 0;; b += kBlock) {
+    bool any = false;
+    for (std::size_t t = 0; t < tasks.size(); ++t)
+      if (b < task_layouts[t].size()) {
+        units.push_back(Unit{t, b, std::min(b + kBlock, task_layouts[t].size())});
+        any = true;
+      }
+    if (!any) break;
+  }
   unit_count = units.size();
   outs.resize(units.size());
   // Counts per unit; the kept plans per thread (the best under a total order, the front, the best

@@ -274,18 +274,22 @@ std::vector<std::pair<std::int32_t, std::int32_t>> Space::tp_pp_pairs() const {
   return out;
 }
 
-std::uint64_t Space::proposals() const {
+std::uint64_t Space::proposals(std::int32_t tp, std::int32_t pp) const {
   const ModelConfig& m = sc_.model;
   const std::uint64_t eps = m.moe.enabled ? divisors(m.moe.routed_experts).size() : 1;
   const std::uint64_t mbs = divisors(sc_.phases.front().training.global_batch).size();
+  std::uint64_t scheds = 0;
+  for (const auto& s : schedules_)
+    scheds += s == "interleaved" ? static_cast<std::uint64_t>(std::min<i64>(kPlanVppRange.hi, std::max<i64>(1, m.layers / pp))) : 1;
+  const std::uint64_t cps = divisors(gpus_ / (i64{tp} * pp)).size();
+  return eps * mbs * scheds * cps;  // each factor is small: no overflow
+}
+
+std::uint64_t Space::proposals() const {
   std::uint64_t total = 0;
   const std::uint64_t cap = ~std::uint64_t{0};
   for (const auto& [tp, pp] : tp_pp_pairs()) {
-    std::uint64_t scheds = 0;
-    for (const auto& s : schedules_)
-      scheds += s == "interleaved" ? static_cast<std::uint64_t>(std::min<i64>(kPlanVppRange.hi, std::max<i64>(1, m.layers / pp))) : 1;
-    const std::uint64_t cps = divisors(gpus_ / (i64{tp} * pp)).size();
-    const std::uint64_t n = eps * mbs * scheds * cps;  // each factor is small: no overflow
+    const std::uint64_t n = proposals(tp, pp);
     total = total > cap - n ? cap : total + n;
   }
   return total;

@@ -105,6 +105,7 @@ class Space {
   // How many layouts layouts() proposes over every (tp, pp) pair (saturating at 2^64 - 1): the
   // work limit is checked on it before anything is enumerated.
   std::uint64_t proposals() const;
+  std::uint64_t proposals(std::int32_t tp, std::int32_t pp) const;  // of one (tp, pp) pair
   // The (tp, pp) pairs of the GPU count, in enumeration order: the units of parallel work.
   std::vector<std::pair<std::int32_t, std::int32_t>> tp_pp_pairs() const;
   // The layouts with this tp and pp valid in every phase, in enumeration order (ep, micro-batch,
