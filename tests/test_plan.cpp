@@ -517,4 +517,10 @@ TEST_CASE("trainsim plan: a report, JSON, and bad options refused naming the opt
   }
   const auto missing = run_trainsim("plan no-such-scenario");
   CHECK(missing.status == 2);
+  // The work limit, before anything is enumerated: 7,207,200 GPUs (240 divisors) would propose
+  // about 1.5 billion DeepSeek-V3 layouts.
+  const auto huge = run_trainsim("plan '" + data("scenarios/deepseek-v3-h800.toml").string() + "' -q --gpus 7207200");
+  CHECK(huge.status == 2);
+  CHECK(huge.err.find("--gpus") != std::string::npos);
+  CHECK(huge.err.find("docs/limits.md") != std::string::npos);
 }

@@ -28,6 +28,11 @@ inline constexpr long long kMaxNetworkGpus = 262'144;
 // one (~0.12 us each: 2048 GPUs x 4096 tokens x 8 = 6.7e7 pairs take ~8 s).
 inline constexpr long long kMaxRoutedTokens = 1LL << 27;
 
+// Layouts `trainsim plan` may propose for one GPU count (dp x tp x pp x cp factorisations x ep x
+// micro-batch x schedule x vpp, before the rules): each takes ~1 us to check and the valid ones
+// ~0.1 ms to screen (DeepSeek-V3 on 2048 GPUs: 2.7 M proposed, 160 K valid, 20 CPU-s).
+inline constexpr std::uint64_t kMaxPlanProposals = 100'000'000;
+
 // Points of one sweep (the product of its dimensions' sizes).
 inline constexpr std::uint64_t kMaxSweepPoints = 10'000'000;
 

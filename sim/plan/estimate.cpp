@@ -29,26 +29,32 @@ namespace {
 using i64 = std::int64_t;
 double d(i64 v) { return static_cast<double>(v); }
 
-// A thread-safe cache: values are computed outside the lock; the first one stored wins (all are
-// equal: every value is a pure function of its key).
+// A thread-safe cache. A value is computed once, by the first thread to ask for it; a thread
+// asking for a key another thread is computing waits for it (so two threads never build the same
+// layer or run the same network simulation twice). Every value is a pure function of its key.
 template <class K, class V>
 class Memo {
  public:
   template <class F>
   const V& get(const K& k, F&& make) {
+    std::shared_ptr<Entry> e;
     {
       std::lock_guard lk(mu_);
-      auto it = map_.find(k);
-      if (it != map_.end()) return *it->second;
+      auto& slot = map_[k];
+      if (!slot) slot = std::make_shared<Entry>();
+      e = slot;
     }
-    auto v = std::make_unique<V>(make());
-    std::lock_guard lk(mu_);
-    return *map_.emplace(k, std::move(v)).first->second;
+    std::call_once(e->once, [&] { e->value = std::make_unique<V>(make()); });
+    return *e->value;
   }
 
  private:
+  struct Entry {
+    std::once_flag once;
+    std::unique_ptr<V> value;
+  };
   std::mutex mu_;
-  std::map<K, std::unique_ptr<V>> map_;
+  std::map<K, std::shared_ptr<Entry>> map_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -702,6 +708,9 @@ struct L1 {
   std::unordered_map<std::array<std::int64_t, 4>, const LayerSums*, Hash> sums;
   std::unordered_map<std::array<std::int64_t, 4>, Affine, Hash> colls;
   std::unordered_map<std::array<std::int64_t, 4>, double, Hash> acts;
+  std::unordered_map<std::array<std::int64_t, 4>, const std::vector<std::int64_t>*, Hash> splits;
+  std::unordered_map<std::array<std::int64_t, 4>, const void*, Hash> ramps;  // Estimator::Impl::Ramp
+  std::unordered_map<std::int64_t, Affine> p2ps;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -760,7 +769,14 @@ class PhaseLayout {
     sched_ = base.schedule == "gpipe" ? Sched::GPipe : base.schedule == "interleaved" ? Sched::Interleaved
            : base.schedule == "zb1p" ? Sched::Zb1p : base.schedule == "dualpipe" ? Sched::DualPipe
            : base.schedule == "dualpipev" ? Sched::DualPipeV : Sched::OneF1B;
-    ramp_ = &E.ramp(phase, base.dp * base.micro_batch);
+    if (l1_) {
+      const std::array<std::int64_t, 4> key{static_cast<std::int64_t>(phase), base.dp * base.micro_batch, 0, 0};
+      auto it = l1_->ramps.find(key);
+      if (it == l1_->ramps.end()) it = l1_->ramps.emplace(key, &E.ramp(phase, base.dp * base.micro_batch)).first;
+      ramp_ = static_cast<const Estimator::Impl::Ramp*>(it->second);
+    } else {
+      ramp_ = &E.ramp(phase, base.dp * base.micro_batch);
+    }
     M_ = ramp_->final_m;
     copies_ = base.schedule == "dualpipe" ? 2 : 1;
     stage_gpus_ = base.dp * base.tp * base.cp;
@@ -776,7 +792,18 @@ class PhaseLayout {
     rs_expert_ = coll(CK::ReduceScatter, expert_size_, ep, stage);
     ar_dense_ = coll(CK::AllReduce, dsize, tp, stage);
     ar_expert_ = coll(CK::AllReduce, expert_size_, ep, stage);
-    p2p_ = P_ > 1 ? 2.0 * d(P_ - 1) * E.p2p(stage_gpus_).at(tokens_ * d(E.sc.model.hidden) * 2.0 / d(base.tp)) : 0.0;
+    p2p_ = 0;
+    if (P_ > 1) {
+      Affine send;
+      if (l1_) {
+        auto it = l1_->p2ps.find(stage_gpus_);
+        if (it == l1_->p2ps.end()) it = l1_->p2ps.emplace(stage_gpus_, E.p2p(stage_gpus_)).first;
+        send = it->second;
+      } else {
+        send = E.p2p(stage_gpus_);
+      }
+      p2p_ = 2.0 * d(P_ - 1) * send.at(tokens_ * d(E.sc.model.hidden) * 2.0 / d(base.tp));
+    }
     bucket_ = base.dp_bucket_params > 0 ? d(base.dp_bucket_params) : std::max(40e6, 1e6 * d(base.dp * base.cp));
     held_off_.push_back(0);
     for (i64 r = 0; r < P_; ++r) {
@@ -942,6 +969,15 @@ class PhaseLayout {
     return v;
   }
 
+  // The memory model's split for this layout's stages and the current plan_ (its recompute).
+  const std::vector<i64>& split_l1() {
+    if (!l1_ || plan_.split_rule != "balanced") return E_.split(phase_, S_, plan_);
+    const std::array<std::int64_t, 4> key{static_cast<std::int64_t>(E_.shape_phase[phase_]), S_, static_cast<std::int64_t>(plan_.recompute), 0};
+    auto it = l1_->splits.find(key);
+    if (it == l1_->splits.end()) it = l1_->splits.emplace(key, &E_.split(phase_, S_, plan_)).first;
+    return *it->second;
+  }
+
   const LayerSums& sums(int kind, bool sp) {
     const std::size_t idx = static_cast<std::size_t>(kind * 2 + (sp ? 1 : 0));
     const LayerSums*& local = block_ ? block_->sums[idx] : sums_local_[idx];
@@ -997,7 +1033,7 @@ class PhaseLayout {
     const ModelConfig& m = E_.sc.model;
     plan_.recompute = rc;
     R.mode = rc;
-    const std::vector<i64>& split = base_.layer_split.empty() ? E_.split(phase_, S_, plan_) : base_.layer_split;
+    const std::vector<i64>& split = !base_.layer_split.empty() ? base_.layer_split : split_l1();
     R.stage_layers.assign(static_cast<std::size_t>(S_), {});
     i64 first = 0;
     for (i64 s = 0; s < S_; ++s) {
@@ -1475,6 +1511,7 @@ struct Estimator::Worker::Impl {
   std::vector<std::vector<Slot>> cache;
   std::vector<std::size_t> next;
   std::vector<PlanConfig> plans;
+  std::vector<PhaseLayout*> pls;
   PlanEstimate est;
   explicit Impl(const Estimator& x)
       : e(x), cache(x.space().phase_count()), next(x.space().phase_count(), 0), plans(x.space().phase_count()) {}
@@ -1489,8 +1526,8 @@ void Estimator::Worker::screen(const Layout& layout, const std::vector<int>& cod
   const Space& space = W.e.space();
   Estimator::Impl& E = *W.e.impl_;
   const std::size_t n = space.phase_count();
-  std::array<PhaseLayout*, 16> pls{};
-  TS_ASSERT(n <= pls.size(), "screen: too many phases");
+  std::vector<PhaseLayout*>& pls = W.pls;
+  pls.assign(n, nullptr);
   Candidate c;
   c.layout = layout;
   for (std::size_t i = 0; i < n; ++i) {

@@ -124,10 +124,14 @@ PublishedLines published_lines(const SearchResult& r) {
   }
   std::size_t ranked = 0;
   for (const auto& x : r.reruns) ranked += x.event_rank > 0 ? 1 : 0;
+  if (pub->event_rank == 0) {
+    out.rank = fmt::format("the scenario's own plan ({}) does not meet the constraints at event level: {}, {:.2f} days", pub->plan,
+                           format_usd(pub->cost_usd), pub->days);
+    return out;
+  }
   out.rank = fmt::format("the scenario's own plan ({}) ranks {} of the {} re-run plans at event level: {}{}{}; by the estimate "
                          "it ranks {} of {} screened plans",
-                         pub->plan, pub->event_rank ? std::to_string(pub->event_rank) : std::string("(not ranked: outside the constraints)"),
-                         ranked, cost ? format_usd(pub->cost_usd) : fmt::format("{:.1f} days", pub->days),
+                         pub->plan, pub->event_rank, ranked, cost ? format_usd(pub->cost_usd) : fmt::format("{:.1f} days", pub->days),
                          best && best != pub ? fmt::format(", {} against the best", signed_pct(objective(*pub, cost) / objective(*best, cost) - 1))
                                              : std::string(", the best"),
                          cost ? fmt::format(" ({:.1f} days)", pub->days) : fmt::format(" ({})", format_usd(pub->cost_usd)),

@@ -16,6 +16,7 @@
 #include "calibration/cost_model.hpp"
 #include "core/error.hpp"
 #include "core/format.hpp"
+#include "core/limits.hpp"
 #include "plan/sweep_bridge.hpp"
 #include "sweep/runner.hpp"
 #include "sweep/store.hpp"
@@ -51,14 +52,16 @@ double objective(const PlanEstimate& e, bool by_cost) { return by_cost ? e.cost_
 
 bool dominates(double c1, double d1, double c2, double d2) { return c1 <= c2 && d1 <= d2 && (c1 < c2 || d1 < d2); }
 
+// The front under dominance in (cost, days); of equal points the one first in enumeration order,
+// so the result does not depend on the order the points come in.
 void add_front(std::vector<Screened>& front, const Screened& s) {
+  const auto same = [&](const Screened& f) { return f.estimate.cost_usd == s.estimate.cost_usd && f.estimate.days == s.estimate.days; };
   for (const auto& f : front)
-    if (dominates(f.estimate.cost_usd, f.estimate.days, s.estimate.cost_usd, s.estimate.days) ||
-        (f.estimate.cost_usd == s.estimate.cost_usd && f.estimate.days == s.estimate.days))
+    if (dominates(f.estimate.cost_usd, f.estimate.days, s.estimate.cost_usd, s.estimate.days) || (same(f) && f.order < s.order))
       return;
   front.erase(std::remove_if(front.begin(), front.end(),
                              [&](const Screened& f) {
-                               return dominates(s.estimate.cost_usd, s.estimate.days, f.estimate.cost_usd, f.estimate.days);
+                               return dominates(s.estimate.cost_usd, s.estimate.days, f.estimate.cost_usd, f.estimate.days) || same(f);
                              }),
               front.end());
   front.push_back(s);
@@ -167,6 +170,11 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
   std::vector<std::unique_ptr<Estimator>> estimators;
   for (i64 g : R.gpus) {
     spaces.push_back(std::make_unique<Space>(base, g, gpus_key));
+    // The work limit (core/limits.hpp, docs/limits.md), before anything is enumerated.
+    if (const std::uint64_t n = spaces.back()->proposals(); n > kMaxPlanProposals)
+      throw UsageError(fmt::format("{}: {} GPUs give {} layouts to propose (factorisations x ep x micro-batch x schedule x vpp); "
+                                   "the work limit is {} (docs/limits.md)",
+                                   opt.gpus.empty() ? "scenario" : "--gpus", g, n, kMaxPlanProposals));
     estimators.push_back(std::make_unique<Estimator>(*spaces.back(), *cost));
   }
   // The scenario's own plan, when its GPU count is searched.
@@ -191,8 +199,21 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
   std::vector<Task> tasks;
   for (std::size_t s = 0; s < spaces.size(); ++s)
     for (const auto& [tp, pp] : spaces[s]->tp_pp_pairs()) tasks.push_back(Task{s, tp, pp});
-  std::vector<TaskOut> outs(tasks.size());
+  // Two passes over the same work, each on `jobs` threads taking the next unit as they finish:
+  // the layouts of each (tp, pp) pair (and what the rules refuse), then the plans of every layout
+  // in blocks of kBlock layouts (a (tp, pp) pair can hold a seventh of the plans: blocks keep the
+  // threads busy to the end). Every unit writes its own output; they are merged in unit order, so
+  // the result does not depend on the threads.
+  constexpr std::size_t kBlock = 256;
+  std::vector<TaskOut> task_outs(tasks.size());
+  std::vector<std::vector<Layout>> task_layouts(tasks.size());
+  struct Unit {
+    std::size_t task, begin, end;
+  };
+  std::vector<Unit> units;
+  std::vector<TaskOut> outs;
   std::atomic<std::size_t> next{0}, done{0}, plans_done{0};
+  std::size_t unit_count = 0;
   std::mutex progress_mu;
   const auto t0 = Clock::now();
   const double c0 = cpu_seconds();
@@ -202,31 +223,87 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     if (!opt.progress || !opt.on_progress) return;
     std::lock_guard lk(progress_mu);
     const auto now = Clock::now();
-    const std::size_t d = done.load(), n = tasks.size();
+    const std::size_t d = done.load(), n = unit_count;
     const std::size_t tenth = n ? d * 10 / n : 10;
     if (!force && (opt.progress_tty ? now - last_report < std::chrono::milliseconds(200) : tenth <= last_tenth)) return;
     last_report = now;
     last_tenth = tenth;
     const double el = std::chrono::duration<double>(now - t0).count();
-    opt.on_progress(fmt::format("screening: {}/{} (tp, pp) groups, {} plans, {:.0f} plans/s", d, n, plans_done.load(),
+    opt.on_progress(fmt::format("screening: {}/{} blocks of layouts, {} plans, {:.0f} plans/s", d, n, plans_done.load(),
                                 el > 0 ? static_cast<double>(plans_done.load()) / el : 0.0));
   };
-  const auto worker = [&] {
-    std::vector<std::unique_ptr<Estimator::Worker>> ws;
-    for (const auto& e : estimators) ws.push_back(std::make_unique<Estimator::Worker>(*e));
-    for (;;) {
-      if (opt.stop && opt.stop->load()) return;
-      const std::size_t t = next.fetch_add(1);
-      if (t >= tasks.size()) return;
-      const Task& task = tasks[t];
-      TaskOut& out = outs[t];
-      const Space& space = *spaces[task.space];
-      const std::vector<Layout> layouts = space.layouts(task.tp, task.pp, out.rejected, out.layouts_refused);
-      out.layouts = layouts.size();
-      for (std::size_t li = 0; li < layouts.size(); ++li) {
-        const Layout& l = layouts[li];
-        const std::vector<int>& codes = space.knobs(l);
-        out.knobs_refused += static_cast<std::size_t>(Knobs::kCount) - codes.size();
+  std::vector<double> thread_cpu(std::max(1u, opt.jobs), 0.0);
+  const auto parallel = [&](std::size_t n, const auto& body) {
+    next = 0;
+    const auto run = [&](unsigned self) {
+      timespec a{}, b{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+      struct Charge {
+        timespec& a;
+        timespec& b;
+        double& into;
+        ~Charge() {
+          clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+          into += static_cast<double>(b.tv_sec - a.tv_sec) + 1e-9 * static_cast<double>(b.tv_nsec - a.tv_nsec);
+        }
+      } charge{a, b, thread_cpu[self]};
+      std::vector<std::unique_ptr<Estimator::Worker>> ws;
+      for (const auto& e : estimators) ws.push_back(std::make_unique<Estimator::Worker>(*e));
+      for (;;) {
+        if (opt.stop && opt.stop->load()) return;
+        const std::size_t i = next.fetch_add(1);
+        if (i >= n) return;
+        body(i, ws, self);
+      }
+    };
+    const unsigned jobs = std::max(1u, opt.jobs);
+    std::vector<std::thread> threads;
+    for (unsigned j = 1; j < jobs; ++j) threads.emplace_back(run, j);
+    run(0u);
+    for (auto& th : threads) th.join();
+  };
+  // The (tp, pp) pairs, largest first (by the layouts they propose), so that the last ones to
+  // finish are small; each writes its own output, merged in pair order.
+  std::vector<std::size_t> by_size(tasks.size());
+  {
+    std::vector<std::uint64_t> size(tasks.size());
+    for (std::size_t t = 0; t < tasks.size(); ++t) size[t] = spaces[tasks[t].space]->proposals(tasks[t].tp, tasks[t].pp);
+    std::iota(by_size.begin(), by_size.end(), std::size_t{0});
+    std::stable_sort(by_size.begin(), by_size.end(), [&](std::size_t a, std::size_t b) { return size[a] > size[b]; });
+  }
+  parallel(tasks.size(), [&](std::size_t i, std::vector<std::unique_ptr<Estimator::Worker>>&, unsigned) {
+    const std::size_t t = by_size[i];
+    TaskOut& out = task_outs[t];
+    task_layouts[t] = spaces[tasks[t].space]->layouts(tasks[t].tp, tasks[t].pp, out.rejected, out.layouts_refused);
+    out.layouts = task_layouts[t].size();
+  });
+  // Blocks taken round-robin over the pairs: threads working side by side then mostly need
+  // different layer shapes (a shape two threads need at once is built by one, the other waits).
+  for (std::size_t b = 0;; b += kBlock) {
+    bool any = false;
+    for (std::size_t t = 0; t < tasks.size(); ++t)
+      if (b < task_layouts[t].size()) {
+        units.push_back(Unit{t, b, std::min(b + kBlock, task_layouts[t].size())});
+        any = true;
+      }
+    if (!any) break;
+  }
+  unit_count = units.size();
+  outs.resize(units.size());
+  // Counts per unit; the kept plans per thread (the best under a total order, the front, the best
+  // over each constraint: the same whichever thread saw which plan).
+  std::vector<TaskOut> kept(std::max(1u, opt.jobs));
+  parallel(units.size(), [&](std::size_t u, std::vector<std::unique_ptr<Estimator::Worker>>& ws, unsigned self) {
+    const std::size_t t = units[u].task;
+    const Task& task = tasks[t];
+    TaskOut& out = outs[u];
+    TaskOut& keep_out = kept[self];
+    const Space& space = *spaces[task.space];
+    const std::vector<Layout>& layouts = task_layouts[t];
+    for (std::size_t li = units[u].begin; li < units[u].end; ++li) {
+      const Layout& l = layouts[li];
+      const std::vector<int>& codes = space.knobs(l);
+      out.knobs_refused += static_cast<std::size_t>(Knobs::kCount) - codes.size();
         ws[task.space]->screen(l, codes, [&](int code, const PlanEstimate& e) {
           ++out.plans;
           if (!e.fits) {
@@ -260,69 +337,71 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
             if (a2 != b2) return a2 < b2;
             return ord < y.order;
           };
-          if (!meets(opt, e.cost_usd, e.days)) {
-            if (opt.deadline_days && e.days > *opt.deadline_days && (!out.over_deadline || before(*out.over_deadline)))
-              out.over_deadline = make();
-            if (opt.budget_usd && e.cost_usd > *opt.budget_usd && (!out.over_budget || before(*out.over_budget)))
-              out.over_budget = make();
-            return;
-          }
-          ++out.meeting;
-          if (R.published && before(*R.published)) ++out.better_than_published;
+          // The Pareto front is over every plan that fits (the trade-off the constraints cut).
           bool on_front = true;
-          for (const auto& f : out.front)
+          for (const auto& f : keep_out.front)
             if (dominates(f.estimate.cost_usd, f.estimate.days, e.cost_usd, e.days) ||
                 (f.estimate.cost_usd == e.cost_usd && f.estimate.days == e.days)) {
               on_front = false;
               break;
             }
-          const bool keep = out.best.size() < kKeep || before(out.best.front());
-          if (!on_front && !keep) return;
+          if (on_front) add_front(keep_out.front, make());
+          if (!meets(opt, e.cost_usd, e.days)) {
+            if (opt.deadline_days && e.days > *opt.deadline_days && (!keep_out.over_deadline || before(*keep_out.over_deadline)))
+              keep_out.over_deadline = make();
+            if (opt.budget_usd && e.cost_usd > *opt.budget_usd && (!keep_out.over_budget || before(*keep_out.over_budget)))
+              keep_out.over_budget = make();
+            return;
+          }
+          ++out.meeting;
+          if (R.published && before(*R.published)) ++out.better_than_published;
+          const bool keep = keep_out.best.size() < kKeep || before(keep_out.best.front());
+          if (!keep) return;
           const Screened s = make();
-          if (on_front) add_front(out.front, s);
-          if (out.best.size() < kKeep) {
-            out.best.push_back(s);
-            std::push_heap(out.best.begin(), out.best.end(), order);
+          if (keep_out.best.size() < kKeep) {
+            keep_out.best.push_back(s);
+            std::push_heap(keep_out.best.begin(), keep_out.best.end(), order);
           } else if (keep) {
-            std::pop_heap(out.best.begin(), out.best.end(), order);
-            out.best.back() = s;
-            std::push_heap(out.best.begin(), out.best.end(), order);
+            std::pop_heap(keep_out.best.begin(), keep_out.best.end(), order);
+            keep_out.best.back() = s;
+            std::push_heap(keep_out.best.begin(), keep_out.best.end(), order);
           }
         });
-      }
-      plans_done += out.plans;
-      ++done;
-      report(false);
     }
-  };
-  {
-    const unsigned n = std::max(1u, opt.jobs);
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < n; ++i) threads.emplace_back(worker);
-    worker();
-    for (auto& th : threads) th.join();
-  }
+    plans_done += out.plans;
+    ++done;
+    report(false);
+  });
   report(true);
   if (opt.stop && opt.stop->load()) throw std::runtime_error("plan search interrupted");
   R.stats.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   R.stats.cpu_s = cpu_seconds() - c0;
+  R.stats.thread_cpu_s = thread_cpu;
   // Merge in task order: the result does not depend on the threads.
   std::vector<Screened> best;
   std::optional<Screened> over_deadline, over_budget;
-  for (auto& o : outs) {
+  for (auto& o : task_outs) {
     R.stats.layouts += o.layouts;
     R.stats.layouts_refused += o.layouts_refused;
+    merge_rejections(R.stats.rejected, o.rejected);
+  }
+  for (auto& o : outs) {
     R.stats.knobs_refused += o.knobs_refused;
     R.stats.plans += o.plans;
     R.stats.unfit += o.unfit;
     R.stats.timed += o.timed;
     R.stats.meeting += o.meeting;
-    merge_rejections(R.stats.rejected, o.rejected);
     best.insert(best.end(), o.best.begin(), o.best.end());
     for (const auto& f : o.front) add_front(R.screened_front, f);
     if (o.over_deadline && (!over_deadline || order(*o.over_deadline, *over_deadline))) over_deadline = o.over_deadline;
     if (o.over_budget && (!over_budget || order(*o.over_budget, *over_budget))) over_budget = o.over_budget;
     R.published_screen_rank += o.better_than_published;
+  }
+  for (auto& o : kept) {
+    best.insert(best.end(), o.best.begin(), o.best.end());
+    for (const auto& f : o.front) add_front(R.screened_front, f);
+    if (o.over_deadline && (!over_deadline || order(*o.over_deadline, *over_deadline))) over_deadline = o.over_deadline;
+    if (o.over_budget && (!over_budget || order(*o.over_budget, *over_budget))) over_budget = o.over_budget;
   }
   std::sort(best.begin(), best.end(), order);
   if (best.size() > kKeep) best.resize(kKeep);
@@ -379,8 +458,8 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
       }
       if (!any) break;
     }
-    for (const auto& f : R.screened_front) take(f, "Pareto front");
   }
+  for (const auto& f : R.screened_front) take(f, "Pareto front");
   if (R.published) take(*R.published, "published");
   {
     std::vector<Screened> sorted;
@@ -581,7 +660,7 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     Exclusion x;
     x.constraint = "deadline";
     x.plan = describe(*spaces[over_deadline->space], over_deadline->candidate);
-    x.text = fmt::format("the best plan by {} without the deadline ({} GPUs: {}) would take {:.1f} days (deadline {} days) for {} "
+    x.text = fmt::format("the best plan by {} without the deadline ({} GPUs: {}) would take {:.2f} days (deadline {} days) for {} "
                          "(estimate)",
                          opt.objective, R.gpus[over_deadline->space], x.plan, over_deadline->estimate.days, *opt.deadline_days,
                          format_usd(over_deadline->estimate.cost_usd));
@@ -591,9 +670,10 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     Exclusion x;
     x.constraint = "budget";
     x.plan = describe(*spaces[over_budget->space], over_budget->candidate);
-    x.text = fmt::format("the best plan by {} without the budget ({} GPUs: {}) would cost {} (budget {}) in {:.1f} days (estimate)",
-                         opt.objective, R.gpus[over_budget->space], x.plan, format_usd(over_budget->estimate.cost_usd),
-                         format_usd(*opt.budget_usd), over_budget->estimate.days);
+    x.text = fmt::format("the best plan by {} without the budget ({} GPUs: {}) would cost ${:.0f} (budget ${:.0f}) in {:.1f} days "
+                         "(estimate)",
+                         opt.objective, R.gpus[over_budget->space], x.plan, over_budget->estimate.cost_usd, *opt.budget_usd,
+                         over_budget->estimate.days);
     R.exclusions.push_back(std::move(x));
   }
   R.reruns = std::move(reruns);

@@ -60,6 +60,7 @@ struct ScreenStats {
   std::size_t meeting = 0;           // of those, within the deadline and budget
   std::vector<Rejection> rejected;   // by phase and key
   double wall_s = 0, cpu_s = 0;      // of the screening
+  std::vector<double> thread_cpu_s;  // CPU seconds of each screening thread (how evenly --jobs splits the work)
 };
 
 // One plan re-run at event level.

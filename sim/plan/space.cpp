@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "schedule/schedule_rules.hpp"
 
 namespace trainsim::plan {
@@ -273,6 +274,27 @@ std::vector<std::pair<std::int32_t, std::int32_t>> Space::tp_pp_pairs() const {
   return out;
 }
 
+std::uint64_t Space::proposals(std::int32_t tp, std::int32_t pp) const {
+  const ModelConfig& m = sc_.model;
+  const std::uint64_t eps = m.moe.enabled ? divisors(m.moe.routed_experts).size() : 1;
+  const std::uint64_t mbs = divisors(sc_.phases.front().training.global_batch).size();
+  std::uint64_t scheds = 0;
+  for (const auto& s : schedules_)
+    scheds += s == "interleaved" ? static_cast<std::uint64_t>(std::min<i64>(kPlanVppRange.hi, std::max<i64>(1, m.layers / pp))) : 1;
+  const std::uint64_t cps = divisors(gpus_ / (i64{tp} * pp)).size();
+  return eps * mbs * scheds * cps;  // each factor is small: no overflow
+}
+
+std::uint64_t Space::proposals() const {
+  std::uint64_t total = 0;
+  const std::uint64_t cap = ~std::uint64_t{0};
+  for (const auto& [tp, pp] : tp_pp_pairs()) {
+    const std::uint64_t n = proposals(tp, pp);
+    total = total > cap - n ? cap : total + n;
+  }
+  return total;
+}
+
 std::vector<Layout> Space::layouts(std::int32_t tp, std::int32_t pp, std::vector<Rejection>& rejected,
                                    std::size_t& refused) const {
   std::vector<Layout> out;
@@ -330,27 +352,27 @@ std::vector<Layout> Space::layouts(std::int32_t tp, std::int32_t pp, std::vector
   return out;
 }
 
-std::uint64_t Space::switch_context(const Layout& l) const {
-  // Per phase 8 bits: tp > 1, ep > 1, dp*cp*copies = 1, cp = 1, vpp > 1, schedule (3 bits).
-  TS_ASSERT(sc_.phases.size() <= 8 && schedules_.size() <= 8, "switch_context: too many phases or schedules");
+std::string Space::switch_context(const Layout& l) const {
+  // Per phase one byte: tp > 1, ep > 1, dp*cp*copies = 1, cp = 1, vpp > 1, the schedule's index.
   Candidate c;
   c.layout = l;
-  std::uint64_t key = 0;
+  std::string key;
   for (std::size_t i = 0; i < sc_.phases.size(); ++i) {
     PlanConfig p;
-    if (!phase_plan(c, i, p)) return ~std::uint64_t{0};
+    if (!phase_plan(c, i, p)) return "-";
     const auto it = std::find(schedules_.begin(), schedules_.end(), p.schedule);
-    const std::uint64_t sched = static_cast<std::uint64_t>(it - schedules_.begin());
+    const auto sched = static_cast<unsigned>(it - schedules_.begin());
     const i64 dpg = p.dp * p.cp * (p.schedule == "dualpipe" ? 2 : 1);
-    const std::uint64_t bits = (p.tp > 1 ? 1u : 0u) | (p.ep > 1 ? 2u : 0u) | (dpg == 1 ? 4u : 0u) | (p.cp == 1 ? 8u : 0u) |
-                               (p.vpp > 1 ? 16u : 0u) | (sched << 5);
-    key |= bits << (8 * i);
+    const unsigned bits = (p.tp > 1 ? 1u : 0u) | (p.ep > 1 ? 2u : 0u) | (dpg == 1 ? 4u : 0u) | (p.cp == 1 ? 8u : 0u) |
+                          (p.vpp > 1 ? 16u : 0u) | (sched << 5);
+    key += static_cast<char>(static_cast<unsigned char>(bits & 0xffu));
+    key += static_cast<char>(static_cast<unsigned char>(sched >> 3));
   }
   return key;
 }
 
 const std::vector<int>& Space::knobs(const Layout& layout) const {
-  const std::uint64_t key = switch_context(layout);
+  const std::string key = switch_context(layout);
   {
     std::lock_guard lk(mu_);
     auto it = knob_sets_.find(key);

@@ -102,6 +102,10 @@ class Space {
   std::optional<std::pair<std::string, PlanProblem>> problem(const Candidate& c) const;
 
   // --- enumeration ---------------------------------------------------------------------------
+  // How many layouts layouts() proposes over every (tp, pp) pair (saturating at 2^64 - 1): the
+  // work limit is checked on it before anything is enumerated.
+  std::uint64_t proposals() const;
+  std::uint64_t proposals(std::int32_t tp, std::int32_t pp) const;  // of one (tp, pp) pair
   // The (tp, pp) pairs of the GPU count, in enumeration order: the units of parallel work.
   std::vector<std::pair<std::int32_t, std::int32_t>> tp_pp_pairs() const;
   // The layouts with this tp and pp valid in every phase, in enumeration order (ep, micro-batch,
@@ -115,7 +119,7 @@ class Space {
   std::size_t refused_knobs(const Layout& layout) const;
 
  private:
-  std::uint64_t switch_context(const Layout& l) const;
+  std::string switch_context(const Layout& l) const;
   void apply(const Candidate& c, PlanConfig& p) const;
   Scenario sc_;
   std::int64_t gpus_ = 0;
@@ -129,7 +133,7 @@ class Space {
     std::size_t refused = 0;
   };
   mutable std::mutex mu_;
-  mutable std::map<std::uint64_t, KnobSet> knob_sets_;
+  mutable std::map<std::string, KnobSet> knob_sets_;
 };
 
 // Divisors of n, ascending.
