@@ -290,12 +290,12 @@ TEST_CASE("sweep: a trainsim started as several processes without MPI support re
     // Commands that do not share work (every build): each process would do all of it.
     auto r = run_trainsim("run " + q(base_scenario()), "", env);
     CHECK(r.status == 2);
-    CHECK_THAT(r.err, Catch::Contains("only 'trainsim sweep' shares its work between processes"));
+    CHECK_THAT(r.err, Catch::Contains("only 'trainsim sweep' and 'trainsim plan' share their work between processes"));
     CHECK(r.out.empty());
     if (trainsim::sweep::mpi_built()) continue;  // an MPI build would initialise MPI here
     r = run_trainsim("sweep " + q(s) + " --db " + q(db), "", env);
     CHECK(r.status == 2);
-    CHECK_THAT(r.err, Catch::Contains("this trainsim was built without MPI, so each process would run the whole sweep"));
+    CHECK_THAT(r.err, Catch::Contains("this trainsim was built without MPI, so each process would do all of the work"));
     CHECK(!fs::exists(db));
   }
   // The launcher's other ranks leave silently, with status 0: the message is printed once, by

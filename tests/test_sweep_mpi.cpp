@@ -254,6 +254,31 @@ TEST_CASE("mpi: kill -9 of a rank mid-sweep loses no stored point; the rerun eva
   CHECK(rows == one);
 }
 
+TEST_CASE("mpi: mpirun -np 2 trainsim plan prints and stores what one process does; the other rank prints nothing") {
+  if (!mpi_usable()) return;
+  const auto dir = temp_dir("plan-mpi");
+  // The Llama-3-8B base: about a million plans screened on every rank, 25 re-run at event level,
+  // shared out between the ranks by the sweep machinery.
+  const std::string args = "plan " + q(base()) + " --quiet --csv {0}.csv --db {0}.sqlite";
+  const auto one = run_trainsim(fmt::format(fmt::runtime(args), "one"), dir.string());
+  REQUIRE(one.status == 0);
+  const auto r = run_mpi(2, fmt::format(fmt::runtime(args), "np2"), dir.string());
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(count_of(r.err, "plan llama3-8b-64xh100: screened") == 1);  // one summary line
+  CHECK_THAT(r.err, Catch::Contains("25 points: evaluated 25, reused 0"));
+  CHECK(r.out == one.out);  // the report, byte for byte
+  CHECK(read_file(dir / "np2.csv") == read_file(dir / "one.csv"));
+  const auto rows = all_rows(dir / "np2.sqlite");
+  CHECK(rows.size() == 25);
+  CHECK(rows == all_rows(dir / "one.sqlite"));
+  // Resumed under mpirun: every re-run is found in the store.
+  const auto again = run_mpi(2, fmt::format(fmt::runtime(args), "np2"), dir.string());
+  REQUIRE(again.status == 0);
+  CHECK_THAT(again.err, Catch::Contains("25 points: evaluated 0, reused 25"));
+  CHECK(again.out == one.out);
+}
+
 TEST_CASE("mpi: failures end every rank with one message and one status") {
   if (!mpi_usable()) return;
   const auto dir = temp_dir("sweep-mpi-fail");
@@ -280,6 +305,6 @@ TEST_CASE("mpi: failures end every rank with one message and one status") {
   // Commands that do not share work refuse to run as several processes.
   r = run_mpi(2, "run " + q(base()), dir.string());
   CHECK(r.status == 2);
-  CHECK(count_of(r.err, "only 'trainsim sweep' shares its work between processes") == 1);
+  CHECK(count_of(r.err, "only 'trainsim sweep' and 'trainsim plan' share their work between processes") == 1);
   CHECK(r.out.empty());
 }

@@ -19,6 +19,7 @@
 #include "core/output.hpp"
 #include "plan/plan_report.hpp"
 #include "plan/search.hpp"
+#include "sweep/mpi.hpp"
 
 namespace trainsim::cli {
 
@@ -87,15 +88,25 @@ void setup_plan(CLI::App& sub) {
   sub.add_flag("--quiet,-q", o->quiet, "No progress on stderr (the summary line is still printed)");
   sub.footer("Exit status: 0 success; 2 bad input; 1 a re-run plan failed with status 'error', or interrupted; 70 internal error.");
   sub.callback([o] {
-    // Everything is checked before any work.
+    // Everything is checked before any work. Under mpirun (sweep/mpi.hpp, docs/plan.md) every
+    // rank reads the scenario and screens; rank 0 alone has the database and the outputs, and
+    // prints.
     if (o->rerun_best > o->rerun)
       throw UsageError(fmt::format("--rerun-best: {} is more than --rerun {}", o->rerun_best, o->rerun));
-    if (!o->db.empty()) check_output_file("--db", o->db);
-    if (!o->csv.empty()) check_output_file("--csv", o->csv);
-    if (!o->out.empty()) check_output_dir("--out", o->out);
-    const std::string file = resolve_scenario(o->file, "scenario").string();
-    const Scenario sc = load_scenario(file);
-    if (sc.chunk_pair) throw UsageError("scenario: a [chunk_pair] scenario has no training run to plan");
+    const sweep::Ranks& rk = sweep::ranks();
+    std::string file;
+    std::optional<Scenario> loaded;
+    sweep::all_ranks_agree([&] {
+      if (rk.root()) {
+        if (!o->db.empty()) check_output_file("--db", o->db);
+        if (!o->csv.empty()) check_output_file("--csv", o->csv);
+        if (!o->out.empty()) check_output_dir("--out", o->out);
+      }
+      file = resolve_scenario(o->file, "scenario").string();
+      loaded.emplace(load_scenario(file));
+      if (loaded->chunk_pair) throw UsageError("scenario: a [chunk_pair] scenario has no training run to plan");
+    });
+    const Scenario& sc = *loaded;
 
     plan::SearchOptions so;
     so.gpus = o->gpus;
@@ -108,7 +119,7 @@ void setup_plan(CLI::App& sub) {
     so.max_rerun = o->rerun;
     so.min_rerun = o->rerun_best;
     so.db = o->db;
-    so.progress = !o->quiet;
+    so.progress = !o->quiet && rk.root();
     so.progress_tty = ::isatty(::fileno(stderr)) != 0;
     so.on_progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
     so.stop = &g_plan_interrupted;
@@ -134,6 +145,7 @@ void setup_plan(CLI::App& sub) {
       PlanSigintGuard guard;
       r = plan::search(sc, file, so);
     }
+    if (r.worker_only) return;  // the other ranks print nothing
     r.provenance = prov;
     fmt::print(stderr, "{}\n", plan::timing_line(r));
     if (o->json) fmt::print("{}\n", plan::plan_json(r).dump(2));

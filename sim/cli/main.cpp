@@ -42,13 +42,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  // One of several processes of an MPI launcher: MPI for `sweep`, refused otherwise (`plan` too:
-  // its re-runs go through one process's sweep; distributing them is not done yet).
+  // One of several processes of an MPI launcher: MPI for `sweep` and `plan` (its event-level
+  // re-runs are shared out like a sweep's points), refused otherwise.
   std::optional<trainsim::sweep::MpiSession> mpi;
   try {
     const std::string command = argc > 1 ? argv[1] : "";
     // (--help and --version print once, from rank 0.)
-    mpi.emplace(argc, argv, command, command == "sweep" || command.rfind("-", 0) == 0);
+    mpi.emplace(argc, argv, command, command == "sweep" || command == "plan" || command.rfind("-", 0) == 0);
   } catch (const trainsim::InputError& e) {
     // Every process refuses alike. Rank 0 says why and fails; the others leave quietly with 0,
     // since a failing one could make mpirun end rank 0 before it has said why.

@@ -6,9 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <numeric>
 #include <thread>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -18,6 +20,7 @@
 #include "core/format.hpp"
 #include "core/limits.hpp"
 #include "plan/sweep_bridge.hpp"
+#include "sweep/mpi.hpp"
 #include "sweep/runner.hpp"
 #include "sweep/store.hpp"
 
@@ -82,6 +85,109 @@ void merge_rejections(std::vector<Rejection>& into, const std::vector<Rejection>
     if (it == into.end()) into.push_back(r);
     else it->count += r.count;
   }
+}
+
+// The kept plans and counts of one rank's threads as bytes (all_ranks_share), and back. Fixed-width
+// fields in this machine's byte order: every rank of one job runs this same build.
+class Bytes {
+ public:
+  template <class T>
+  void put(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    out_.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::string& b) : b_(b) {}
+  template <class T>
+  T get() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    TS_ASSERT(at_ + sizeof(T) <= b_.size(), "plan: a rank's shared screening is truncated");
+    T v;
+    std::memcpy(&v, b_.data() + at_, sizeof v);
+    at_ += sizeof v;
+    return v;
+  }
+  bool done() const { return at_ == b_.size(); }
+
+ private:
+  const std::string& b_;
+  std::size_t at_ = 0;
+};
+
+void put_screened(Bytes& w, const Screened& s) {
+  w.put(static_cast<std::uint64_t>(s.space));
+  w.put(s.candidate.layout);
+  w.put(static_cast<std::int32_t>(s.candidate.knobs.code()));
+  w.put(static_cast<std::uint8_t>(s.candidate.published));
+  w.put(static_cast<std::uint8_t>(s.estimate.fits));
+  w.put(static_cast<std::int32_t>(s.estimate.unfit_phase));
+  for (double d : {s.estimate.peak_bytes, s.estimate.capacity, s.estimate.step_s, s.estimate.days, s.estimate.gpu_hours,
+                   s.estimate.cost_usd})
+    w.put(d);
+  w.put(s.order);
+}
+
+Screened get_screened(Reader& r) {
+  Screened s;
+  s.space = static_cast<std::size_t>(r.get<std::uint64_t>());
+  s.candidate.layout = r.get<Layout>();
+  s.candidate.knobs = Knobs::from_code(r.get<std::int32_t>());
+  s.candidate.published = r.get<std::uint8_t>() != 0;
+  s.estimate.fits = r.get<std::uint8_t>() != 0;
+  s.estimate.unfit_phase = r.get<std::int32_t>();
+  s.estimate.peak_bytes = r.get<double>();
+  s.estimate.capacity = r.get<double>();
+  s.estimate.step_s = r.get<double>();
+  s.estimate.days = r.get<double>();
+  s.estimate.gpu_hours = r.get<double>();
+  s.estimate.cost_usd = r.get<double>();
+  s.order = r.get<std::uint64_t>();
+  return s;
+}
+
+std::string encode_kept(const std::vector<TaskOut>& kept, double cpu_s, const std::vector<double>& thread_cpu) {
+  Bytes w;
+  w.put(cpu_s);
+  w.put(static_cast<std::uint64_t>(thread_cpu.size()));
+  for (double c : thread_cpu) w.put(c);
+  w.put(static_cast<std::uint64_t>(kept.size()));
+  for (const TaskOut& k : kept) {
+    for (std::size_t n : {k.knobs_refused, k.plans, k.unfit, k.timed, k.meeting, k.better_than_published})
+      w.put(static_cast<std::uint64_t>(n));
+    for (const auto* v : {&k.best, &k.front}) {
+      w.put(static_cast<std::uint64_t>(v->size()));
+      for (const auto& s : *v) put_screened(w, s);
+    }
+    for (const auto* o : {&k.over_deadline, &k.over_budget}) {
+      w.put(static_cast<std::uint8_t>(o->has_value()));
+      if (*o) put_screened(w, **o);
+    }
+  }
+  return w.take();
+}
+
+void decode_kept(const std::string& bytes, std::vector<TaskOut>& kept, double& cpu_s, std::vector<double>& thread_cpu) {
+  Reader r(bytes);
+  cpu_s += r.get<double>();
+  for (auto n = r.get<std::uint64_t>(); n > 0; --n) thread_cpu.push_back(r.get<double>());
+  for (auto n = r.get<std::uint64_t>(); n > 0; --n) {
+    TaskOut k;
+    for (std::size_t* c : {&k.knobs_refused, &k.plans, &k.unfit, &k.timed, &k.meeting, &k.better_than_published})
+      *c = static_cast<std::size_t>(r.get<std::uint64_t>());
+    for (auto* v : {&k.best, &k.front})
+      for (auto m = r.get<std::uint64_t>(); m > 0; --m) v->push_back(get_screened(r));
+    for (auto* o : {&k.over_deadline, &k.over_budget})
+      if (r.get<std::uint8_t>() != 0) *o = get_screened(r);
+    kept.push_back(std::move(k));
+  }
+  TS_ASSERT(r.done(), "plan: a rank's shared screening has trailing bytes");
 }
 
 // Spearman's rank correlation (ties share the mean rank).
@@ -288,12 +394,20 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
       }
     if (!any) break;
   }
-  unit_count = units.size();
+  // Under mpirun (sweep/mpi.hpp) each rank screens every size-th block (round-robin, like the
+  // threads); the kept plans and counts are then shared (below), so every rank merges the same
+  // result and picks the same re-run set.
+  const sweep::Ranks& rk = sweep::ranks();
+  std::vector<std::size_t> mine;
+  for (std::size_t u = static_cast<std::size_t>(rk.rank); u < units.size(); u += static_cast<std::size_t>(rk.size))
+    mine.push_back(u);
+  unit_count = mine.size();
   outs.resize(units.size());
   // Counts per unit; the kept plans per thread (the best under a total order, the front, the best
   // over each constraint: the same whichever thread saw which plan).
   std::vector<TaskOut> kept(std::max(1u, opt.jobs));
-  parallel(units.size(), [&](std::size_t u, std::vector<std::unique_ptr<Estimator::Worker>>& ws, unsigned self) {
+  parallel(mine.size(), [&](std::size_t mi, std::vector<std::unique_ptr<Estimator::Worker>>& ws, unsigned self) {
+    const std::size_t u = mine[mi];
     const std::size_t t = units[u].task;
     const Task& task = tasks[t];
     TaskOut& out = outs[u];
@@ -373,10 +487,42 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     report(false);
   });
   report(true);
-  if (opt.stop && opt.stop->load()) throw std::runtime_error("plan search interrupted");
-  R.stats.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  sweep::all_ranks_agree([&] {
+    if (opt.stop && opt.stop->load()) throw std::runtime_error("plan search interrupted");
+  });
   R.stats.cpu_s = cpu_seconds() - c0;
   R.stats.thread_cpu_s = thread_cpu;
+  if (rk.distributed()) {
+    // Every rank's counts and kept plans to every rank: the merge below then sees what one
+    // process would have (sums, and the kept plans under a total order).
+    TaskOut counts;
+    for (std::size_t u : mine) {
+      counts.knobs_refused += outs[u].knobs_refused;
+      counts.plans += outs[u].plans;
+      counts.unfit += outs[u].unfit;
+      counts.timed += outs[u].timed;
+      counts.meeting += outs[u].meeting;
+      counts.better_than_published += outs[u].better_than_published;
+      outs[u] = TaskOut{};
+    }
+    kept.push_back(std::move(counts));
+    const std::vector<std::string> shared = sweep::all_ranks_share(encode_kept(kept, R.stats.cpu_s, thread_cpu));
+    kept.clear();
+    R.stats.cpu_s = 0;
+    R.stats.thread_cpu_s.clear();
+    for (const std::string& bytes : shared) decode_kept(bytes, kept, R.stats.cpu_s, R.stats.thread_cpu_s);
+    for (const auto& k : kept) {  // the counts onto the first unit's (sums: the order does not matter)
+      if (outs.empty()) break;     // no layouts: nothing was counted anywhere
+      TaskOut& o = outs.front();
+      o.knobs_refused += k.knobs_refused;
+      o.plans += k.plans;
+      o.unfit += k.unfit;
+      o.timed += k.timed;
+      o.meeting += k.meeting;
+      o.better_than_published += k.better_than_published;
+    }
+  }
+  R.stats.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   // Merge in task order: the result does not depend on the threads.
   std::vector<Screened> best;
   std::optional<Screened> over_deadline, over_budget;
@@ -484,17 +630,27 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
   }
   if (!reruns.empty()) {
     const sweep::SweepSpec spec = sweep_spec(scenario_file, base, "plan-" + base.name, spaces.front()->sweep_keys(), settings);
-    sweep::Store store(opt.db.empty() ? std::string(":memory:") : opt.db);
+    // Under mpirun (sweep/mpi.hpp) every rank has screened alike (the screening is
+    // deterministic); the re-runs are shared out by run_sweep: rank 0 holds the store and hands
+    // out the points, the other ranks evaluate and are done when the points are.
+    std::optional<sweep::Store> store;
+    sweep::all_ranks_agree([&] {
+      if (rk.root()) store.emplace(opt.db.empty() ? std::string(":memory:") : opt.db);
+    });
     sweep::RunOptions ro;
     ro.jobs = std::max(1u, opt.jobs);
-    ro.progress = opt.progress;
+    ro.progress = opt.progress && rk.root();
     ro.progress_tty = opt.progress_tty;
     ro.stop = opt.stop;
-    const sweep::RunSummary sum = sweep::run_sweep(spec, store, ro);
+    const sweep::RunSummary sum = sweep::run_sweep(spec, store ? &*store : nullptr, ro);
+    if (!rk.root()) {
+      R.worker_only = true;
+      return R;
+    }
     R.sweep_summary = sum.line();
     if (sum.interrupted) throw std::runtime_error("plan search interrupted; event-level results stored so far are kept in --db");
     const auto points = sweep::all_points(spec);
-    const auto rows = store.rows(points);
+    const auto rows = store->rows(points);
     auto metric = [](const sweep::PointResult& pr, const char* name) -> double {
       for (std::size_t m = 0; m < sweep::kMetricCount; ++m)
         if (std::string(sweep::kMetricColumns[m]) == name) return pr.metrics[m].value_or(0.0);

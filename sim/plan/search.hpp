@@ -108,6 +108,8 @@ struct SearchResult {
   std::size_t within_margin = 0;         // plans within the margin of the best estimate
   std::vector<Rerun> reruns;             // in event-level order (ranked first, then the rest)
   std::vector<std::size_t> front;        // indices into reruns: the event-level Pareto front
+  bool worker_only = false;              // under mpirun, a rank other than 0: it evaluated re-runs for
+                                         // rank 0 and holds none of the results (print nothing)
   std::vector<Exclusion> exclusions;
   Fidelity fidelity;
   std::string sweep_summary;

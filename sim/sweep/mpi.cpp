@@ -111,13 +111,13 @@ MpiSession::MpiSession(int& argc, char**& argv, const std::string& command, bool
   const std::string how = fmt::format("{}={}", launcher_variable(), n);
   if (!command_distributes)
     throw UsageError(fmt::format(
-        "'trainsim {}' was started as {} processes by an MPI launcher ({}), but only 'trainsim sweep' shares its work "
+        "'trainsim {}' was started as {} processes by an MPI launcher ({}), but only 'trainsim sweep' and 'trainsim plan' share their work "
         "between processes: each process would do all of it; run it as one process (without mpirun)",
         command, n, how));
   if (!mpi_built())
     throw UsageError(fmt::format(
         "started as {} processes by an MPI launcher ({}), but this trainsim was built without MPI, so each process "
-        "would run the whole sweep; rebuild it with MPI (scripts/install-deps.sh installs libopenmpi-dev; cmake "
+        "would do all of the work; rebuild it with MPI (scripts/install-deps.sh installs libopenmpi-dev; cmake "
         "-DTRAINSIM_MPI=ON), or run one process (--jobs N evaluates on N threads)",
         n, how));
 #ifdef TRAINSIM_HAVE_MPI
@@ -322,6 +322,19 @@ void agree(const std::function<void()>& f) {
   throw_error_class(cls, first == 0 ? msg : fmt::format("rank {}: {}", first, msg));
 }
 }  // namespace detail
+
+std::vector<std::string> all_ranks_share(const std::string& mine) {
+  if (!g_ranks.distributed()) return {mine};
+  std::vector<std::string> all(static_cast<std::size_t>(g_ranks.size));
+  detail::stage_begin();
+  for (int r = 0; r < g_ranks.size; ++r) {
+    std::string& b = all[static_cast<std::size_t>(r)];
+    if (r == g_ranks.rank) b = mine;
+    detail::broadcast(b, r);
+  }
+  detail::stage_end();
+  return all;
+}
 
 void all_ranks_agree(const std::function<void()>& f) {
   if (!g_ranks.distributed()) {

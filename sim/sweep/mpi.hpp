@@ -28,6 +28,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace trainsim::sweep {
 
@@ -81,6 +82,10 @@ class MpiSession {
 // others an error of the same kind (input error, plan does not fit, internal error, other) with
 // its message (prefixed "rank R: " when R is not 0). Without MPI (one rank) it is just f().
 void all_ranks_agree(const std::function<void()>& f);
+
+// A collective stage in which every rank contributes bytes and receives every rank's, in rank
+// order (`trainsim plan` shares its screening this way). Without MPI: {mine}.
+std::vector<std::string> all_ranks_share(const std::string& mine);
 
 namespace detail {
 // Stages (see above): stage_begin() receives rank 0's header (throwing, on the other ranks, the
