@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -421,76 +420,13 @@ std::unique_ptr<FittedCostModel> load_fresh(const HardwareConfig& target, const 
 
 // Loaded models by (data folder, GPU figures); an entry is used only while every file its load
 // read still has the bytes it had then.
-class LoadedModels final : public MemoBase {
- public:
-  LoadedModels() : MemoBase("cost model") {}
-  ~LoadedModels() override { unregister(); }
-  struct Entry {
-    FileInputs inputs;
-    std::shared_ptr<const FittedCostModel> model;
-  };
-  std::optional<Entry> find(const std::string& key) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = map_.find(key);
-    if (it == map_.end()) return std::nullopt;
-    return it->second;
-  }
-  void hit() {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++hits_;
-  }
-  void store(const std::string& key, Entry e) {
-    Entry evicted;  // destroyed after the lock below is released (a model owns its op-cost memo)
-    std::lock_guard<std::mutex> lock(mu_);
-    ++misses_;
-    auto it = map_.find(key);
-    if (it != map_.end()) {
-      std::swap(it->second, e);  // the old entry leaves with `e`, after the lock
-      return;
-    }
-    if (map_.size() >= kCapacity) {  // the oldest goes
-      auto oldest = map_.find(order_.front());
-      evicted = std::move(oldest->second);
-      map_.erase(oldest);
-      order_.pop_front();
-      ++evictions_;
-    }
-    order_.push_back(key);
-    map_.emplace(key, std::move(e));
-  }
-  MemoStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    MemoStats s;
-    s.name = name();
-    s.hits = hits_;
-    s.misses = misses_;
-    s.evictions = evictions_;
-    s.entries = map_.size();
-    return s;
-  }
-  std::shared_ptr<void> take_entries() override {
-    auto out = std::make_shared<Map>();
-    std::lock_guard<std::mutex> lock(mu_);
-    out->swap(map_);
-    order_.clear();
-    return out;
-  }
-  void reset_counters() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    hits_ = misses_ = evictions_ = 0;
-  }
-
- private:
-  using Map = std::map<std::string, Entry>;
-  static constexpr std::size_t kCapacity = 32;
-  mutable std::mutex mu_;
-  Map map_;
-  std::deque<std::string> order_;  // keys in insertion order (eviction order)
-  std::uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
+struct LoadedModel {
+  FileInputs inputs;
+  std::shared_ptr<const FittedCostModel> model;
 };
 
-LoadedModels& loaded_models() {
-  static LoadedModels m;
+Memo<std::string, LoadedModel, StringKeyHash, std::equal_to<>>& loaded_models() {
+  static Memo<std::string, LoadedModel, StringKeyHash, std::equal_to<>> m("cost model", 32);
   return m;
 }
 
@@ -501,19 +437,17 @@ std::unique_ptr<CostModel> load_cost_model(const HardwareConfig& target_in, cons
   KeyWriter k;
   k.add(data_dir.string()).add(target.name).add(target.sms).add(target.fp8.value).add(target.bf16.value);
   k.add(target.tf32.value).add(target.fp32.value).add(target.hbm_bandwidth.value);
-  LoadedModels& kept = loaded_models();
-  if (auto e = kept.find(k.str())) {
-    const bool same = std::all_of(e->inputs.begin(), e->inputs.end(), [](const auto& in) { return file_bytes(in.first) == in.second; });
-    if (same) {
-      kept.hit();
-      return std::make_unique<FittedCostModel>(*e->model);
-    }
-  }
-  LoadedModels::Entry e;
-  std::unique_ptr<FittedCostModel> model = load_fresh(target, data_dir, e.inputs);
-  e.model = std::make_shared<const FittedCostModel>(*model);
-  kept.store(k.str(), std::move(e));
-  return model;
+  const auto entry = loaded_models().get_valid(
+      k.str(),
+      [](const LoadedModel& e) {
+        return std::all_of(e.inputs.begin(), e.inputs.end(), [](const auto& in) { return file_bytes(in.first) == in.second; });
+      },
+      [&] {
+        LoadedModel e;
+        e.model = std::shared_ptr<const FittedCostModel>(load_fresh(target, data_dir, e.inputs));
+        return e;
+      });
+  return std::make_unique<FittedCostModel>(*entry->model);
 }
 
 }  // namespace trainsim::calibration

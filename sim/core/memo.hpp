@@ -193,12 +193,27 @@ class Memo final : public MemoBase {
   // or with a transparent Hash and Eq anything they compare with Key (a string_view).
   template <class K, class F>
   std::shared_ptr<const Value> get(const K& key, F&& compute) {
+    return get_valid(key, [](const Value&) { return true; }, std::forward<F>(compute));
+  }
+
+  // As get(), for values that can go stale (a model read from files that may have changed): a
+  // stored value for which valid(value) is false is computed again and replaces it. valid() is
+  // called without the lock held.
+  template <class K, class V, class F>
+  std::shared_ptr<const Value> get_valid(const K& key, V&& valid, F&& compute) {
+    std::shared_ptr<const Value> stale;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       auto it = map_.find(key);
       if (it != map_.end()) {
-        ++hits_;
-        return it->second;
+        std::shared_ptr<const Value> found = it->second;
+        lock.unlock();
+        if (valid(*found)) {
+          lock.lock();
+          ++hits_;
+          return found;
+        }
+        stale = std::move(found);
       }
     }
     Key owned(key);  // `key` may view a buffer that compute() reuses
@@ -207,7 +222,11 @@ class Memo final : public MemoBase {
     std::lock_guard<std::mutex> lock(mu_);
     ++misses_;
     auto it = map_.find(owned);
-    if (it != map_.end()) return it->second;  // another thread stored it meanwhile (equal)
+    if (it != map_.end()) {
+      if (it->second != stale) return it->second;  // another thread stored it meanwhile (equal)
+      evicted = std::exchange(it->second, value);   // the stale value, replaced in place
+      return value;
+    }
     if (map_.size() >= capacity_) {
       auto oldest = map_.find(order_.front());
       evicted = std::move(oldest->second);
