@@ -65,6 +65,29 @@ TEST_CASE("Memo: hits return the stored value, the oldest entry is evicted, a th
   CHECK(memo_stats("test memo").misses == 5);
 }
 
+TEST_CASE("Memo::get_valid: a stale value is computed again and replaced in place", "[memo]") {
+  // The value records the "file version" it was computed from; it is valid while that is current.
+  Memo<int, int> m("test memo stale", 4);
+  int version = 1, computed = 0;
+  auto read = [&](int k) {
+    return *m.get_valid(k, [&](const int& v) { return v % 100 == version; }, [&] {
+      ++computed;
+      return k * 100 + version;
+    });
+  };
+  CHECK(read(7) == 701);  // miss
+  CHECK(read(7) == 701);  // hit
+  version = 2;            // the file changed
+  CHECK(read(7) == 702);  // stale: computed again
+  CHECK(read(7) == 702);  // hit
+  CHECK(computed == 2);
+  const MemoStats s = m.stats();
+  CHECK(s.hits == 2);
+  CHECK(s.misses == 2);
+  CHECK(s.entries == 1);   // replaced, not added
+  CHECK(s.evictions == 0);
+}
+
 TEST_CASE("KeyWriter: different inputs give different keys", "[memo]") {
   const auto key = [](auto f) {
     KeyWriter k;
