@@ -124,3 +124,30 @@ TEST_CASE("F&B overlap: compute-bound pair keeps the compute stream busy") {
   const auto c = overlap_forward_backward({Time::zero(), Time::us(30)}, {Time::zero(), Time::us(50)}, gpu);
   CHECK(c.duration == Time::us(80));
 }
+
+TEST_CASE("list schedule: of tasks ready at once, the one with the longer chain ahead goes first") {
+  using namespace trainsim::schedule;
+  // Chain A: compute 10 us -> communication 30 us -> compute 10 us (level of its first task:
+  // 10 + 30 + 10 = 50 us). Chain B: one compute task of 20 us (level 20 us), listed first and
+  // with the lower priority, so it would win a tie decided by priority.
+  // Highest level first: A1 [0, 10), A's communication [10, 40), B [10, 30) beside it, A2
+  // [40, 50): makespan 50 us. (B first would give B [0, 20), A1 [20, 30), communication [30, 60),
+  // A2 [60, 70): 70 us.)
+  std::vector<Task> tasks = {
+      {0, Time::us(20), {}, 0},   // B
+      {0, Time::us(10), {}, 1},   // A1
+      {1, Time::us(30), {1}, 1},  // A's communication
+      {0, Time::us(10), {2}, 1},  // A2
+  };
+  const ListSchedule ls = list_schedule(tasks);
+  CHECK(ls.makespan == Time::us(50));
+  CHECK(ls.slots[1].start == Time::zero());
+  CHECK(ls.slots[0].start == Time::us(10));
+  CHECK(ls.slots[2].start == Time::us(10));
+  CHECK(ls.slots[3].start == Time::us(40));
+  // At equal levels the priority decides: two independent 10 us computes, the second listed
+  // with the lower priority, runs first.
+  const ListSchedule eq = list_schedule({{0, Time::us(10), {}, 1}, {0, Time::us(10), {}, 0}});
+  CHECK(eq.slots[1].start == Time::zero());
+  CHECK(eq.slots[0].start == Time::us(10));
+}

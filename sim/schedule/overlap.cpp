@@ -25,6 +25,13 @@ ListSchedule list_schedule(const std::vector<Task>& tasks) {
       ++waiting[i];
     }
   }
+  // Each task's level: its duration plus the longest chain of successors after it (any stream).
+  std::vector<Time> level(n, Time::zero());
+  for (std::size_t j = n; j-- > 0;) {
+    Time after = Time::zero();
+    for (int s : successors[j]) after = std::max(after, level[static_cast<std::size_t>(s)]);
+    level[j] = tasks[j].duration + after;
+  }
   std::vector<int> frontier;  // placeable tasks, kept in index order
   for (std::size_t i = 0; i < n; ++i)
     if (waiting[i] == 0) frontier.push_back(static_cast<int>(i));
@@ -36,7 +43,8 @@ ListSchedule list_schedule(const std::vector<Task>& tasks) {
       const auto i = static_cast<std::size_t>(frontier[k]);
       const Time st = std::max(ready[i], stream_free[static_cast<std::size_t>(tasks[i].stream)]);
       const auto bi = static_cast<std::size_t>(frontier[best]);
-      if (st < best_start || (st == best_start && tasks[i].priority < tasks[bi].priority)) {
+      if (st < best_start ||
+          (st == best_start && (level[i] > level[bi] || (level[i] == level[bi] && tasks[i].priority < tasks[bi].priority)))) {
         best = k;
         best_start = st;
       }
@@ -69,7 +77,7 @@ OverlapResult overlap_forward_backward(ChunkCost forward, ChunkCost backward, co
       {{{0, "attn", fc[0]}, {1, "dispatch", fa[0]}, {0, "mlp", fc[1]}, {1, "combine", fa[1]}}},
       {{{1, "combine", ba[0]}, {0, "mlp", bc[0]}, {1, "dispatch", ba[1]}, {0, "attn", bc[1]}}},
   }};
-  // Two chains, the backward's tasks first in the list so they also win ties of equal priority.
+  // Two chains, the backward's tasks first in the list so they also win ties of equal level and priority.
   std::vector<Task> tasks;
   for (int c : {1, 0})
     for (std::size_t k = 0; k < 4; ++k) {

@@ -7,7 +7,10 @@
 // A task runs on one stream (a CUDA stream: 0 compute, 1.. communication) for a fixed duration
 // and may start only when the tasks it waits for have ended and its stream is free. Greedy list
 // scheduling: repeatedly start, among the tasks whose predecessors are placed, the one that can
-// start earliest; ties go to the lower `priority`, then to the earlier task. Each stream runs one
+// start earliest; ties go to the task with the longest chain still ahead of it (its level: its
+// duration plus the longest path of its successors, over every stream; the "highest level
+// first" rule, Adam, Chandy & Dickson, CACM 17(12), 1974), then to the lower `priority`, then to
+// the earlier task. Each stream runs one
 // task at a time, in the order chosen. Complexity O(n · r) for n tasks and r tasks ready at once.
 //
 // The F&B pair of DualPipe (overlap_forward_backward): each chunk alternates compute and
@@ -15,7 +18,8 @@
 // (comm), a backward chunk the reverse; here a chunk's compute and communication are each split
 // into two equal halves in that pattern. While the pair runs, the communication kernels hold K of
 // the N SMs, so every compute phase takes N/(N-K) times its standalone time
-// (engine::GpuCompute::shared). The backward's phases win ties: they are on the critical path.
+// (engine::GpuCompute::shared). Of phases ready at once the one with the longer chain ahead goes
+// first; at equal chains the backward's.
 
 #include <string>
 #include <vector>
@@ -29,7 +33,7 @@ struct Task {
   int stream = 0;          // 0 compute, 1.. communication streams
   Time duration;
   std::vector<int> after;  // tasks (indices into the list, each < this task's index) to wait for
-  int priority = 0;        // lower wins ties
+  int priority = 0;        // lower wins ties of equal level
 };
 
 struct TaskSlot {

@@ -19,7 +19,8 @@ struct Ref {
 OpRun evaluate(const std::vector<Ref>& refs, bool paired) {
   std::vector<schedule::Task> tasks;
   tasks.reserve(refs.size());
-  // Backward list first (it wins ties); offsets turn each list's own indices into task indices.
+  // Backward list first (it wins ties of equal level, schedule/overlap.hpp); offsets turn each
+  // list's own indices into task indices.
   int off_b = 0, off_f = 0;
   {
     int nb = 0;

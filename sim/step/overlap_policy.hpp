@@ -10,7 +10,8 @@
 //   F&B pair   a forward and a backward chunk (DualPipe, DeepSeek-V3 §3.2.1; Megatron's combined
 //              1F1B with overlap_moe_expert_parallel_comm): both graphs at once, so one chunk's
 //              communication hides behind the other's compute; every compute phase on the N-K
-//              SMs the communication kernels leave; the backward wins ties.
+//              SMs the communication kernels leave; of phases ready at once the one with the
+//              longer chain ahead goes first (schedule/overlap.hpp), at equal chains the backward.
 //
 // The result of one op carries its parts for the breakdown, measured from its own timeline:
 // compute-stream busy time split into model compute and recomputation, and the time the compute
