@@ -5,10 +5,8 @@
 //
 // The point ids are the ones load_sweep would give the same points (sweep/identity.hpp: the
 // build, the data files, the base scenario's bytes and the files it reads, the overrides and the
-// bytes of any file an override names), so a `trainsim sweep` of the same plans on the same base
-// shares the rows. That identity is computed here by the formula of sweep/spec.cpp load_sweep,
-// which does not expose it; the two must stay equal (tests/test_plan.cpp compares them through a
-// sweep file of the same points).
+// bytes of any file an override names): both use sweep::make_override and sweep::hash_inputs
+// (tests/test_plan.cpp compares them through a sweep file of the same points).
 
 #include <string>
 #include <vector>

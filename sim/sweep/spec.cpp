@@ -140,7 +140,7 @@ void leaf_keys(const std::string& key, const toml::node& n, std::vector<std::str
   for (const auto& [k, v] : *t) leaf_keys(key + "." + std::string(k.str()), v, out);
 }
 
-Override make_override(const std::string& key, const toml::node& n, const std::string& file) {
+Override override_of(const std::string& key, const toml::node& n, const std::string& file) {
   Override o;
   o.key = key;
   o.toml = toml_text(n, file, key);
@@ -209,6 +209,46 @@ std::string canonical_key(const std::string& key, const std::vector<std::string>
 
 }  // namespace
 
+Override make_override(const std::string& key, const toml::node& value, const std::string& file) {
+  return override_of(key, value, file);
+}
+
+void hash_inputs(SweepSpec& spec, const Scenario& base) {
+  std::string hashed = std::string("trainsim ") + TRAINSIM_VERSION + "\n" + build_identity() + "\ndata " + data_identity() +
+                       "\n" + read_bytes(spec.scenario);
+  {
+    // The files the scenario reads, named relative to its folder, so that the same tree under
+    // another path (or the scenario given by a relative or an absolute path) gives the same ids.
+    const fs::path dir = fs::path(spec.scenario_abs).parent_path();
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto& [file, t] : base.sources->files) {
+      (void)t;
+      std::error_code ec;
+      const fs::path abs = fs::weakly_canonical(fs::absolute(file), ec);
+      files.push_back({(ec ? fs::path(file) : abs).lexically_relative(dir).generic_string(), read_bytes(file)});
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& [name, bytes] : files) hashed += "\n--- " + name + "\n" + bytes;
+  }
+  spec.base_hash = sha256_hex(hashed);
+  // A string value that names an existing file (a model, a hardware file): its bytes are part
+  // of the point's identity. Looked up as the scenario would (beside the scenario, in the
+  // current folder, in the data folder).
+  for (auto& d : spec.dims)
+    for (auto& setting : d.settings)
+      for (auto& o : setting) {
+        if (o.kind != Override::Kind::Text || o.display.empty() || o.display.size() > 4096) continue;
+        for (const fs::path& c : {fs::path(spec.scenario).parent_path() / o.display, fs::path(o.display),
+                                  data_dir() / o.display, data_dir() / "profiles" / "hardware" / (o.display + ".toml")}) {
+          std::error_code ec;
+          if (fs::is_regular_file(c, ec)) {
+            o.file_sha256 = sha256_hex(read_bytes(c.string()));
+            break;
+          }
+        }
+      }
+}
+
 SweepSpec load_sweep(const std::string& path) {
   const toml::table root = parse_toml_file(path);
   SweepSpec spec;
@@ -260,7 +300,7 @@ SweepSpec load_sweep(const std::string& path) {
       d.keys = {key};
       std::set<std::string> seen;
       for (const auto& el : *arr) {
-        Override o = make_override(key, el, path);
+        Override o = override_of(key, el, path);
         if (!seen.insert(o.toml).second)
           throw ConfigError(pos_of(el, path), full, fmt::format("value {} is listed twice", o.toml));
         d.settings.push_back({std::move(o)});
@@ -299,7 +339,7 @@ SweepSpec load_sweep(const std::string& path) {
         std::map<std::string, Override> ov;
         flatten(*entry.as_table(), "", [&](const std::string& key, const toml::node& v) {
           check_key(key, pos_of(v, path), ekey + "." + key);
-          ov.emplace(key, make_override(key, v, path));
+          ov.emplace(key, override_of(key, v, path));
         });
         if (ov.empty()) throw ConfigError(pos_of(entry, path), ekey, "an entry needs at least one key = value");
         std::vector<std::string> keys;
@@ -365,39 +405,7 @@ SweepSpec load_sweep(const std::string& path) {
 
   // The base scenario must be valid by itself; its bytes (and the files it reads) identify the points.
   const Scenario base = load_scenario(spec.scenario);
-  std::string hashed = std::string("trainsim ") + TRAINSIM_VERSION + "\n" + build_identity() + "\ndata " + data_identity() +
-                       "\n" + read_bytes(spec.scenario);
-  {
-    // The files the scenario reads, named relative to its folder, so that the same tree under
-    // another path (or the scenario given by a relative or an absolute path) gives the same ids.
-    const fs::path dir = fs::path(spec.scenario_abs).parent_path();
-    std::vector<std::pair<std::string, std::string>> files;
-    for (const auto& [file, t] : base.sources->files) {
-      (void)t;
-      std::error_code ec;
-      const fs::path abs = fs::weakly_canonical(fs::absolute(file), ec);
-      files.push_back({(ec ? fs::path(file) : abs).lexically_relative(dir).generic_string(), read_bytes(file)});
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& [name, bytes] : files) hashed += "\n--- " + name + "\n" + bytes;
-  }
-  spec.base_hash = sha256_hex(hashed);
-  // A string value that names an existing file (a model, a hardware file): its bytes are part
-  // of the point's identity. Looked up as the scenario would (beside the scenario, in the
-  // current folder, in the data folder).
-  for (auto& d : spec.dims)
-    for (auto& setting : d.settings)
-      for (auto& o : setting) {
-        if (o.kind != Override::Kind::Text || o.display.empty() || o.display.size() > 4096) continue;
-        for (const fs::path& c : {fs::path(spec.scenario).parent_path() / o.display, fs::path(o.display),
-                                  data_dir() / o.display, data_dir() / "profiles" / "hardware" / (o.display + ".toml")}) {
-          std::error_code ec;
-          if (fs::is_regular_file(c, ec)) {
-            o.file_sha256 = sha256_hex(read_bytes(c.string()));
-            break;
-          }
-        }
-      }
+  hash_inputs(spec, base);
 
   // What the drop rule compares (keys_to_drop): the keys the base file writes, and the keys
   // each override writes, with phases by index.

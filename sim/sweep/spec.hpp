@@ -17,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <toml++/toml.h>
+
+#include "config/scenario.hpp"
 #include "core/error.hpp"
 
 namespace trainsim::sweep {
@@ -74,6 +77,16 @@ struct Point {
 // kMaxSweepPoints are ConfigErrors with file, line and key. Also loads the base scenario (which
 // must be valid by itself).
 SweepSpec load_sweep(const std::string& path);
+
+// The parts of load_sweep that give points their ids, for sweeps built in memory (`trainsim
+// plan`, plan/sweep_bridge.hpp), so that the same points get the same ids however they were
+// described:
+//  * an override of `key` from a TOML value node (`file` names the file in messages);
+Override make_override(const std::string& key, const toml::node& value, const std::string& file);
+//  * spec.base_hash from the build, the data files, the bytes of spec.scenario and of every file
+//    `base` (that scenario, loaded) reads, named relative to the scenario's folder, and each
+//    string override's file_sha256 where its value names an existing file.
+void hash_inputs(SweepSpec& spec, const Scenario& base);
 
 // The point with this index (0 <= index < spec.size()); the last dimension varies fastest.
 Point point_at(const SweepSpec& spec, std::size_t index);
