@@ -45,8 +45,8 @@ std::vector<int> stages_of_rank(const graph::PipelineTopology& topo, int rank) {
 
 TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingConfig& tr, const StepView& R) {
   TailTimes out;
-  const auto& rep = R.pipeline->replay;
-  const auto& topo = R.pipeline->schedule.topo;
+  const auto& rep = *R.replay;
+  const auto& topo = *R.topo;
   const int P = static_cast<int>(rep.ops.size());
   const Time makespan = rep.makespan;
   const Group dense = comm.dense_dp_group(), expert = comm.expert_dp_group();
