@@ -496,7 +496,17 @@ Replay replay_times(const TaskGraph& tg, bool critical_path) {
   const TaskGraph::Shape& sh = tg.shape();
   const std::size_t n = sh.nodes.size();
   std::call_once(sh.topo_once, [&] {
+    TS_ASSERT(n < TaskGraph::Shape::kRemoteBit, "task graph too large");
     sh.topo_order = topological_order(sh);
+    sh.topo_out_begin.assign(1, 0);
+    sh.topo_out.reserve(sh.edges.size());
+    for (const std::uint32_t v : sh.topo_order) {
+      for (std::uint32_t i = sh.out_begin[v]; i < sh.out_begin[v + 1]; ++i) {
+        const TaskGraph::Edge& e = sh.edges[sh.out_edges[i]];
+        sh.topo_out.push_back(e.dst | (e.remote ? TaskGraph::Shape::kRemoteBit : 0u));
+      }
+      sh.topo_out_begin.push_back(static_cast<std::uint32_t>(sh.topo_out.size()));
+    }
     sh.in_begin.assign(n + 1, 0);
     for (const TaskGraph::Edge& e : sh.edges) ++sh.in_begin[e.dst + 1];
     for (std::size_t v = 0; v < n; ++v) sh.in_begin[v + 1] += sh.in_begin[v];
@@ -508,12 +518,17 @@ Replay replay_times(const TaskGraph& tg, bool critical_path) {
   // start[v] = max over in-edges of end(u) + delay (0 for an op with none: the engine starts
   // those at time 0); every end(u) is final when u comes up in the order.
   std::vector<Time> start(n, Time::zero()), end(n, Time::zero());
-  for (const std::uint32_t v : sh.topo_order) {
-    end[v] = start[v] + tg.duration(v);
-    for (std::uint32_t i = sh.out_begin[v]; i < sh.out_begin[v + 1]; ++i) {
-      const TaskGraph::Edge& e = sh.edges[sh.out_edges[i]];
-      const Time arrive = end[v] + tg.delay(e);
-      if (arrive > start[e.dst]) start[e.dst] = arrive;
+  const Time p2p = tg.p2p();
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::uint32_t v = sh.topo_order[k];
+    const Time e = start[v] + tg.duration(v);
+    end[v] = e;
+    const Time remote = e + p2p;
+    for (std::uint32_t i = sh.topo_out_begin[k]; i < sh.topo_out_begin[k + 1]; ++i) {
+      const std::uint32_t t = sh.topo_out[i];
+      const std::uint32_t dst = t & ~TaskGraph::Shape::kRemoteBit;
+      const Time arrive = (t & TaskGraph::Shape::kRemoteBit) != 0 ? remote : e;
+      if (arrive > start[dst]) start[dst] = arrive;
     }
   }
   Replay out;

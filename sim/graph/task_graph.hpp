@@ -120,14 +120,18 @@ class TaskGraph {
     // find_cycle's answer depends on the structure alone: found once per shape.
     mutable std::once_flag cycle_once;
     mutable std::optional<std::vector<Vertex>> cycle;
-    // For replay_times, found once per shape: a topological order (Kahn's) and the in-edge
-    // lists ([in_begin[v], in_begin[v+1]) of in_edges: v's edges in edge order).
+    // For replay_times, found once per shape: a topological order (Kahn's), each vertex's
+    // out-edges in that order ([topo_out_begin[i], topo_out_begin[i+1]) of topo_out for the
+    // i-th vertex of the order: dst | kRemoteBit when remote) and the in-edge lists
+    // ([in_begin[v], in_begin[v+1]) of in_edges: v's edges in edge order).
+    static constexpr std::uint32_t kRemoteBit = 0x80000000u;
     mutable std::once_flag topo_once;
-    mutable std::vector<std::uint32_t> topo_order, in_begin, in_edges;
+    mutable std::vector<std::uint32_t> topo_order, topo_out_begin, topo_out, in_begin, in_edges;
   };
   const Shape& shape() const { return *shape_; }
   Time duration(std::size_t v) const { return durations_[v]; }
   Time delay(const Edge& e) const { return e.remote ? p2p_ : Time::zero(); }
+  Time p2p() const { return p2p_; }
 
  private:
   struct Lazy;
