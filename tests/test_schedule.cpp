@@ -184,3 +184,78 @@ TEST_CASE("every schedule runs each micro-batch's forward and backward on every 
   CHECK(forwards == m * stages);
   CHECK(backwards == m * stages);
 }
+
+TEST_CASE("replay_times: the hand-derived makespans, and the engine's times, events and critical path on every schedule") {
+  using trainsim::graph::TaskGraph;
+  const Time F = Time::us(3), B = Time::us(5), d = Time::us(1);
+  SECTION("closed forms, as the engine cases above") {
+    const int pp = GENERATE(4, 8);
+    CAPTURE(pp);
+    // GPipe, free sends: makespan (M+P-1)(F+B), bubble (P-1)(F+B) on every rank.
+    const auto g = ts::build("gpipe", {pp, 2 * pp, 1});
+    const auto rg = trainsim::graph::replay_times(TaskGraph::build(g.topo, g.order, times(F, B, Time::zero(), F + B), Time::zero()));
+    CHECK(rg.makespan == (3 * pp - 1) * (F + B));
+    for (Time b : rg.bubble) CHECK(b == (pp - 1) * (F + B));
+    // One micro-batch through 1F1B with sends: P forwards, P backwards, 2(P-1) transfers.
+    const auto o = ts::build("1f1b", {pp, 1, 1});
+    const auto ro = trainsim::graph::replay_times(TaskGraph::build(o.topo, o.order, times(F, B, Time::zero(), F + B), d));
+    CHECK(ro.makespan == pp * (F + B) + 2 * (pp - 1) * d);
+    // Events as the engine counts them: one finish per op and one arrival per edge.
+    const TaskGraph tg = TaskGraph::build(o.topo, o.order, OpTimes{}, d);
+    CHECK(trainsim::graph::replay_times(tg).events == tg.shape().nodes.size() + tg.shape().edges.size());
+  }
+  SECTION("every op's start and end and the critical path as the engine replays them (uneven per-op times, zero durations)") {
+    const auto kind = GENERATE(as<std::string>{}, "gpipe", "1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev");
+    const Time p2p = GENERATE(Time::zero(), Time::us(1));
+    const int mode = GENERATE(0, 1, 2);
+    const int v = kind == "interleaved" ? 2 : 1;
+    CAPTURE(kind, p2p.count_ps(), mode);
+    const auto s = ts::build(kind, {4, 8, v});
+    OpTimes t;
+    // Durations that differ by rank, chunk, micro-batch and kind (some zero), so that ties and
+    // non-ties both occur (mode 0); every op 2 us (mode 1: many equal instants); every op 0
+    // (mode 2: the whole replay at one instant).
+    t.per_op = [mode](int rank, const trainsim::graph::Op& op) {
+      const int k = static_cast<int>(op.kind);
+      if (mode == 1) return Time::us(2);
+      if (mode == 2) return Time::zero();
+      return Time::us((rank * 7 + op.chunk * 3 + op.mb * 5 + k * 11) % 6);
+    };
+    const TaskGraph tg = TaskGraph::build(s.topo, s.order, t, p2p);
+    const auto engine = trainsim::graph::replay(tg);
+    const auto fast = trainsim::graph::replay_times(tg, true);
+    CHECK(trainsim::graph::replay_times(tg).critical_path.empty());
+    CHECK(fast.makespan == engine.makespan);
+    CHECK(fast.events == engine.events);
+    CHECK(fast.busy == engine.busy);
+    CHECK(fast.bubble == engine.bubble);
+    // The critical path: the same ops, times and binding dependencies (among equal arrivals the
+    // one the engine ran last).
+    REQUIRE(fast.critical_path.size() == engine.critical_path.size());
+    for (std::size_t i = 0; i < fast.critical_path.size(); ++i) {
+      const auto& a = fast.critical_path[i];
+      const auto& b = engine.critical_path[i];
+      CAPTURE(i);
+      CHECK(a.rank == b.rank);
+      CHECK(trainsim::graph::to_string(a.op) == trainsim::graph::to_string(b.op));
+      CHECK(a.start == b.start);
+      CHECK(a.end == b.end);
+      CHECK(a.via == b.via);
+    }
+    REQUIRE(fast.ops.size() == engine.ops.size());
+    for (std::size_t r = 0; r < fast.ops.size(); ++r) {
+      REQUIRE(fast.ops[r].size() == engine.ops[r].size());
+      for (std::size_t i = 0; i < fast.ops[r].size(); ++i) {
+        CHECK(fast.ops[r][i].start == engine.ops[r][i].start);
+        CHECK(fast.ops[r][i].end == engine.ops[r][i].end);
+      }
+    }
+  }
+  SECTION("a deadlocking order is reported as replay() reports it") {
+    using trainsim::graph::Op;
+    const auto topo = trainsim::graph::PipelineTopology::linear(2);
+    const std::vector<std::vector<Op>> order = {{Op::b(0, 0), Op::f(0, 0)}, {Op::f(0, 0), Op::b(0, 0)}};
+    CHECK_THROWS_AS(trainsim::graph::replay_times(TaskGraph::build(topo, order, OpTimes{}, Time::zero())),
+                    trainsim::graph::DeadlockError);
+  }
+}

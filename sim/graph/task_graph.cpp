@@ -422,4 +422,169 @@ Replay replay(const TaskGraph& tg) {
   return out;
 }
 
+namespace {
+// Kahn's algorithm, ready vertices first in first out: the order is a function of the shape
+// alone (any valid order gives the same times). Empty when the graph has a cycle (replay_times
+// reports it through find_cycle first).
+std::vector<std::uint32_t> topological_order(const TaskGraph::Shape& sh) {
+  const auto n = static_cast<std::uint32_t>(sh.nodes.size());
+  std::vector<std::uint32_t> pending(sh.in_degree.begin(), sh.in_degree.end());
+  std::vector<std::uint32_t> order;
+  order.reserve(n);
+  for (std::uint32_t v = 0; v < n; ++v)
+    if (pending[v] == 0) order.push_back(v);
+  for (std::size_t head = 0; head < order.size(); ++head) {
+    const std::uint32_t v = order[head];
+    for (std::uint32_t i = sh.out_begin[v]; i < sh.out_begin[v + 1]; ++i) {
+      const std::uint32_t t = sh.edges[sh.out_edges[i]].dst;
+      if (--pending[t] == 0) order.push_back(t);
+    }
+  }
+  if (order.size() != n) order.clear();
+  return order;
+}
+}  // namespace
+
+namespace {
+// The events of a replay (see replay() above): an op's finish, or a dependency's arrival.
+struct Event {
+  bool arrival = false;
+  std::uint32_t x = 0;  // the op (finish) or the edge (arrival)
+  bool operator==(const Event&) const = default;
+};
+
+// Which of two events of one replay the engine runs first. An arrival is scheduled by its
+// source's finish (in out-edge order, which is edge order among one source's edges); an op's
+// finish by the arrival that released it, or before the run (ops without dependencies, in
+// node order), ahead of every other event.
+class EventOrder {
+ public:
+  EventOrder(const TaskGraph& tg, const std::vector<Time>& end, const std::vector<std::uint32_t>& released_by)
+      : tg_(tg), sh_(tg.shape()), end_(end), released_by_(released_by) {}
+  bool before(Event a, Event b) const {
+    for (;;) {
+      const Time ta = time(a), tb = time(b);
+      if (ta != tb) return ta < tb;
+      const bool ia = initial(a), ib = initial(b);
+      if (ia || ib) return ia && ib ? a.x < b.x : ia;
+      const Event pa = cause(a), pb = cause(b);
+      if (pa == pb) return a.x < b.x;  // two arrivals scheduled by one finish: edge order
+      a = pa;
+      b = pb;
+    }
+  }
+
+ private:
+  Time time(Event e) const {
+    if (!e.arrival) return end_[e.x];
+    const TaskGraph::Edge& ed = sh_.edges[e.x];
+    return end_[ed.src] + tg_.delay(ed);
+  }
+  bool initial(Event e) const { return !e.arrival && sh_.in_degree[e.x] == 0; }
+  Event cause(Event e) const {
+    return e.arrival ? Event{false, sh_.edges[e.x].src} : Event{true, released_by_[e.x]};
+  }
+  const TaskGraph& tg_;
+  const TaskGraph::Shape& sh_;
+  const std::vector<Time>& end_;
+  const std::vector<std::uint32_t>& released_by_;
+};
+}  // namespace
+
+Replay replay_times(const TaskGraph& tg, bool critical_path) {
+  if (auto cycle = tg.find_cycle()) throw DeadlockError(tg.describe(*cycle));
+  const TaskGraph::Shape& sh = tg.shape();
+  const std::size_t n = sh.nodes.size();
+  std::call_once(sh.topo_once, [&] {
+    TS_ASSERT(n < TaskGraph::Shape::kRemoteBit, "task graph too large");
+    sh.topo_order = topological_order(sh);
+    sh.topo_out_begin.assign(1, 0);
+    sh.topo_out.reserve(sh.edges.size());
+    for (const std::uint32_t v : sh.topo_order) {
+      for (std::uint32_t i = sh.out_begin[v]; i < sh.out_begin[v + 1]; ++i) {
+        const TaskGraph::Edge& e = sh.edges[sh.out_edges[i]];
+        sh.topo_out.push_back(e.dst | (e.remote ? TaskGraph::Shape::kRemoteBit : 0u));
+      }
+      sh.topo_out_begin.push_back(static_cast<std::uint32_t>(sh.topo_out.size()));
+    }
+    sh.in_begin.assign(n + 1, 0);
+    for (const TaskGraph::Edge& e : sh.edges) ++sh.in_begin[e.dst + 1];
+    for (std::size_t v = 0; v < n; ++v) sh.in_begin[v + 1] += sh.in_begin[v];
+    sh.in_edges.resize(sh.edges.size());
+    std::vector<std::uint32_t> fill(sh.in_begin.begin(), sh.in_begin.end() - 1);
+    for (std::uint32_t i = 0; i < sh.edges.size(); ++i) sh.in_edges[fill[sh.edges[i].dst]++] = i;
+  });
+  TS_ASSERT(sh.topo_order.size() == n, "acyclic task graph without a topological order");
+  // start[v] = max over in-edges of end(u) + delay (0 for an op with none: the engine starts
+  // those at time 0); every end(u) is final when u comes up in the order.
+  std::vector<Time> start(n, Time::zero()), end(n, Time::zero());
+  const Time p2p = tg.p2p();
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::uint32_t v = sh.topo_order[k];
+    const Time e = start[v] + tg.duration(v);
+    end[v] = e;
+    const Time remote = e + p2p;
+    for (std::uint32_t i = sh.topo_out_begin[k]; i < sh.topo_out_begin[k + 1]; ++i) {
+      const std::uint32_t t = sh.topo_out[i];
+      const std::uint32_t dst = t & ~TaskGraph::Shape::kRemoteBit;
+      const Time arrive = (t & TaskGraph::Shape::kRemoteBit) != 0 ? remote : e;
+      if (arrive > start[dst]) start[dst] = arrive;
+    }
+  }
+  Replay out;
+  out.events = static_cast<std::uint64_t>(n + sh.edges.size());
+  out.ops.resize(static_cast<std::size_t>(tg.ranks()));
+  out.busy.assign(static_cast<std::size_t>(tg.ranks()), Time::zero());
+  for (auto& ops : out.ops) ops.reserve(n / std::max<std::size_t>(1, out.ops.size()) + 1);
+  std::size_t last = 0;
+  for (std::size_t v = 0; v < n; ++v) {
+    const TaskGraph::Node& nd = sh.nodes[v];
+    const auto r = static_cast<std::size_t>(nd.rank);
+    out.ops[r].push_back(OpTiming{nd.rank, nd.op, start[v], end[v]});
+    out.busy[r] += tg.duration(v);
+    if (end[v] > end[last]) last = v;  // first (lowest rank) of the latest ops, as replay()
+  }
+  out.makespan = n ? end[last] : Time::zero();
+  for (Time b : out.busy) out.bubble.push_back(out.makespan - b);
+  if (!critical_path || n == 0) return out;
+
+  // The arrival that released each op: of those at its start, the one the engine runs last.
+  // In topological order, so the causes an order question walks back through are known.
+  std::vector<std::uint32_t> released_by(n, kNone);
+  const EventOrder order(tg, end, released_by);
+  for (const std::uint32_t v : sh.topo_order) {
+    std::uint32_t best = kNone;
+    for (std::uint32_t i = sh.in_begin[v]; i < sh.in_begin[v + 1]; ++i) {
+      const std::uint32_t e = sh.in_edges[i];
+      const TaskGraph::Edge& ed = sh.edges[e];
+      if (end[ed.src] + tg.delay(ed) != start[v]) continue;
+      if (best == kNone || order.before(Event{true, best}, Event{true, e})) best = e;
+    }
+    released_by[v] = best;
+  }
+  // As replay(): back from the last op along the releasing dependencies; the dependency named is
+  // the first edge from the predecessor to the op.
+  std::int64_t v = static_cast<std::int64_t>(last);
+  while (v >= 0) {
+    const auto u = static_cast<std::size_t>(v);
+    const TaskGraph::Node& nd = sh.nodes[u];
+    CriticalStep s{nd.rank, nd.op, start[u], end[u], std::nullopt};
+    const std::int64_t p = released_by[u] == kNone ? -1 : static_cast<std::int64_t>(sh.edges[released_by[u]].src);
+    if (p >= 0) {
+      const auto pu = static_cast<std::size_t>(p);
+      for (std::uint32_t i = sh.out_begin[pu]; i < sh.out_begin[pu + 1]; ++i) {
+        const TaskGraph::Edge& e = sh.edges[sh.out_edges[i]];
+        if (e.dst == u) {
+          s.via = e.kind;
+          break;
+        }
+      }
+    }
+    out.critical_path.push_back(s);
+    v = p;
+  }
+  std::reverse(out.critical_path.begin(), out.critical_path.end());
+  return out;
+}
+
 }  // namespace trainsim::graph

@@ -120,10 +120,18 @@ class TaskGraph {
     // find_cycle's answer depends on the structure alone: found once per shape.
     mutable std::once_flag cycle_once;
     mutable std::optional<std::vector<Vertex>> cycle;
+    // For replay_times, found once per shape: a topological order (Kahn's), each vertex's
+    // out-edges in that order ([topo_out_begin[i], topo_out_begin[i+1]) of topo_out for the
+    // i-th vertex of the order: dst | kRemoteBit when remote) and the in-edge lists
+    // ([in_begin[v], in_begin[v+1]) of in_edges: v's edges in edge order).
+    static constexpr std::uint32_t kRemoteBit = 0x80000000u;
+    mutable std::once_flag topo_once;
+    mutable std::vector<std::uint32_t> topo_order, topo_out_begin, topo_out, in_begin, in_edges;
   };
   const Shape& shape() const { return *shape_; }
   Time duration(std::size_t v) const { return durations_[v]; }
   Time delay(const Edge& e) const { return e.remote ? p2p_ : Time::zero(); }
+  Time p2p() const { return p2p_; }
 
  private:
   struct Lazy;
@@ -163,5 +171,18 @@ struct Replay {
 // Replays the graph on the discrete-event engine: an op starts when its last dependency has
 // arrived. Throws DeadlockError (with the cycle) if the order cannot complete.
 Replay replay(const TaskGraph& tg);
+
+// The same replay without the engine: every op starts at the latest arrival over its
+// dependencies, max over edges (u, v) of end(u) + delay, and ends `duration` later, evaluated
+// once in a topological order of the shape (found once per shape). Integer picoseconds, max and
+// + only: makespan, ops, busy, bubble and events (one per op finished and one per dependency
+// arrived, as the engine counts them) are exactly replay()'s. With `critical_path`, also
+// replay()'s critical path: the dependency that released an op is the arrival the engine runs
+// last, and among arrivals at one instant the engine runs them in the order it scheduled them
+// ((time, sequence) order, the sequence being the order of the handlers that scheduled them,
+// then the order within a handler); that order is followed back through the events' causes
+// until two differ in time. Without it critical_path is left empty. O(V + E) (plus, for the
+// critical path, the walk back over equal instants). Throws DeadlockError as replay() does.
+Replay replay_times(const TaskGraph& tg, bool critical_path = false);
 
 }  // namespace trainsim::graph

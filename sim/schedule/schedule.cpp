@@ -134,7 +134,11 @@ Result run(Schedule s, const graph::OpTimes& times, Time p2p) {
 }
 
 Result run(Schedule s, const graph::TaskGraph& tg, const graph::OpTimes& times, Time p2p) {
-  Result r{std::move(s), times, p2p, graph::replay(tg), {}, 0.0};
+  return result_of(std::move(s), graph::replay(tg), times, p2p);
+}
+
+Result result_of(Schedule s, graph::Replay replay, const graph::OpTimes& times, Time p2p) {
+  Result r{std::move(s), times, p2p, std::move(replay), {}, 0.0};
   r.peak_inflight = peak_inflight(r.schedule);
   Time total_bubble = Time::zero();
   for (Time b : r.replay.bubble) total_bubble += b;

@@ -65,5 +65,8 @@ Result run(Schedule s, const graph::OpTimes& times, Time p2p);
 // The same with the schedule's task graph already built with these times and p2p (e.g.
 // TaskGraph::retimed of a graph of this schedule).
 Result run(Schedule s, const graph::TaskGraph& tg, const graph::OpTimes& times, Time p2p);
+// The Result of a replay of that graph already made (e.g. graph::replay_times with its critical
+// path): peak in-flight and bubble fraction as run() computes them.
+Result result_of(Schedule s, graph::Replay replay, const graph::OpTimes& times, Time p2p);
 
 }  // namespace trainsim::schedule

@@ -163,6 +163,31 @@ std::shared_ptr<const graph::TaskGraph> step_task_graph(const PlanConfig& plan, 
   });
 }
 
+std::shared_ptr<const ScheduleRuns> step_schedule_runs(const PlanConfig& plan, int microbatches, bool combined) {
+  static StringMemo<ScheduleRuns> memo("schedule runs", 256);
+  KeyWriter k;
+  add_schedule_key(k, plan, microbatches, combined);
+  return memo.get(k.str(), [&] {
+    const auto sched = step_schedule(plan, microbatches, combined);
+    const graph::PipelineTopology& topo = sched->topo;
+    ScheduleRuns out;
+    std::map<OpRunKey, std::uint32_t> index;
+    out.of_op.resize(sched->order.size());
+    for (std::size_t r = 0; r < sched->order.size(); ++r) {
+      out.of_op[r].reserve(sched->order[r].size());
+      for (const graph::Op& op : sched->order[r]) {
+        const int s = topo.position_of(static_cast<int>(r), op.chunk);
+        const int s2 = op.kind == graph::OpKind::FB ? topo.position_of(static_cast<int>(r), op.chunk2) : -1;
+        const OpRunKey key{static_cast<int>(op.kind), s, s2};
+        auto [it, fresh] = index.emplace(key, static_cast<std::uint32_t>(out.keys.size()));
+        if (fresh) out.keys.push_back(key);
+        out.of_op[r].push_back(it->second);
+      }
+    }
+    return out;
+  });
+}
+
 std::shared_ptr<const PipelineReplays> pipeline_replays(const PlanConfig& plan, int microbatches, bool combined,
                                                         const std::map<OpRunKey, Time>& durations,
                                                         const std::vector<Time>& node_times, Time p2p) {
@@ -201,25 +226,36 @@ std::shared_ptr<const PipelineReplays> pipeline_replays(const PlanConfig& plan, 
       return it->second.first / it->second.second;
     };
     const auto shape = step_task_graph(plan, microbatches, combined);
-    PipelineReplays out{schedule::run(*sched, graph::TaskGraph::retimed(*shape, node_times, p2p), times, p2p),
-                        std::make_shared<PipelineReplays::Idle>()};
-    out.idle->shape = shape;
-    out.idle->times = times;
-    out.idle->node_times = node_times;
-    out.idle->equal = equal;
+    PipelineReplays out{sched, graph::replay_times(graph::TaskGraph::retimed(*shape, node_times, p2p)),
+                        std::make_shared<PipelineReplays::Lazy>()};
+    out.lazy->shape = shape;
+    out.lazy->times = times;
+    out.lazy->node_times = node_times;
+    out.lazy->equal = equal;
+    out.lazy->p2p = p2p;
     return out;
   });
 }
 
-const PipelineReplays::Idle& PipelineReplays::made() const {
-  std::call_once(idle->once, [&] {
-    idle->free_sends = graph::replay(graph::TaskGraph::retimed(*idle->shape, idle->node_times, Time::zero()));
-    idle->equal_stages = graph::replay(graph::TaskGraph::retimed(*idle->shape, idle->equal, Time::zero()));
+const schedule::Result& PipelineReplays::pipeline() const {
+  std::call_once(lazy->pipeline_once, [&] {
+    // The same replay again with its critical path (graph::replay_times: replay()'s exactly).
+    lazy->pipeline = schedule::result_of(
+        *schedule, graph::replay_times(graph::TaskGraph::retimed(*lazy->shape, lazy->node_times, lazy->p2p), true),
+        lazy->times, lazy->p2p);
   });
-  return *idle;
+  return *lazy->pipeline;
 }
 
-const graph::Replay& PipelineReplays::free_sends() const { return made().free_sends; }
-const graph::Replay& PipelineReplays::equal_stages() const { return made().equal_stages; }
+const PipelineReplays::Lazy& PipelineReplays::idle_made() const {
+  std::call_once(lazy->idle_once, [&] {
+    lazy->free_sends = graph::replay_times(graph::TaskGraph::retimed(*lazy->shape, lazy->node_times, Time::zero()));
+    lazy->equal_stages = graph::replay_times(graph::TaskGraph::retimed(*lazy->shape, lazy->equal, Time::zero()));
+  });
+  return *lazy;
+}
+
+const graph::Replay& PipelineReplays::free_sends() const { return idle_made().free_sends; }
+const graph::Replay& PipelineReplays::equal_stages() const { return idle_made().equal_stages; }
 
 }  // namespace trainsim::step

@@ -13,17 +13,20 @@
 //   "schedule"         the pipeline order of a schedule        schedule name, pp, micro-batches, vpp,
 //                                                              combined 1F1B
 //   "task graph"       its task graph (structure only)         the same
-//   "pipeline replay"  the schedule replayed with sends (and,  the schedule's key, every op run's
-//                      on first use, with free sends and with  duration (the stage-time vector) and the
-//                      equal stages)                           p2p time
+//   "schedule runs"    which op run each of its ops takes      the same
+//   "pipeline replay"  the schedule replayed with sends, times  the schedule's key, every op run's
+//                      only (and, on first use, with its       duration (the stage-time vector) and the
+//                      critical path, with free sends          p2p time
+//                      and with equal stages)
 // Below them the op costs ("op cost", per cost model) and the network results ("all-to-all",
 // "collective", "topology": network/memo.hpp) are memoised too. Capacities: 4096 step times, 32
-// setups, 256 schedules and task graphs, 64 replays.
+// setups, 256 schedules, task graphs and schedule runs, 64 replays.
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -89,24 +92,42 @@ std::shared_ptr<const schedule::Schedule> step_schedule(const PlanConfig& plan, 
 // TaskGraph::retimed).
 std::shared_ptr<const graph::TaskGraph> step_task_graph(const PlanConfig& plan, int microbatches, bool combined);
 
+// Which op run each op of a schedule takes: the distinct keys (op kind, stage, second stage or
+// -1) in order of first use, rank by rank in program order, and each op's index into them.
+struct ScheduleRuns {
+  std::vector<OpRunKey> keys;
+  std::vector<std::vector<std::uint32_t>> of_op;  // [rank][op in program order] -> index in keys
+};
+
+// Memo "schedule runs": ScheduleRuns of the schedule step_schedule gives (same key).
+std::shared_ptr<const ScheduleRuns> step_schedule_runs(const PlanConfig& plan, int microbatches, bool combined);
+
 struct PipelineReplays {
-  schedule::Result pipeline;  // with the p2p sends
-  // The two replays that split the idle time (step/breakdown.hpp), made on first use: a step
-  // whose result is only its time (step_seconds) does not need them.
+  std::shared_ptr<const schedule::Schedule> schedule;
+  // The schedule replayed with the p2p sends, its times only (graph::replay_times: no critical
+  // path), what a step's time, breakdown and tail read.
+  graph::Replay replay;
+  // The same replay as a schedule::Result with its critical path (what a report shows:
+  // StepResult::pipeline; graph::replay_times, replay()'s exactly), made on first use.
+  const schedule::Result& pipeline() const;
+  // The two replays that split the idle time (step/breakdown.hpp), times only, made on first
+  // use: a step whose result is only its time (step_seconds) does not need them.
   const graph::Replay& free_sends() const;    // sends take no time
   const graph::Replay& equal_stages() const;  // every op kind at its mean over the op runs
 
-  struct Idle {
-    std::once_flag once;
+  struct Lazy {
+    std::once_flag pipeline_once, idle_once;
     std::shared_ptr<const graph::TaskGraph> shape;
     graph::OpTimes times, equal;
     std::vector<Time> node_times;
+    Time p2p;
+    std::optional<schedule::Result> pipeline;
     graph::Replay free_sends, equal_stages;
   };
-  std::shared_ptr<Idle> idle;
+  std::shared_ptr<Lazy> lazy;
 
  private:
-  const Idle& made() const;
+  const Lazy& idle_made() const;
 };
 
 // Memo "pipeline replay". `durations`: every op run the schedule uses, by key (the memo's key);

@@ -21,7 +21,7 @@ Time pass(PhaseBuilder& costs, const char* name, double bytes, int sms) {
 
 OptimizerParts optimizer_step(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr,
                               const CommPlan& comm, const StepView& R, PhaseBuilder& costs) {
-  const auto& topo = R.pipeline->schedule.topo;
+  const auto& topo = *R.topo;
   const int P = topo.ranks();
   const double dense_dp = plan.zero >= 1 ? comm.dense_dp_group().ranks() : 1;
   const double expert_dp = plan.zero >= 1 ? comm.expert_dp_group().ranks() : 1;

@@ -323,7 +323,6 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
   const Parts pi = parts_of(L, Pass::BackwardInput, false, shared_ov);
   const Parts pw = parts_of(L, Pass::BackwardWeight, false, shared_ov);
   const Parts pr = parts_of(L, Pass::Forward, true, false);
-  const Parts pf = parts_of(L, Pass::Forward, false, false);
   const int ntp = static_cast<int>(plan_.tp);
   auto tag = [&](Phase ph) {
     ph.layer = L.layer;
@@ -369,8 +368,8 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
     }
     // One block's backward: [SP all-gather of the output gradient] [pre-comm] [recomputed ops]
     // dgrad, then {weight-gradient, dgrad's TP collective, post-comm} side by side.
-    auto block = [&](const std::string& name, std::vector<const Op*> dgrad_ops, std::vector<const Op*> wgrad_ops,
-                     std::vector<const Op*> rec_ops, std::vector<const Op*> fwd_ops, Time pre_comm, Time post_comm,
+    auto block = [&](const std::string& name, const std::vector<const Op*>& dgrad_ops, const std::vector<const Op*>& wgrad_ops,
+                     const std::vector<const Op*>& rec_ops, Time pre_comm, Time post_comm,
                      PhaseKind comm_kind, const std::vector<const Op*>& shared_ops, Time cp_comm) {
       std::vector<int> extra;  // phases the block's end waits for besides the chain
       if (input && sp) {
@@ -421,7 +420,6 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
       }
       if (input) post.push_back(dg);
       if (!post.empty()) c.frontier = post;
-      (void)fwd_ops;
     };
     const AllToAllTimes& a = a2a_;
     std::vector<const Op*> mlp_i = pi.routed, mlp_w = pw.routed, shared_bwd;
@@ -436,7 +434,7 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
     }
     std::vector<const Op*> rec1, rec0;
     for (const Op* o : pr.all) (part_of(o->name) == 0 ? rec0 : rec1).push_back(o);
-    block(L.moe ? ".experts" : ".mlp", mlp_i, mlp_w, rec1, pf.routed, moe_comm ? a.combine_bwd : Time::zero(),
+    block(L.moe ? ".experts" : ".mlp", mlp_i, mlp_w, rec1, moe_comm ? a.combine_bwd : Time::zero(),
           moe_comm ? a.dispatch_bwd : Time::zero(), PhaseKind::Ep, shared_bwd, Time::zero());
     Time cp_t;
     if (plan_.cp > 1 && input) {
@@ -450,7 +448,7 @@ void PhaseBuilder::layer_backward(const LayerOps& L, bool input, bool weight, Ch
         cp_t = kv2 > per_block ? (kv2 - per_block) * (plan_.cp - 1) : Time::zero();
       }
     }
-    block(".attn", pi.attn, pw.attn, rec0, pf.attn, Time::zero(), Time::zero(), PhaseKind::Ep, {}, cp_t);
+    block(".attn", pi.attn, pw.attn, rec0, Time::zero(), Time::zero(), PhaseKind::Ep, {}, cp_t);
   }
   c.layer_ends.push_back(c.frontier);
   // ZeRO-2/3: this layer's gradients reduce-scattered on the DP stream once its wgrads are done;

@@ -105,7 +105,7 @@ class PhaseBuilder {
   Phase comm(const std::string& name, PhaseKind kind, Time t);
   Time gemm_time(const std::vector<const Op*>& ops);
 
-  const Scenario& sc_;
+  [[maybe_unused]] const Scenario& sc_;  // kept with the other inputs; no phase reads it yet
   const PlanConfig& plan_;
   const TrainingConfig& tr_;
   const calibration::CostModel& cost_;

@@ -62,8 +62,8 @@ const OpRun* StepResult::op_run(int rank, const graph::Op& op) const {
 }
 
 const OpRun* StepView::op_run(int rank, const graph::Op& op) const {
-  if (pipeline == nullptr || runs == nullptr) return nullptr;
-  auto it = runs->find(key_of(pipeline->schedule.topo, rank, op));
+  if (topo == nullptr || runs == nullptr) return nullptr;
+  auto it = runs->find(key_of(*topo, rank, op));
   return it == runs->end() ? nullptr : it->second;
 }
 
@@ -95,23 +95,27 @@ StepResult simulate(const Scenario& sc, std::size_t phase_index, i64 global_batc
   const int M = static_cast<int>(R.microbatches);
   const std::shared_ptr<const schedule::Schedule> sched = step_schedule(plan, M, combined);
   const graph::PipelineTopology& ptopo = sched->topo;
+  // The op runs in order of first use (rank by rank, program order), each op's found by index.
+  const std::shared_ptr<const ScheduleRuns> used = step_schedule_runs(plan, M, combined);
   std::map<OpRunKey, Time> durations;
   std::map<OpRunKey, const OpRun*> runs;
-  std::vector<std::shared_ptr<const OpRun>> held;  // keeps `runs` valid
+  std::vector<std::shared_ptr<const OpRun>> held;  // keeps `runs` valid, by index in used->keys
+  held.reserve(used->keys.size());
+  for (const OpRunKey& key : used->keys) {
+    held.push_back(setup->op_run(key));
+    durations.emplace(key, held.back()->duration);
+    runs.emplace(key, held.back().get());
+  }
   std::vector<std::vector<const OpRun*>> per_op(sched->order.size());
   std::vector<Time> node_times;  // every op's duration, rank by rank in program order
+  TS_ASSERT(used->of_op.size() == sched->order.size(), "schedule runs of another schedule");
   for (std::size_t r = 0; r < sched->order.size(); ++r) {
-    per_op[r].reserve(sched->order[r].size());
-    for (const graph::Op& op : sched->order[r]) {
-      const auto key = key_of(ptopo, static_cast<int>(r), op);
-      auto it = runs.find(key);
-      if (it == runs.end()) {
-        held.push_back(setup->op_run(key));
-        durations.emplace(key, held.back()->duration);
-        it = runs.emplace(key, held.back().get()).first;
-      }
-      per_op[r].push_back(it->second);
-      node_times.push_back(it->second->duration);
+    const auto& of_op = used->of_op[r];
+    per_op[r].reserve(of_op.size());
+    for (const std::uint32_t i : of_op) {
+      const OpRun* run = held[i].get();
+      per_op[r].push_back(run);
+      node_times.push_back(run->duration);
     }
   }
 
@@ -119,8 +123,8 @@ StepResult simulate(const Scenario& sc, std::size_t phase_index, i64 global_batc
   R.breakdown.p2p_s = comm.p2p.seconds();
   const std::shared_ptr<const PipelineReplays> replays =
       pipeline_replays(plan, M, combined, durations, node_times, comm.p2p);
-  const StepView view{&replays->pipeline, &setup->stages, &runs, &per_op};
-  const auto& rep = replays->pipeline.replay;
+  const StepView view{&replays->replay, &ptopo, &setup->stages, &runs, &per_op};
+  const auto& rep = replays->replay;
   R.pipeline_s = rep.makespan.seconds();
   add_op_parts(view, rep, R.breakdown);
   if (full) {
@@ -176,7 +180,7 @@ StepResult simulate(const Scenario& sc, std::size_t phase_index, i64 global_batc
   R.a2a_combine_s = setup->a2a_combine_s;
   R.a2a_bottleneck = setup->a2a_bottleneck;
   for (const auto& [key, run] : runs) R.op_runs.emplace(key, *run);
-  R.pipeline = replays->pipeline;
+  R.pipeline = replays->pipeline();
   R.models = models_in_use(plan, m.moe.enabled);
 
   // --- what this step assumed ----------------------------------------------------------------

@@ -128,7 +128,8 @@ struct StepResult {
 // points it at the memoised values (step/caches.hpp), so a step whose result is only its time
 // copies none of them.
 struct StepView {
-  const schedule::Result* pipeline = nullptr;
+  const graph::Replay* replay = nullptr;  // the pipeline's times (graph::replay_times)
+  const graph::PipelineTopology* topo = nullptr;
   const std::vector<StageCost>* stages = nullptr;
   const std::map<std::tuple<int, int, int>, const OpRun*>* runs = nullptr;
   // per_op[r][i]: the run of rank r's i-th op in program order (the replay's rep.ops[r][i]).

@@ -45,8 +45,8 @@ std::vector<int> stages_of_rank(const graph::PipelineTopology& topo, int rank) {
 
 TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingConfig& tr, const StepView& R) {
   TailTimes out;
-  const auto& rep = R.pipeline->replay;
-  const auto& topo = R.pipeline->schedule.topo;
+  const auto& rep = *R.replay;
+  const auto& topo = *R.topo;
   const int P = static_cast<int>(rep.ops.size());
   const Time makespan = rep.makespan;
   const Group dense = comm.dense_dp_group(), expert = comm.expert_dp_group();
@@ -95,11 +95,13 @@ TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingCo
   // Ranks holding the same stages (DualPipe's r and P-1-r) run the same DP work; a rank's
   // buckets wait for the pipeline end of every rank holding its stages when not overlapped.
   Time sync = makespan;
+  std::vector<std::vector<int>> rank_stages(static_cast<std::size_t>(P));
+  for (int r = 0; r < P; ++r) rank_stages[static_cast<std::size_t>(r)] = stages_of_rank(topo, r);
   for (int r = 0; r < P; ++r) {
-    const std::vector<int> stages = stages_of_rank(topo, r);
+    const std::vector<int>& stages = rank_stages[static_cast<std::size_t>(r)];
     Time partners_end = rank_end[static_cast<std::size_t>(r)];
     for (int q = 0; q < P; ++q) {
-      const auto qs = stages_of_rank(topo, q);
+      const auto& qs = rank_stages[static_cast<std::size_t>(q)];
       if (std::any_of(qs.begin(), qs.end(), [&](int s) { return std::find(stages.begin(), stages.end(), s) != stages.end(); }))
         partners_end = std::max(partners_end, rank_end[static_cast<std::size_t>(q)]);
     }
