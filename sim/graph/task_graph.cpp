@@ -360,6 +360,34 @@ void on_finish(engine::Simulation& sim, void* ctx, std::uint64_t arg) {
     sim.schedule_in(st.tg->delay(e), on_arrive, ctx, (static_cast<std::uint64_t>(e.dst) << 32) | v);
   }
 }
+
+// The critical path back from op `last`: pred(u) is the op whose end released u (-1: none); the
+// dependency named is the first edge from the predecessor to the op (as boost::edge finds it).
+template <class Pred>
+std::vector<CriticalStep> path_back(const TaskGraph::Shape& sh, std::size_t last, const std::vector<Time>& start,
+                                    const std::vector<Time>& end, Pred pred) {
+  std::vector<CriticalStep> path;
+  for (std::int64_t v = static_cast<std::int64_t>(last); v >= 0;) {
+    const auto u = static_cast<std::size_t>(v);
+    const TaskGraph::Node& nd = sh.nodes[u];
+    CriticalStep s{nd.rank, nd.op, start[u], end[u], std::nullopt};
+    const std::int64_t p = pred(u);
+    if (p >= 0) {
+      const auto pu = static_cast<std::size_t>(p);
+      for (std::uint32_t i = sh.out_begin[pu]; i < sh.out_begin[pu + 1]; ++i) {
+        const TaskGraph::Edge& e = sh.edges[sh.out_edges[i]];
+        if (e.dst == u) {
+          s.via = e.kind;
+          break;
+        }
+      }
+    }
+    path.push_back(s);
+    v = p;
+  }
+  std::reverse(path.begin(), path.end());
+  return path;
+}
 }  // namespace
 
 Replay replay(const TaskGraph& tg) {
@@ -397,28 +425,7 @@ Replay replay(const TaskGraph& tg) {
   for (Time b : out.busy) out.bubble.push_back(out.makespan - b);
   // Critical path: follow binding predecessors back from the last op to finish; the dependency
   // named is the first edge from the predecessor to the op (as boost::edge finds it).
-  if (n) {
-    std::int64_t v = static_cast<std::int64_t>(last);
-    while (v >= 0) {
-      const auto u = static_cast<std::size_t>(v);
-      const TaskGraph::Node& nd = sh.nodes[u];
-      CriticalStep s{nd.rank, nd.op, st.start[u], st.end[u], std::nullopt};
-      const std::int64_t p = st.binding[u];
-      if (p >= 0) {
-        const auto pu = static_cast<std::size_t>(p);
-        for (std::uint32_t i = sh.out_begin[pu]; i < sh.out_begin[pu + 1]; ++i) {
-          const TaskGraph::Edge& e = sh.edges[sh.out_edges[i]];
-          if (e.dst == u) {
-            s.via = e.kind;
-            break;
-          }
-        }
-      }
-      out.critical_path.push_back(s);
-      v = p;
-    }
-    std::reverse(out.critical_path.begin(), out.critical_path.end());
-  }
+  if (n) out.critical_path = path_back(sh, last, st.start, st.end, [&](std::size_t u) { return st.binding[u]; });
   return out;
 }
 
@@ -564,26 +571,9 @@ Replay replay_times(const TaskGraph& tg, bool critical_path) {
   }
   // As replay(): back from the last op along the releasing dependencies; the dependency named is
   // the first edge from the predecessor to the op.
-  std::int64_t v = static_cast<std::int64_t>(last);
-  while (v >= 0) {
-    const auto u = static_cast<std::size_t>(v);
-    const TaskGraph::Node& nd = sh.nodes[u];
-    CriticalStep s{nd.rank, nd.op, start[u], end[u], std::nullopt};
-    const std::int64_t p = released_by[u] == kNone ? -1 : static_cast<std::int64_t>(sh.edges[released_by[u]].src);
-    if (p >= 0) {
-      const auto pu = static_cast<std::size_t>(p);
-      for (std::uint32_t i = sh.out_begin[pu]; i < sh.out_begin[pu + 1]; ++i) {
-        const TaskGraph::Edge& e = sh.edges[sh.out_edges[i]];
-        if (e.dst == u) {
-          s.via = e.kind;
-          break;
-        }
-      }
-    }
-    out.critical_path.push_back(s);
-    v = p;
-  }
-  std::reverse(out.critical_path.begin(), out.critical_path.end());
+  out.critical_path = path_back(sh, last, start, end, [&](std::size_t u) {
+    return released_by[u] == kNone ? std::int64_t{-1} : static_cast<std::int64_t>(sh.edges[released_by[u]].src);
+  });
   return out;
 }
 
