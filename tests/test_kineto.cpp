@@ -68,6 +68,7 @@ std::string data_error(F&& f) {
 }  // namespace
 
 TEST_CASE("DeepSeek trace: kernel, stream and annotation hand counts") {
+  if (!ts_test::shared_present(kTrace)) return;
   const RawImport& r = deepseek();
   CHECK(r.stats.events == 14240);
   CHECK(r.stats.kernels == 963);
@@ -105,6 +106,7 @@ TEST_CASE("DeepSeek trace: kernel, stream and annotation hand counts") {
 }
 
 TEST_CASE("DeepSeek trace: classes of the kernel families") {
+  if (!ts_test::shared_present(kTrace)) return;
   Profile p = deepseek().profile;
   classify(p, rules());
   std::map<std::string, std::size_t> cls;
