@@ -361,6 +361,28 @@ void on_finish(engine::Simulation& sim, void* ctx, std::uint64_t arg) {
   }
 }
 
+// Every op's timing by rank, busy time, makespan and bubble from the ops' start and end times;
+// `last` becomes the op that ends the makespan (the first, lowest rank, of the latest ops).
+Replay timings(const TaskGraph& tg, const std::vector<Time>& start, const std::vector<Time>& end, std::size_t& last) {
+  const TaskGraph::Shape& sh = tg.shape();
+  const std::size_t n = sh.nodes.size();
+  Replay out;
+  out.ops.resize(static_cast<std::size_t>(tg.ranks()));
+  out.busy.assign(static_cast<std::size_t>(tg.ranks()), Time::zero());
+  for (auto& ops : out.ops) ops.reserve(n / std::max<std::size_t>(1, out.ops.size()) + 1);
+  last = 0;
+  for (std::size_t v = 0; v < n; ++v) {
+    const TaskGraph::Node& nd = sh.nodes[v];
+    const auto r = static_cast<std::size_t>(nd.rank);
+    out.ops[r].push_back(OpTiming{nd.rank, nd.op, start[v], end[v]});
+    out.busy[r] += tg.duration(v);
+    if (end[v] > end[last]) last = v;
+  }
+  out.makespan = n ? end[last] : Time::zero();
+  for (Time b : out.busy) out.bubble.push_back(out.makespan - b);
+  return out;
+}
+
 // The critical path back from op `last`: pred(u) is the op whose end released u (-1: none); the
 // dependency named is the first edge from the predecessor to the op (as boost::edge finds it).
 template <class Pred>
@@ -408,21 +430,9 @@ Replay replay(const TaskGraph& tg) {
   // Acyclic graphs always complete; this guards the engine itself.
   TS_ASSERT(st.done == n, "replay stopped before every op ran");
 
-  Replay out;
-  out.events = sim.events_run();
-  out.ops.resize(static_cast<std::size_t>(tg.ranks()));
-  out.busy.assign(static_cast<std::size_t>(tg.ranks()), Time::zero());
-  for (auto& ops : out.ops) ops.reserve(n / std::max<std::size_t>(1, out.ops.size()) + 1);
   std::size_t last = 0;
-  for (std::size_t v = 0; v < n; ++v) {
-    const TaskGraph::Node& nd = sh.nodes[v];
-    const auto r = static_cast<std::size_t>(nd.rank);
-    out.ops[r].push_back(OpTiming{nd.rank, nd.op, st.start[v], st.end[v]});
-    out.busy[r] += tg.duration(v);
-    if (st.end[v] > st.end[last]) last = v;  // first (lowest rank) of the latest ops
-  }
-  out.makespan = n ? st.end[last] : Time::zero();
-  for (Time b : out.busy) out.bubble.push_back(out.makespan - b);
+  Replay out = timings(tg, st.start, st.end, last);
+  out.events = sim.events_run();
   // Critical path: follow binding predecessors back from the last op to finish; the dependency
   // named is the first edge from the predecessor to the op (as boost::edge finds it).
   if (n) out.critical_path = path_back(sh, last, st.start, st.end, [&](std::size_t u) { return st.binding[u]; });
@@ -538,21 +548,9 @@ Replay replay_times(const TaskGraph& tg, bool critical_path) {
       if (arrive > start[dst]) start[dst] = arrive;
     }
   }
-  Replay out;
-  out.events = static_cast<std::uint64_t>(n + sh.edges.size());
-  out.ops.resize(static_cast<std::size_t>(tg.ranks()));
-  out.busy.assign(static_cast<std::size_t>(tg.ranks()), Time::zero());
-  for (auto& ops : out.ops) ops.reserve(n / std::max<std::size_t>(1, out.ops.size()) + 1);
   std::size_t last = 0;
-  for (std::size_t v = 0; v < n; ++v) {
-    const TaskGraph::Node& nd = sh.nodes[v];
-    const auto r = static_cast<std::size_t>(nd.rank);
-    out.ops[r].push_back(OpTiming{nd.rank, nd.op, start[v], end[v]});
-    out.busy[r] += tg.duration(v);
-    if (end[v] > end[last]) last = v;  // first (lowest rank) of the latest ops, as replay()
-  }
-  out.makespan = n ? end[last] : Time::zero();
-  for (Time b : out.busy) out.bubble.push_back(out.makespan - b);
+  Replay out = timings(tg, start, end, last);
+  out.events = static_cast<std::uint64_t>(n + sh.edges.size());
   if (!critical_path || n == 0) return out;
 
   // The arrival that released each op: of those at its start, the one the engine runs last.
