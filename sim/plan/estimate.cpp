@@ -20,6 +20,7 @@
 #include "schedule/schedule_rules.hpp"
 #include "step/comm_plan.hpp"
 #include "step/op_lists.hpp"
+#include "step/optimizer.hpp"
 #include "step/overlap_policy.hpp"
 
 namespace trainsim::plan {
@@ -411,17 +412,8 @@ struct Estimator::Impl {
     probe_plan.dp = probe_plan.tp = probe_plan.pp = probe_plan.cp = probe_plan.ep = 1;
     probe = std::make_unique<step::CommPlan>(sc, probe_plan, sc.training);
     small_all_reduce = probe->small_all_reduce(static_cast<int>(sc.cluster.gpus));
-    for (const char* name : {"optimizer.grad_norm", "optimizer.clip", "optimizer.adamw", "optimizer.param_copy",
-                             "optimizer.fp8_requant"}) {
-      auto at = [&](double bytes) {
-        Op o;
-        o.name = name;
-        o.cls = OpClass::Elementwise;
-        o.pass = Pass::Forward;
-        o.dtype = "fp32";
-        o.bytes = bytes;
-        return (cost.op_time(o, sms).time + gap).seconds();
-      };
+    for (const char* name : step::kOptimizerPasses) {
+      auto at = [&](double bytes) { return (cost.op_time(step::optimizer_pass_op(name, bytes), sms).time + gap).seconds(); };
       const double b1 = 1e9, b2 = 4e9, t1 = at(b1), t2 = at(b2);
       const double beta = (t2 - t1) / (b2 - b1);
       opt_pass[name] = Affine{t1 - beta * b1, beta};
@@ -815,8 +807,7 @@ class PhaseLayout {
       }
       held_off_.push_back(held_.size());
     }
-    opt_ = {E.opt_pass.at("optimizer.grad_norm"), E.opt_pass.at("optimizer.clip"), E.opt_pass.at("optimizer.adamw"),
-            E.opt_pass.at("optimizer.param_copy"), E.opt_pass.at("optimizer.fp8_requant")};
+    for (std::size_t i = 0; i < opt_.size(); ++i) opt_[i] = E.opt_pass.at(step::kOptimizerPasses[i]);
     inflight_plan_[0] = base;
     inflight_plan_[0].ep_comm_overlap = false;
     inflight_plan_[1] = base;
@@ -1383,17 +1374,16 @@ class PhaseLayout {
       t.gather_max = std::max(t.gather_max, td + te);
       t.gather_first.push_back(ag_dense_.at(std::min(bucket_, h.dense) * 2.0));
     }
-    const double mw = tr.precision.master_weights == "fp32" ? 4.0 : 0.0;
-    const double mo = 2.0 * dtype_bytes(tr.precision.optimizer_moments);
     for (int sharded = 0; sharded < 2; ++sharded) {
       const double dense_dp = sharded ? d(base_.dp * base_.cp) * copies_ : 1.0;
       const double expert_dp = sharded ? d(expert_size_) * copies_ : 1.0;
       double worst = 0;
       for (const Held& h : held_sum_) {
         const double shard = h.dense / dense_dp + h.expert / expert_dp;
-        double x = opt_[0].at(shard * gb_) + E_.small_all_reduce + opt_[1].at(shard * 2 * gb_) +
-                   opt_[2].at(shard * (gb_ + 2 * (mw + mo))) + opt_[3].at(shard * ((mw > 0 ? mw : 2.0) + 2.0));
-        if (tr.precision.gemm == "fp8") x += opt_[4].at(h.fp8 * (2.0 + 2.0 * (1.0 + 4.0 / (128.0 * 128.0))));
+        const std::array<double, 5> bytes = step::optimizer_pass_bytes(shard, h.fp8, tr);
+        double x = opt_[0].at(bytes[0]) + E_.small_all_reduce + opt_[1].at(bytes[1]) + opt_[2].at(bytes[2]) +
+                   opt_[3].at(bytes[3]);
+        x += opt_[4].at(bytes[4]);
         worst = std::max(worst, x);
       }
       t.optimizer[static_cast<std::size_t>(sharded)] = worst;

@@ -22,7 +22,18 @@
 #include "step/phases.hpp"
 #include "step/step.hpp"
 
+#include <array>
+
 namespace trainsim::step {
+
+// The five passes above by name, in order, and the bytes each touches for a rank updating
+// `shard` parameters and holding `fp8_weights` GEMM weights (the re-quantisation is 0 without the
+// FP8 recipe); the plan estimate costs the same passes (plan/estimate.cpp).
+inline constexpr std::array<const char*, 5> kOptimizerPasses = {
+    "optimizer.grad_norm", "optimizer.clip", "optimizer.adamw", "optimizer.param_copy", "optimizer.fp8_requant"};
+std::array<double, 5> optimizer_pass_bytes(double shard, double fp8_weights, const TrainingConfig& tr);
+// One pass as the memory-bound op the cost model prices.
+Op optimizer_pass_op(const char* name, double bytes);
 
 OptimizerParts optimizer_step(const Scenario& sc, const PlanConfig& plan, const TrainingConfig& tr,
                               const CommPlan& comm, const StepView& R, PhaseBuilder& costs);
