@@ -79,6 +79,16 @@ struct TaskOut {
   std::vector<Rejection> rejected;
 };
 
+// The plan counts of `from` added to `into` (not the kept plans, not the layout counts).
+void add_counts(TaskOut& into, const TaskOut& from) {
+  into.knobs_refused += from.knobs_refused;
+  into.plans += from.plans;
+  into.unfit += from.unfit;
+  into.timed += from.timed;
+  into.meeting += from.meeting;
+  into.better_than_published += from.better_than_published;
+}
+
 void merge_rejections(std::vector<Rejection>& into, const std::vector<Rejection>& from) {
   for (const auto& r : from) {
     auto it = std::find_if(into.begin(), into.end(), [&](const Rejection& x) { return x.phase == r.phase && x.key == r.key; });
@@ -497,12 +507,7 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     // process would have (sums, and the kept plans under a total order).
     TaskOut counts;
     for (std::size_t u : mine) {
-      counts.knobs_refused += outs[u].knobs_refused;
-      counts.plans += outs[u].plans;
-      counts.unfit += outs[u].unfit;
-      counts.timed += outs[u].timed;
-      counts.meeting += outs[u].meeting;
-      counts.better_than_published += outs[u].better_than_published;
+      add_counts(counts, outs[u]);
       outs[u] = TaskOut{};
     }
     kept.push_back(std::move(counts));
@@ -511,16 +516,9 @@ SearchResult search(const Scenario& base, const std::string& scenario_file, cons
     R.stats.cpu_s = 0;
     R.stats.thread_cpu_s.clear();
     for (const std::string& bytes : shared) decode_kept(bytes, kept, R.stats.cpu_s, R.stats.thread_cpu_s);
-    for (const auto& k : kept) {  // the counts onto the first unit's (sums: the order does not matter)
-      if (outs.empty()) break;     // no layouts: nothing was counted anywhere
-      TaskOut& o = outs.front();
-      o.knobs_refused += k.knobs_refused;
-      o.plans += k.plans;
-      o.unfit += k.unfit;
-      o.timed += k.timed;
-      o.meeting += k.meeting;
-      o.better_than_published += k.better_than_published;
-    }
+    // The counts onto the first unit's (sums: the order does not matter); no units, no counts.
+    if (!outs.empty())
+      for (const auto& k : kept) add_counts(outs.front(), k);
   }
   R.stats.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   // Merge in task order: the result does not depend on the threads.
