@@ -302,6 +302,18 @@ TEST_CASE("mpi: failures end every rank with one message and one status") {
   CHECK(r.status == 2);
   CHECK(count_of(r.err, "trainsim: error: rank 1: sweep b.toml: this rank read another sweep than rank 0") == 1);
   CHECK(all_rows(dir / "ab.sqlite").empty());
+  // trainsim plan under mpirun: a --db rank 0 alone cannot open, and a scenario every rank
+  // refuses, each one message and status 2, no rows written.
+  r = run_mpi(2, "plan " + q(base()) + " --db folder --quiet", dir.string());
+  CHECK(r.status == 2);
+  CHECK(count_of(r.err, "trainsim: error: --db") == 1);
+  CHECK(r.out.empty());
+  write_file(dir / "bad-scenario.toml", "name = \"x\"\nmodel = \"no-such-model.toml\"\n");
+  r = run_mpi(2, "plan bad-scenario.toml --db p.sqlite --quiet", dir.string());
+  CHECK(r.status == 2);
+  CHECK(count_of(r.err, "bad-scenario.toml:") == 1);
+  CHECK(r.out.empty());
+  CHECK_FALSE(fs::exists(dir / "p.sqlite"));
   // Commands that do not share work refuse to run as several processes.
   r = run_mpi(2, "run " + q(base()), dir.string());
   CHECK(r.status == 2);
