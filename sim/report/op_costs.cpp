@@ -47,12 +47,20 @@ bool same_ops(const std::vector<Op>& a, const std::vector<CostedOp>& b) {
   return true;
 }
 
+const char* class_key(const Op& o) {
+  if (o.cls == OpClass::Gemm || o.cls == OpClass::GroupedGemm) return o.dtype == "fp8" ? "gemm fp8" : "gemm bf16";
+  if (o.cls == OpClass::Attention) return "attention";
+  return "memory-bound";
+}
+
 struct Costs {
   std::string gpu;
   std::int64_t sms = 0;
   std::int64_t stage = 0, stages = 0;
   std::vector<std::int64_t> split;
   std::vector<Group> groups;
+  std::map<std::string, double> by_class;  // seconds per op class over the stage (groups x count)
+  double total = 0;
 };
 
 Costs compute(const Scenario& sc, std::int64_t stage) {
@@ -84,6 +92,12 @@ Costs compute(const Scenario& sc, std::int64_t stage) {
     for (const auto& o : L.ops) g.ops.push_back(CostedOp{o, cost->op_time(o, sms)});
     C.groups.push_back(std::move(g));
   }
+  for (const auto& g : C.groups)
+    for (const auto& c : g.ops) {
+      const double t = c.cost.time.seconds() * static_cast<double>(g.count);
+      C.by_class[class_key(c.op)] += t;
+      C.total += t;
+    }
   return C;
 }
 
@@ -107,12 +121,6 @@ std::string rate(const CostedOp& c) {
   return "";
 }
 
-const char* class_key(const Op& o) {
-  if (o.cls == OpClass::Gemm || o.cls == OpClass::GroupedGemm) return o.dtype == "fp8" ? "gemm fp8" : "gemm bf16";
-  if (o.cls == OpClass::Attention) return "attention";
-  return "memory-bound";
-}
-
 }  // namespace
 
 json op_costs_json(const Scenario& sc, std::int64_t stage) {
@@ -126,8 +134,6 @@ json op_costs_json(const Scenario& sc, std::int64_t stage) {
   j["micro_batch"] = sc.plan.micro_batch;
   j["seq_len"] = sc.training.seq_len;
   json groups = json::array();
-  std::map<std::string, double> by_class;
-  double total = 0;
   for (const auto& g : C.groups) {
     json jg;
     jg["layers"] = group_label(g);
@@ -150,15 +156,13 @@ json op_costs_json(const Scenario& sc, std::int64_t stage) {
                      {"seconds", t},
                      {"source", calibration::cost_source_name(c.cost.source)},
                      {"basis", c.cost.basis}});
-      by_class[class_key(c.op)] += t * static_cast<double>(g.count);
-      total += t * static_cast<double>(g.count);
     }
     jg["ops"] = std::move(ops);
     groups.push_back(std::move(jg));
   }
   j["groups"] = std::move(groups);
-  j["seconds_by_class"] = by_class;
-  j["seconds_total"] = total;
+  j["seconds_by_class"] = C.by_class;
+  j["seconds_total"] = C.total;
   return j;
 }
 
@@ -169,8 +173,6 @@ std::string op_costs_text(const Scenario& sc, std::int64_t stage) {
       "  each op alone on the whole GPU, as the cost model answers; recomputed forward ops repeat\n"
       "  their forward row; kernel gaps and communication are not included\n",
       C.stage, C.stages, fmt::join(C.split, ","), sc.plan.micro_batch, sc.training.seq_len, C.gpu, C.sms);
-  std::map<std::string, double> by_class;
-  double total = 0;
   for (const auto& g : C.groups) {
     out += fmt::format("\n{}  recompute {}, {:.3f} ms each\n", group_label(g), recompute_model(g.recompute).name,
                        g.seconds() * 1e3);
@@ -182,17 +184,15 @@ std::string op_costs_text(const Scenario& sc, std::int64_t stage) {
                  c.op.flops > 0 ? fmt::format("{:.2f}", c.op.flops / 1e9) : "",
                  c.op.bytes > 0 ? fmt::format("{:.1f}", c.op.bytes / 1e6) : "", fmt::format("{:.1f}", s * 1e6),
                  rate(c), calibration::cost_source_name(c.cost.source)});
-      by_class[class_key(c.op)] += s * static_cast<double>(g.count);
-      total += s * static_cast<double>(g.count);
     }
     out += t.str();
   }
   out += "\nStage total per micro-batch, by op class (forward and backward, recompute not counted)\n";
   TextTable t({"class", "ms", "share"}, {false, true, true});
-  for (const auto& [k, v] : by_class)
-    t.add_row({k, fmt::format("{:.3f}", v * 1e3), fmt::format("{:.1f}%", total > 0 ? 100 * v / total : 0.0)});
+  for (const auto& [k, v] : C.by_class)
+    t.add_row({k, fmt::format("{:.3f}", v * 1e3), fmt::format("{:.1f}%", C.total > 0 ? 100 * v / C.total : 0.0)});
   t.add_rule();
-  t.add_row({"total", fmt::format("{:.3f}", total * 1e3), "100.0%"});
+  t.add_row({"total", fmt::format("{:.3f}", C.total * 1e3), "100.0%"});
   out += t.str();
   return out;
 }

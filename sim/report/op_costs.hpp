@@ -3,7 +3,8 @@
 // micro-batch on one GPU of the scenario's cluster, op by op, with the cost model's answer and
 // where it came from (measured, fitted, transferred), and the totals per op class. The op
 // lists are the step's (step/op_lists.hpp: TP, SP, EP, CP and the attention implementation
-// applied), the split the step uses, the whole GPU's SMs; recomputation repeats forward ops
+// applied), under the first phase's plan and training keys ([plan], [training]), the split the
+// step uses, the whole GPU's SMs; recomputation repeats forward ops
 // and is not listed again, kernel gaps and communication are not in these times.
 #include <cstdint>
 #include <string>
