@@ -634,6 +634,7 @@ TEST_CASE("Framework switches: wrong types, contradictions and ranges are refuse
       {"recompute_num_layers = 2", "plan.recompute_num_layers", "2", "applies to recompute = \"full\""},
       {"shared_expert_overlap = []", "plan.shared_expert_overlap", "[]", "expected a boolean"},
       {"attention = \"flashy\"", "plan.attention", "\"flashy\"", "did you mean 'flash'?"},
+      {"grad_buckets = \"uniforms\"", "plan.grad_buckets", "\"uniforms\"", "did you mean 'uniform'?"},
   };
   for (const auto& c : cases) {
     INFO(c.add);

@@ -146,6 +146,7 @@ sequence_parallel = true
 tp_comm_overlap = true
 overlap_param_gather = true
 dp_bucket_params = 1000000
+grad_buckets = "uniform"
 [training]
 seq_len = 4096
 global_batch = 256

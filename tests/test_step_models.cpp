@@ -279,19 +279,54 @@ TEST_CASE("EP all-to-all: FP8 combine gradient, shared-expert overlap, combined 
 // --- 4. data parallelism ----------------------------------------------------------------------------
 
 TEST_CASE("DP after the pipeline: every bucket exposed, reduce-scatter then all-gather", "[step][dp]") {
-  // Llama 3 8B, dp 8 on one node, pp 1, ZeRO-1, FP32 gradients, BF16 parameters. Buckets of
-  // max(40M, 1M x 8) = 40M parameters. Without overlap every bucket starts after the pipeline:
+  // Llama 3 8B, dp 8 on one node, pp 1, ZeRO-1, FP32 gradients, BF16 parameters. Without overlap
+  // every bucket starts after the pipeline:
   //   exposed DP = sum over buckets of RS(4 bytes x params) + AG(2 bytes x params)
   //             = 7/8·N·(4 + 2)/B + 2·n_buckets·7·α.
+  // Megatron-Core DDP (the default grad_buckets) sets bucket_size = None without
+  // overlap_grad_reduce: one bucket. Uniform bucketing cuts max(40M, 1M x 8) = 40M parameters.
   const LinearCost cost(132);
   const Scenario sc = scenario("dp0", "llama3-8b", 8, "dp = 8\nzero = 1", kLlamaTraining);
-  const auto r = step::simulate_step(sc, 0, 32, cost);
   const double N = count_params(sc.model).total;  // norm scales (3e-5 of N) are not bucketed: tolerance 1e-4
-  const double nb = r.dp.buckets;
-  CHECK(nb == Approx(std::ceil(N / 40e6)).margin(2));
-  const double expect = 7.0 / 8 * N * (4 + 2) / kNvl + 2 * nb * 7 * kAlpha;
-  CHECK(r.breakdown.exposed_dp_s == Approx(expect).epsilon(1e-4));
+  const auto r = step::simulate_step(sc, 0, 32, cost);
+  CHECK(r.dp.buckets == 1);
+  CHECK(r.breakdown.exposed_dp_s == Approx(7.0 / 8 * N * (4 + 2) / kNvl + 2 * 7 * kAlpha).epsilon(1e-4));
   CHECK(r.dp.exposed_grad_s == Approx(r.dp.grad_reduce_s).epsilon(1e-9));  // nothing hides
+  CHECK(r.breakdown.total() == Approx(r.step_s).epsilon(1e-9));
+
+  const auto u = step::simulate_step(scenario("dp0u", "llama3-8b", 8, "dp = 8\nzero = 1\ngrad_buckets = \"uniform\"", kLlamaTraining),
+                                     0, 32, cost);
+  const double nb = u.dp.buckets;
+  CHECK(nb == Approx(std::ceil(N / 40e6)).margin(2));
+  CHECK(u.breakdown.exposed_dp_s == Approx(7.0 / 8 * N * (4 + 2) / kNvl + 2 * nb * 7 * kAlpha).epsilon(1e-4));
+  CHECK(u.dp.exposed_grad_s == Approx(u.dp.grad_reduce_s).epsilon(1e-9));
+  // The same bytes in more collectives: one more latency per extra bucket.
+  CHECK(u.breakdown.exposed_dp_s - r.breakdown.exposed_dp_s == Approx(2 * (nb - 1) * 7 * kAlpha).epsilon(1e-3));
+}
+
+TEST_CASE("Megatron-Core buckets only pipeline rank 0: a later rank's one bucket starts at its last backward",
+          "[step][dp]") {
+  // Llama 3 8B, pp 2 x dp 4, 1F1B, overlap_grad_reduce, 20M-parameter buckets. Megatron-Core DDP
+  // sets bucket_size = None on pipeline ranks > 0 ("not on the critical path"): rank 1 reduces
+  // its parameters p_1 as one bucket, which can start only when its last backward ends (the
+  // bucket's last gradient is that op's last phase) and takes RS_4(4 bytes x p_1). With 4 layers
+  // on rank 0 and 28 on rank 1, rank 1's reduction outlasts rank 0's last backwards, so
+  //   exposed DP = end_1 + RS_4(4·p_1) - makespan,
+  // while uniform bucketing starts rank 1's buckets during its last backward and exposes less.
+  const LinearCost cost(132);
+  const char* plan = "dp = 4\npp = 2\nzero = 1\nlayer_split = [4, 28]\noverlap_grad_reduce = true\ndp_bucket_params = 20000000";
+  const char* training = "seq_len = 4096\nglobal_batch = 32\ntokens = 1e9";
+  const auto r = step::simulate_step(scenario("mc", "llama3-8b", 8, plan, training), 0, 32, cost);
+  double p1 = 0;
+  for (const auto& lp : r.stages[1].phases.params) p1 += lp.dense;
+  const double end1 = r.pipeline->replay.ops[1].back().end.seconds();
+  const double rank1 = end1 + ring_rs(4, 4 * p1) - r.pipeline_s;
+  REQUIRE(rank1 > 0);
+  CHECK(r.dp.exposed_grad_s == Approx(rank1).epsilon(1e-6));
+  const auto u = step::simulate_step(
+      scenario("mcu", "llama3-8b", 8, std::string(plan) + "\ngrad_buckets = \"uniform\"", training), 0, 32, cost);
+  CHECK(u.dp.exposed_grad_s < r.dp.exposed_grad_s);
+  CHECK(u.dp.buckets >= static_cast<int>(p1 / 20e6));  // rank 1 in 20M buckets
   CHECK(r.breakdown.total() == Approx(r.step_s).epsilon(1e-9));
 }
 
@@ -319,8 +354,7 @@ TEST_CASE("overlap_grad_reduce: exposed DP = max(0, DP time - the window after t
   CHECK(r.dp.exposed_grad_s == Approx(std::max(0.0, tail - r.pipeline_s)).epsilon(1e-6));
   // Without the overlap the same: one bucket, ready only at the end either way.
   const auto off = step::simulate_step(scenario("dp2", "llama3-8b", 8,
-                                                "dp = 4\npp = 2\nzero = 1\nlayer_split = [16, 16]\n"
-                                                "dp_bucket_params = 100000000000",
+                                                "dp = 4\npp = 2\nzero = 1\nlayer_split = [16, 16]",
                                                 "seq_len = 4096\nglobal_batch = 32\ntokens = 1e9"),
                                        0, 32, cost);
   CHECK(off.dp.exposed_grad_s == Approx(r.dp.exposed_grad_s).epsilon(1e-6));

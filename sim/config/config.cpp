@@ -223,6 +223,8 @@ PlanConfig parse_plan(Section s) {
   p.overlap_grad_reduce = s.boolean_or("overlap_grad_reduce", false);
   p.overlap_param_gather = s.boolean_or("overlap_param_gather", false);
   p.dp_bucket_params = s.integer_or("dp_bucket_params", 0, 1, std::int64_t{1} << 40);
+  if (s.has("grad_buckets")) p.grad_buckets = s.choice("grad_buckets", {"megatron-core", "uniform"});
+  else s.allow("grad_buckets");
   p.cp_comm = s.choice_or("cp_comm", "ring", {"ring", "all_gather"});
   p.attention = s.choice_or("attention", "flash", {"flash", "unfused"});
   if (p.attention == "unfused" && p.cp > 1)

@@ -152,6 +152,12 @@ struct PlanConfig {
   bool overlap_grad_reduce = false;      // DP gradient reduce-scatter/all-reduce in buckets during backward
   bool overlap_param_gather = false;     // ZeRO parameter all-gather during the next forward
   std::int64_t dp_bucket_params = 0;     // parameters per gradient bucket; 0 = max(40M, 1M x dp) (Megatron)
+  // Which ranks and model chunks bucket their gradients (step/tail.hpp grad_bucket_params):
+  // "megatron-core" (Megatron-Core DDP: buckets only on pipeline rank 0's first model chunk and
+  // only with overlap_grad_reduce; elsewhere one bucket per gradient buffer) or "uniform"
+  // (buckets of dp_bucket_params on every rank and chunk: PyTorch DDP, Apex distributed Adam).
+  // Empty when not written: "megatron-core", or "uniform" under DualPipe(V) (effective_grad_buckets).
+  std::string grad_buckets;
   std::string cp_comm = "ring";          // context-parallel attention: ring (p2p K/V) | all_gather
   // The attention core's kernels: "flash" (one fused FlashAttention kernel; scores stay on chip)
   // or "unfused" (Megatron-LM before FlashAttention: QK^T and PV as batched GEMMs, the score

@@ -31,7 +31,17 @@ const char* recompute_name(Recompute r) {
   return "?";
 }
 
+std::string effective_grad_buckets(const PlanConfig& p) {
+  if (!p.grad_buckets.empty()) return p.grad_buckets;
+  return p.schedule == "dualpipe" || p.schedule == "dualpipev" ? "uniform" : "megatron-core";
+}
+
 std::optional<PlanProblem> plan_key_problem(const PlanConfig& p) {
+  if (p.grad_buckets == "megatron-core" && (p.schedule == "dualpipe" || p.schedule == "dualpipev"))
+    return plan_at("grad_buckets", fmt::format("grad_buckets = \"megatron-core\" is Megatron-Core DDP's bucketing, and "
+                                               "Megatron-Core does not run schedule \"{}\"; give grad_buckets = \"uniform\" "
+                                               "(the default for DualPipe) or another schedule",
+                                               p.schedule));
   if (p.recompute_num_layers > 0 && p.recompute != Recompute::Full)
     return plan_at("recompute_num_layers", fmt::format("recompute_num_layers applies to recompute = \"full\" (recompute is '{}')",
                                                        recompute_name(p.recompute)));
@@ -159,6 +169,14 @@ std::optional<PlanProblem> phase_switch_problem(const PlanRuleContext& c, const 
   if (p.dp_bucket_params > 0 && (dp_group(p) == 1 || p.zero >= 2))
     return plan_at("dp_bucket_params",
                    "dp_bucket_params sizes the buckets of the step's gradient reduction (zero 0 or 1 and dp * cp > 1)");
+  if (!p.grad_buckets.empty() && (dp_group(p) == 1 || p.zero >= 2))
+    return plan_at("grad_buckets",
+                   "grad_buckets decides how the step's gradient reduction is bucketed (zero 0 or 1 and dp * cp > 1)");
+  if (p.dp_bucket_params > 0 && !p.overlap_grad_reduce && effective_grad_buckets(p) == "megatron-core")
+    return plan_at("dp_bucket_params",
+                   "dp_bucket_params has no effect here: without overlap_grad_reduce Megatron-Core DDP reduces each "
+                   "gradient buffer as one bucket (grad_buckets = \"megatron-core\", the default); give "
+                   "overlap_grad_reduce = true, or grad_buckets = \"uniform\" for buckets on every rank without overlap");
   if (p.cp == 1 && cp_comm_written && nowhere([](const PlanConfig& q) { return q.cp > 1; }))
     return plan_at("cp_comm", "cp_comm applies to context parallelism (cp > 1)");
   return std::nullopt;

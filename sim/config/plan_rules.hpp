@@ -28,6 +28,10 @@ struct PlanProblem {
   std::string message;
 };
 
+// The gradient bucketing a plan runs: its grad_buckets, or when not written "uniform" under
+// DualPipe(V) (not a Megatron-Core schedule) and "megatron-core" otherwise.
+std::string effective_grad_buckets(const PlanConfig& p);
+
 // parse_plan's rules between keys. `p` as parsed.
 std::optional<PlanProblem> plan_key_problem(const PlanConfig& p);
 

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "config/plan_rules.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
 #include "cost/training_run.hpp"
@@ -22,6 +23,7 @@
 #include "step/op_lists.hpp"
 #include "step/optimizer.hpp"
 #include "step/overlap_policy.hpp"
+#include "step/tail.hpp"
 
 namespace trainsim::plan {
 
@@ -796,7 +798,12 @@ class PhaseLayout {
       }
       p2p_ = 2.0 * d(P_ - 1) * send.at(tokens_ * d(E.sc.model.hidden) * 2.0 / d(base.tp));
     }
-    bucket_ = base.dp_bucket_params > 0 ? d(base.dp_bucket_params) : std::max(40e6, 1e6 * d(base.dp * base.cp));
+    {
+      PlanConfig bucketed = base;
+      bucketed.overlap_grad_reduce = true;
+      bucket_ = step::grad_bucket_params(bucketed, 0, 0);
+      mc_ = effective_grad_buckets(base) == "megatron-core";
+    }
     held_off_.push_back(0);
     for (i64 r = 0; r < P_; ++r) {
       if (dual_) {
@@ -881,18 +888,34 @@ class PhaseLayout {
     double exposed_grad = 0, exposed_param = 0;
     const bool grad_step = k.zero <= 1, gather_step = k.zero == 1 || k.zero == 2;
     const Tail& t = tail(k.recompute);
+    // Megatron-Core bucketing: without overlap_grad_reduce one bucket per chunk everywhere; with
+    // it, ranks q > 0 reduce one bucket per chunk from their last backward, which ends before
+    // the pipeline's by the last backwards of ranks 0..q-1 (the cool-down), and gather it before
+    // their first forward, which follows the first forwards of ranks 0..q-1.
+    const auto before = [&](std::size_t r, const double* per_type) {
+      double x = 0;
+      for (std::size_t u = 0; u < nt; ++u) x += t.below[r][u] * per_type[u];
+      return x;
+    };
     if (grad_step) {
       const auto z = static_cast<std::size_t>(k.zero);
-      if (!k.overlap_grad_reduce) exposed_grad = t.grad_max[z];
+      if (!k.overlap_grad_reduce) exposed_grad = mc_ ? t.single_max[z] : t.grad_max[z];
       else
-        for (std::size_t r = 0; r < nt; ++r)
-          exposed_grad = std::max(exposed_grad, std::max(t.grad_last[z][r], t.grad[z][r] - b_r[r]));
+        for (std::size_t r = 0; r < nt; ++r) {
+          if (!mc_ || t.has0[r]) exposed_grad = std::max(exposed_grad, std::max(t.grad_last[z][r], t.grad[z][r] - b_r[r]));
+          if (mc_ && t.qmin[r] > 0) exposed_grad = std::max(exposed_grad, t.grad_single[z][r] - before(r, b_r));
+        }
     }
     if (gather_step) {
-      if (!k.overlap_param_gather) exposed_param = t.gather_max;
+      if (!k.overlap_param_gather) exposed_param = mc_ && !k.overlap_grad_reduce ? t.gather_single_max : t.gather_max;
       else
-        for (std::size_t r = 0; r < nt; ++r)
-          exposed_param = std::max(exposed_param, std::max(t.gather_first[r], t.gather[r] - f_r[r]));
+        for (std::size_t r = 0; r < nt; ++r) {
+          const bool cut0 = !mc_ || k.overlap_grad_reduce;  // rank 0's first chunk in buckets
+          if (!mc_ || (t.has0[r] && cut0))
+            exposed_param = std::max(exposed_param, std::max(t.gather_first[r], t.gather[r] - f_r[r]));
+          else if (t.has0[r]) exposed_param = std::max(exposed_param, t.gather_single[r]);
+          if (mc_ && t.qmin[r] > 0) exposed_param = std::max(exposed_param, t.gather_single[r] - before(r, f_r));
+        }
     }
     const double optimizer = t.optimizer[k.zero >= 1 ? 1 : 0];
     const double fixed = pp.bubble + p2p_ + exposed_grad + exposed_param + optimizer + pp.intercept;
@@ -933,10 +956,16 @@ class PhaseLayout {
     std::size_t offset = 0;  // into pool_: one chunk's backward, then forward, on each rank (overlap windows)
   };
   struct Tail {
-    std::array<std::vector<double>, 2> grad, grad_last;  // zero 0 (all-reduce), 1 (reduce-scatter): per rank
-    std::array<double, 2> grad_max{};
-    std::vector<double> gather, gather_first;
-    double gather_max = 0;
+    // Per rank type; zero 0 (all-reduce), 1 (reduce-scatter). `grad`, `gather`: the chunks
+    // bucketed as the bucketing with overlap_grad_reduce cuts them; `*_single`: one bucket per
+    // chunk (Megatron-Core without the overlap, and its ranks > 0).
+    std::array<std::vector<double>, 2> grad, grad_last, grad_single;
+    std::array<double, 2> grad_max{}, single_max{};
+    std::vector<double> gather, gather_first, gather_single;  // gather_single: the first chunk's whole gather
+    double gather_max = 0, gather_single_max = 0;
+    std::vector<bool> has0;  // the type holds pipeline rank 0
+    std::vector<int> qmin;   // its first rank q > 0 (0: none)
+    std::vector<std::vector<double>> below;  // per type: how many ranks of each type come before q
     std::array<double, 2> optimizer{};  // not sharded, sharded (zero >= 1)
   };
 
@@ -1341,11 +1370,36 @@ class PhaseLayout {
         add(kMtp, rk.mtp);
       }
     }
-    const auto buckets = [&](double params, const Affine& a, double bytes_per) {
+    // Per rank type: the parameters of one chunk (held / chunks), bucketed (step/tail.cpp
+    // grad_bucket_params) or one bucket per chunk. Uniform bucketing buckets every chunk;
+    // Megatron-Core only rank 0's first chunk, with overlap_grad_reduce.
+    t.has0.assign(nt, false);
+    t.qmin.assign(nt, 0);
+    t.below.assign(nt, std::vector<double>(nt, 0.0));
+    std::vector<double> seen(nt, 0.0);  // ranks of each type before r
+    for (i64 r = 0; r < P_; ++r) {
+      const auto ty = static_cast<std::size_t>(R.rtype[static_cast<std::size_t>(r)]);
+      if (r == 0) t.has0[ty] = true;
+      else if (t.qmin[ty] == 0) {
+        t.qmin[ty] = static_cast<int>(r);
+        t.below[ty] = seen;
+      }
+      seen[ty] += 1.0;
+    }
+    // (total time, time of the last bucket) of `params` over `chunks` chunks, the first
+    // `bucketed` of which are cut into buckets.
+    const auto buckets = [&](double params, const Affine& a, double bytes_per, double chunks, double bucketed) {
       if (params <= 0) return std::pair<double, double>{0.0, 0.0};
-      const double n = std::ceil(params / bucket_ - 1e-9);
-      const double last = params - (n - 1) * bucket_;
-      return std::pair<double, double>{n * a.alpha + a.beta * params * bytes_per, a.at(last * bytes_per)};
+      const double per = params / chunks;
+      if (bucketed <= 0) return std::pair<double, double>{chunks * a.alpha + a.beta * params * bytes_per, a.at(per * bytes_per)};
+      const double n = std::ceil(per / bucket_ - 1e-9);
+      const double last = per - (n - 1) * bucket_;
+      const double cut = bucketed * n + (chunks - bucketed);
+      return std::pair<double, double>{cut * a.alpha + a.beta * params * bytes_per, a.at(last * bytes_per)};
+    };
+    const auto chunks_of = [&](std::size_t ty) {
+      const auto r = static_cast<std::size_t>(R.rtypes[ty].rep);
+      return d(static_cast<i64>(held_off_[r + 1] - held_off_[r]));
     };
     for (int z = 0; z < 2; ++z) {
       const Affine& ad = z == 0 ? ar_dense_ : rs_dense_;
@@ -1353,26 +1407,47 @@ class PhaseLayout {
       const auto zu = static_cast<std::size_t>(z);
       t.grad[zu].clear();
       t.grad_last[zu].clear();
+      t.grad_single[zu].clear();
       t.grad_max[zu] = 0;
-      for (const Held& h : held_sum_) {
-        const auto [td, ld] = buckets(h.dense, ad, gb_);
-        const auto [te, le] = buckets(h.expert, ae, gb_);
+      t.single_max[zu] = 0;
+      for (std::size_t ty = 0; ty < nt; ++ty) {
+        const Held& h = held_sum_[ty];
+        // Uniform: the rank's chunks cut as one sequence (ignoring each chunk's partial last bucket).
+        const double ch = mc_ ? chunks_of(ty) : 1.0, cut = 1.0;
+        const auto [td, ld] = buckets(h.dense, ad, gb_, ch, cut);
+        const auto [te, le] = buckets(h.expert, ae, gb_, ch, cut);
         t.grad[zu].push_back(td + te);
         t.grad_last[zu].push_back(std::max(ld, le));
         t.grad_max[zu] = std::max(t.grad_max[zu], td + te);
+        const auto [sd, sld] = buckets(h.dense, ad, gb_, ch, 0);
+        const auto [se, sle] = buckets(h.expert, ae, gb_, ch, 0);
+        (void)sld;
+        (void)sle;
+        t.grad_single[zu].push_back(sd + se);
+        t.single_max[zu] = std::max(t.single_max[zu], sd + se);
       }
     }
     t.gather.clear();
     t.gather_first.clear();
+    t.gather_single.clear();
     t.gather_max = 0;
-    for (const Held& h : held_sum_) {
-      const auto [td, ld] = buckets(h.dense, ag_dense_, 2.0);
-      const auto [te, le] = buckets(h.expert, ag_expert_, 2.0);
+    t.gather_single_max = 0;
+    for (std::size_t ty = 0; ty < nt; ++ty) {
+      const Held& h = held_sum_[ty];
+      // Uniform: the rank's chunks cut as one sequence (ignoring each chunk's partial last bucket).
+      const double ch = mc_ ? chunks_of(ty) : 1.0, cut = 1.0;
+      const auto [td, ld] = buckets(h.dense, ag_dense_, 2.0, ch, cut);
+      const auto [te, le] = buckets(h.expert, ag_expert_, 2.0, ch, cut);
       (void)ld;
       (void)le;
       t.gather.push_back(td + te);
       t.gather_max = std::max(t.gather_max, td + te);
-      t.gather_first.push_back(ag_dense_.at(std::min(bucket_, h.dense) * 2.0));
+      t.gather_first.push_back(ag_dense_.at(std::min(bucket_, h.dense / ch) * 2.0));
+      const auto [sd, sld] = buckets(h.dense, ag_dense_, 2.0, ch, 0);
+      const auto [se, sle] = buckets(h.expert, ag_expert_, 2.0, ch, 0);
+      // One bucket per chunk: the first forward waits for its chunk's whole gather.
+      t.gather_single.push_back(sld + sle);
+      t.gather_single_max = std::max(t.gather_single_max, sd + se);
     }
     for (int sharded = 0; sharded < 2; ++sharded) {
       const double dense_dp = sharded ? d(base_.dp * base_.cp) * copies_ : 1.0;
@@ -1401,6 +1476,7 @@ class PhaseLayout {
   bool dual_ = false;
   int copies_ = 1, expert_size_ = 1;
   double tokens_ = 0, gb_ = 4, p2p_ = 0, bucket_ = 0;
+  bool mc_ = false;  // Megatron-Core bucketing (step/tail.hpp grad_bucket_params)
   const Estimator::Impl::Ramp* ramp_ = nullptr;
   Affine ag_dense_, ag_expert_, rs_dense_, rs_expert_, ar_dense_, ar_expert_;
   std::vector<i64> held_;               // the stages each rank holds, rank after rank

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "config/plan_rules.hpp"
 #include "model/recompute.hpp"
 
 namespace trainsim::step {
@@ -55,6 +56,18 @@ const std::vector<StepModel>& step_models() {
        "Megatron-Core DistributedDataParallel --overlap-grad-reduce (buckets of max(40M, 1M x dp) params)",
        "each bucket's reduction starts when the last backward has produced its gradients",
        [](const PlanConfig& p, bool) { return p.overlap_grad_reduce; }},
+      {"grad_buckets_megatron_core", "grad_buckets", "megatron-core (uniform under DualPipe)",
+       "Megatron-Core DistributedDataParallel (megatron/core/distributed/distributed_data_parallel.py: bucket_size "
+       "None without overlap_grad_reduce, on pipeline ranks > 0 and for model chunks after the first)",
+       "gradient buckets only on pipeline rank 0's first model chunk with overlap_grad_reduce; elsewhere one bucket "
+       "per gradient buffer (dense, expert)",
+       [](const PlanConfig& p, bool) { return p.dp * p.cp > 1 && p.zero <= 1 && effective_grad_buckets(p) == "megatron-core"; }},
+      {"grad_buckets_uniform", "grad_buckets", "megatron-core (uniform under DualPipe)",
+       "PyTorch DistributedDataParallel (bucket_cap_mb), Apex DistributedFusedAdam; trainsim's rule for DualPipe",
+       "gradient buckets of dp_bucket_params on every rank and model chunk",
+       [](const PlanConfig& p, bool) {
+         return (p.dp * p.cp > 1 || p.schedule == "dualpipe") && p.zero <= 1 && effective_grad_buckets(p) == "uniform";
+       }},
       {"overlap_param_gather", "overlap_param_gather", "false",
        "Megatron-Core distributed optimizer --overlap-param-gather",
        "the updated parameters are all-gathered bucket by bucket during the next step's first forward",

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "config/plan_rules.hpp"
 #include "core/error.hpp"
 #include "model/layer_split.hpp"
 #include "model/model_math.hpp"
@@ -188,6 +189,16 @@ StepResult simulate(const Scenario& sc, std::size_t phase_index, i64 global_batc
     R.notes.push_back(plan.overlap_grad_reduce
                           ? "data-parallel gradient reduction in buckets as the last backward produces them (overlap_grad_reduce)"
                           : "data-parallel gradient reduction after the pipeline (overlap_grad_reduce = false, Megatron's default)");
+  if (plan.zero <= 1 && (plan.dp * plan.cp > 1 || plan.schedule == "dualpipe"))
+    R.notes.push_back(effective_grad_buckets(plan) == "uniform"
+                          ? fmt::format("gradient buckets of {:.0f}M parameters on every rank and model chunk (grad_buckets = uniform)",
+                                        grad_bucket_params(plan, 0, 0) / 1e6)
+                          : plan.overlap_grad_reduce
+                          ? fmt::format("gradient buckets of {:.0f}M parameters on pipeline rank 0's first model chunk, one bucket "
+                                        "per buffer elsewhere (grad_buckets = megatron-core)",
+                                        grad_bucket_params(plan, 0, 0) / 1e6)
+                          : "one gradient bucket per buffer: Megatron-Core DDP does not bucket without overlap_grad_reduce "
+                            "(grad_buckets = megatron-core)");
   if ((plan.zero == 1 || plan.zero == 2) && plan.dp * plan.cp > 1)
     R.notes.push_back(plan.overlap_param_gather
                           ? "parameter all-gather during the next step's first forward (overlap_param_gather)"

@@ -1,8 +1,10 @@
 #include "step/tail.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
+#include "config/plan_rules.hpp"
 #include "core/error.hpp"
 
 namespace trainsim::step {
@@ -37,6 +39,14 @@ void bucketize(const std::vector<GradEvent>& ev, double size, std::vector<Bucket
 
 }  // namespace
 
+double grad_bucket_params(const PlanConfig& plan, int rank, int chunk) {
+  const double size = plan.dp_bucket_params > 0 ? static_cast<double>(plan.dp_bucket_params)
+                                                : std::max(40e6, 1e6 * static_cast<double>(plan.dp * plan.cp));
+  if (effective_grad_buckets(plan) == "uniform") return size;
+  if (!plan.overlap_grad_reduce || rank > 0 || chunk > 0) return std::numeric_limits<double>::infinity();
+  return size;
+}
+
 std::vector<int> stages_of_rank(const graph::PipelineTopology& topo, int rank) {
   std::vector<int> out;
   for (int c = 0; c < topo.chunks(); ++c) out.push_back(topo.position_of(rank, c));
@@ -50,9 +60,7 @@ TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingCo
   const int P = static_cast<int>(rep.ops.size());
   const Time makespan = rep.makespan;
   const Group dense = comm.dense_dp_group(), expert = comm.expert_dp_group();
-  const double bucket_size = plan.dp_bucket_params > 0 ? static_cast<double>(plan.dp_bucket_params)
-                                                       : std::max(40e6, 1e6 * static_cast<double>(plan.dp * plan.cp));
-  out.dp.bucket_params = bucket_size;
+  out.dp.bucket_params = grad_bucket_params(plan, 0, 0);
   const bool grad_step = plan.zero <= 1;
   const bool gather_step = (plan.zero == 1 || plan.zero == 2);
 
@@ -106,7 +114,8 @@ TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingCo
         partners_end = std::max(partners_end, rank_end[static_cast<std::size_t>(q)]);
     }
     std::vector<Bucket> buckets;
-    for (int s : stages) bucketize(stage_events[static_cast<std::size_t>(s)], bucket_size, buckets);
+    for (std::size_t c = 0; c < stages.size(); ++c)
+      bucketize(stage_events[static_cast<std::size_t>(stages[c])], grad_bucket_params(plan, r, static_cast<int>(c)), buckets);
     out.dp.buckets = std::max(out.dp.buckets, static_cast<int>(buckets.size()));
     if (!plan.overlap_grad_reduce)
       for (auto& b : buckets) b.ready = partners_end;
@@ -149,6 +158,7 @@ TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingCo
       double t = 0;
       for (const auto& [ot, chunk] : order) {
         const int s = topo.position_of(r, chunk);
+        const double bucket_size = grad_bucket_params(plan, r, chunk);
         const StageCost& S = (*R.stages)[static_cast<std::size_t>(s)];
         const OpRun* run = R.op_run(r, ot->op);
         TS_ASSERT(run != nullptr, "op run missing");
