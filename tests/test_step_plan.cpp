@@ -42,6 +42,8 @@ TEST_CASE("Step-model switches that would change nothing are rejected with file,
       {"llama3-8b", 8, "dp = 8\ncp_comm = \"all_gather\"", "plan.cp_comm", "cp > 1"},
       // Megatron-Core DDP (the default bucketing) reduces one bucket per buffer without the overlap.
       {"llama3-8b", 8, "dp = 8\ndp_bucket_params = 1000", "plan.dp_bucket_params", "no effect here"},
+      {"llama3-8b", 8, "dp = 8\nzero = 1\noverlap_param_gather = true", "plan.overlap_param_gather",
+       "needs overlap_grad_reduce in Megatron-Core"},
       {"llama3-8b", 8, "dp = 1\ntp = 8\ngrad_buckets = \"uniform\"", "plan.grad_buckets", "zero 0 or 1"},
       {"llama3-8b", 8, "dp = 8\nzero = 3\ngrad_buckets = \"uniform\"", "plan.grad_buckets", "zero 0 or 1"},
       {"deepseek-v2-lite", 16, "dp = 4\npp = 4\nep = 4\nschedule = \"dualpipe\"\ngrad_buckets = \"megatron-core\"",

@@ -172,6 +172,12 @@ std::optional<PlanProblem> phase_switch_problem(const PlanRuleContext& c, const 
   if (!p.grad_buckets.empty() && (dp_group(p) == 1 || p.zero >= 2))
     return plan_at("grad_buckets",
                    "grad_buckets decides how the step's gradient reduction is bucketed (zero 0 or 1 and dp * cp > 1)");
+  if (p.overlap_param_gather && !p.overlap_grad_reduce && p.zero <= 1 && dp_group(p) > 1 &&
+      effective_grad_buckets(p) == "megatron-core")
+    return plan_at("overlap_param_gather",
+                   "overlap_param_gather needs overlap_grad_reduce in Megatron-Core (megatron/training/arguments.py: "
+                   "'Must use --overlap-param-gather with --overlap-grad-reduce'); give overlap_grad_reduce = true, or "
+                   "grad_buckets = \"uniform\" for a framework that gathers without it (Apex distributed Adam)");
   if (p.dp_bucket_params > 0 && !p.overlap_grad_reduce && effective_grad_buckets(p) == "megatron-core")
     return plan_at("dp_bucket_params",
                    "dp_bucket_params has no effect here: without overlap_grad_reduce Megatron-Core DDP reduces each "
