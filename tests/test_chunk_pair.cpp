@@ -93,3 +93,39 @@ TEST_CASE("chunk pair by group: every modelled group within 15% (issue target)",
     CHECK(std::fabs(g.error_pct()) <= 15.0);
   }
 }
+
+TEST_CASE("chunk pair by group: the memory-bound row split by the trace's kernel class", "[chunk]") {
+  // Each memory-bound trace kernel is in exactly one of the four classes of the classifier
+  // (norm, quant_cast, permute, and elementwise, which takes the rest), each model op in the one
+  // its memory kind runs as; the parts add up to the memory-bound row, kernels, ops and times.
+  const ChunkReport& r = report();
+  const calibration::Profile p = calibration::read_profile(r.profile);
+  std::map<std::string, double> sum;
+  for (const auto& k : p.kernels) {
+    if (calibration::trace_group(k) != "memory_bound") continue;
+    const std::string c = k.op_class;
+    sum[c == "norm" || c == "quant_cast" || c == "permute" ? c : "elementwise"] += k.dur_us;
+  }
+  const ChunkGroup* mb = nullptr;
+  for (const auto& g : r.groups)
+    if (g.key == "memory_bound") mb = &g;
+  REQUIRE(mb != nullptr);
+  REQUIRE(r.memory_kinds.size() == 4);
+  double measured = 0, predicted = 0, insample = 0;
+  std::int64_t kernels = 0, ops = 0;
+  for (const auto& g : r.memory_kinds) {
+    INFO(g.key);
+    CHECK(g.measured_us == Approx(sum[g.key]).margin(1e-6));
+    CHECK(g.ops > 0);
+    measured += g.measured_us;
+    predicted += g.predicted_us;
+    insample += g.insample_us;
+    kernels += g.kernels;
+    ops += g.ops;
+  }
+  CHECK(measured == Approx(mb->measured_us).epsilon(1e-12));
+  CHECK(predicted == Approx(mb->predicted_us).epsilon(1e-12));
+  CHECK(insample == Approx(mb->insample_us).epsilon(1e-12));
+  CHECK(kernels == mb->kernels);
+  CHECK(ops == mb->ops);
+}

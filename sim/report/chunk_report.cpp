@@ -41,6 +41,25 @@ std::string op_group(const Op& o) {
   return "memory_bound";
 }
 
+// The memory-bound kernels by the trace's class (profiles/classifier.toml), and the model ops'
+// memory kinds (cost_model memory_kind()) that run as each: norms as the norm kernels, the FP8
+// quantisation as the cast kernels, the token permutes as the permute kernels, everything else
+// (activations, RoPE, the router, residual adds, ...) as ATen elementwise kernels.
+const GroupDef kMemoryKinds[] = {{"norm", "  norms (RMSNorm forward, backward)"},
+                                 {"quant_cast", "  FP8 quantisation and casts"},
+                                 {"permute", "  token permutes (dispatch/combine layout)"},
+                                 {"elementwise", "  other elementwise (activations, RoPE, router, adds)"}};
+std::string trace_memory_class(const std::string& op_class) {
+  return op_class == "norm" || op_class == "quant_cast" || op_class == "permute" ? op_class : "elementwise";
+}
+std::string op_memory_class(const Op& o) {
+  const std::string k = calibration::memory_kind(o);
+  if (k == "norm" || k == "norm_bwd") return "norm";
+  if (k == "cast") return "quant_cast";
+  if (k == "permute") return "permute";
+  return "elementwise";
+}
+
 // DeepSeek-V3 recomputes in the backward pass every RMSNorm and the MLA up-projections
 // (§3.2.3) and the SwiGLU outputs from their cached inputs (§3.3.2): these forward ops run again
 // in the backward chunk.
@@ -92,6 +111,11 @@ ChunkReport build_chunk_report(const Scenario& sc) {
     if (g.empty()) continue;
     r.measured_by_group_us[g] += k.dur_us;
     ++kernels[g];
+    if (g == "memory_bound") {
+      const std::string mk = "mb:" + trace_memory_class(c);
+      r.measured_by_group_us[mk] += k.dur_us;
+      ++kernels[mk];
+    }
   }
 
   // ---- the pair's model ops, as one GPU runs them ----
@@ -143,14 +167,34 @@ ChunkReport build_chunk_report(const Scenario& sc) {
     in.exclude_trace = {g.key};
     const calibration::CalibrateResult held = calibration::calibrate(in);
     const calibration::FittedCostModel heldout(held.cal, sc.hardware, sc.hardware);
+    std::map<std::string, ChunkGroup> kinds;
     for (const auto& o : ops) {
       if (op_group(o) != g.key) continue;
+      const double pred = heldout.op_time(o, r.compute_sms).time.seconds() * 1e6;
+      const double ins = insample.op_time(o, r.compute_sms).time.seconds() * 1e6;
       ++row.ops;
-      row.predicted_us += heldout.op_time(o, r.compute_sms).time.seconds() * 1e6;
-      row.insample_us += insample.op_time(o, r.compute_sms).time.seconds() * 1e6;
+      row.predicted_us += pred;
+      row.insample_us += ins;
+      if (row.key == "memory_bound") {
+        ChunkGroup& x = kinds[op_memory_class(o)];
+        ++x.ops;
+        x.predicted_us += pred;
+        x.insample_us += ins;
+      }
     }
     row.basis = has_profile ? fmt::format("calibration refitted without the trace's {} kernels", g.label)
                             : "calibration without a kernel profile";
+    if (row.key == "memory_bound")
+      for (const auto& mk : kMemoryKinds) {
+        ChunkGroup x = kinds[mk.key];
+        x.key = mk.key;
+        x.label = mk.label;
+        const std::string mb = std::string("mb:") + mk.key;
+        x.measured_us = r.measured_by_group_us.count(mb) ? r.measured_by_group_us.at(mb) : 0.0;
+        x.kernels = kernels.count(mb) ? kernels.at(mb) : 0;
+        x.basis = row.basis;
+        r.memory_kinds.push_back(std::move(x));
+      }
     r.groups.push_back(std::move(row));
   }
 
@@ -228,10 +272,15 @@ std::string chunk_text(const ChunkReport& r) {
                  "-"});
       continue;
     }
-    g.add_row({x.label, std::to_string(x.kernels), std::to_string(x.ops), fmt::format("{:.1f} ms", x.measured_us / 1e3),
-               fmt::format("{:.1f} ms", x.predicted_us / 1e3),
-               x.measured_us > 0 ? fmt::format("{:+.1f}%", x.error_pct()) : "-",
-               fmt::format("{:.1f} ms", x.insample_us / 1e3)});
+    const auto add = [&](const ChunkGroup& y) {
+      g.add_row({y.label, std::to_string(y.kernels), std::to_string(y.ops), fmt::format("{:.1f} ms", y.measured_us / 1e3),
+                 fmt::format("{:.1f} ms", y.predicted_us / 1e3),
+                 y.measured_us > 0 ? fmt::format("{:+.1f}%", y.error_pct()) : "-",
+                 fmt::format("{:.1f} ms", y.insample_us / 1e3)});
+    };
+    add(x);
+    if (x.key == "memory_bound")
+      for (const auto& y : r.memory_kinds) add(y);
   }
   out += g.str();
   for (const auto& n : r.notes) out += "  " + n + "\n";
@@ -257,6 +306,15 @@ nlohmann::json chunk_json(const ChunkReport& r) {
                       {"error_pct", g.modelled ? nlohmann::json(g.error_pct()) : nlohmann::json(nullptr)},
                       {"modelled", g.modelled},
                       {"basis", g.basis}});
+  nlohmann::json kinds = nlohmann::json::array();
+  for (const auto& g : r.memory_kinds)
+    kinds.push_back({{"kind", g.key},
+                     {"kernels", g.kernels},
+                     {"ops", g.ops},
+                     {"measured_us", g.measured_us},
+                     {"predicted_us", g.predicted_us},
+                     {"insample_us", g.insample_us},
+                     {"error_pct", g.measured_us > 0 ? nlohmann::json(g.error_pct()) : nlohmann::json(nullptr)}});
   return {{"scenario", r.scenario},
           {"measured_profile", r.profile},
           {"measured_span_us", r.measured_span_us},
@@ -272,6 +330,7 @@ nlohmann::json chunk_json(const ChunkReport& r) {
           {"combine_us", p.combine_s * 1e6},
           {"group_compute_sms", r.compute_sms},
           {"groups", groups},
+          {"memory_bound_kinds", kinds},
           {"notes", r.notes}};
 }
 

@@ -40,6 +40,9 @@ struct ChunkReport {
   std::map<std::string, double> measured_by_group_us;  // kernel time by ChunkGroup::key
   std::map<std::string, double> measured_comm_by_class_us;
   std::vector<ChunkGroup> groups;       // in the order of the table
+  // The memory-bound group by the trace's kernel class (norm, quant_cast, permute, elementwise),
+  // each predicted by the memory-bound group's held-out calibration.
+  std::vector<ChunkGroup> memory_kinds;
   int compute_sms = 0;                  // SMs the per-group prediction gives each op (N - comm SMs)
   std::vector<std::string> notes;       // how ops map to groups, recomputation, what is not modelled
   double span_error_pct() const {
