@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.hpp"
 #include "network/alltoall.hpp"
 #include "support.hpp"
 
@@ -132,6 +133,38 @@ TEST_CASE("two-hop dispatch sends each token over IB once per node; direct sends
   s.two_hop = false;
   const auto direct = simulate_alltoall(t, s);
   CHECK(direct.dispatch.seconds > 1.5 * two.dispatch.seconds);
+}
+
+TEST_CASE("Megatron's alltoall dispatcher: every (token, expert) row sent directly in BF16", "[alltoall]") {
+  // EP64 over 8 nodes, uniform balanced routing, 4 of 8 nodes per token. Each GPU sends
+  // tokens x top-k rows, spread evenly over the 64 GPUs by symmetry; 56 of 64 leave the node, each
+  // 2·hidden bytes. NIC-bound: t - latency = T·k·(56/64)·2h / C_nic, and the combine moves the same
+  // rows back: the same time. Deduplicating per target GPU (the plain direct path) sends fewer.
+  const Topology t(h800(64));
+  AllToAllSpec s;
+  s.ep = 64;
+  s.two_hop = false;
+  s.expert_rows = true;
+  s.fp8_dispatch = false;
+  const auto r = simulate_alltoall(t, s);
+  CHECK(r.gpus_per_token == Approx(8.0).epsilon(1e-9));
+  CHECK(r.dispatch_bytes_per_token == 2.0 * s.hidden);
+  REQUIRE(r.bottleneck_kind == "NIC");
+  const double lat = t.spec().net.nvlink_latency + t.spec().net.ib_latency;
+  const double bytes = 4096.0 * 8 * 56.0 / 64 * 2 * s.hidden;
+  CHECK(r.dispatch.seconds - lat == Approx(bytes / t.nic_bw()).epsilon(1e-6));
+  CHECK(r.combine.seconds == Approx(r.dispatch.seconds).epsilon(1e-9));
+  s.expert_rows = false;
+  const auto per_gpu = simulate_alltoall(t, s);
+  CHECK(per_gpu.gpus_per_token < 8.0);
+  CHECK(per_gpu.dispatch.seconds < r.dispatch.seconds);
+  // FP8 dispatch (the DeepEP recipe of an FP8 run): hidden·(1 + 4/128) bytes per token.
+  s.fp8_dispatch = true;
+  CHECK(simulate_alltoall(t, s).dispatch_bytes_per_token == Approx(s.hidden * (1 + 4.0 / 128)));
+  // Expert rows exist only on the direct path.
+  s.two_hop = true;
+  s.expert_rows = true;
+  CHECK_THROWS_AS(simulate_alltoall(t, s), trainsim::UsageError);
 }
 
 TEST_CASE("comm_sms: below the 24 SMs DeepEP was measured with, the bandwidth term scales by 24/K") {

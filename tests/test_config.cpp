@@ -635,6 +635,7 @@ TEST_CASE("Framework switches: wrong types, contradictions and ranges are refuse
       {"shared_expert_overlap = []", "plan.shared_expert_overlap", "[]", "expected a boolean"},
       {"attention = \"flashy\"", "plan.attention", "\"flashy\"", "did you mean 'flash'?"},
       {"grad_buckets = \"uniforms\"", "plan.grad_buckets", "\"uniforms\"", "did you mean 'uniform'?"},
+      {"ep_dispatcher = \"all_to_all\"", "plan.ep_dispatcher", "\"all_to_all\"", "did you mean 'alltoall'?"},
   };
   for (const auto& c : cases) {
     INFO(c.add);

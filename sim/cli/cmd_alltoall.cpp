@@ -24,7 +24,7 @@ void setup_alltoall(CLI::App& sub) {
     int gpus = 0;
     int gpus_per_node = 8;
     std::string fabric = "mpft";
-    bool sampled = false, direct = false, symmetric = false, json = false;
+    bool sampled = false, direct = false, symmetric = false, json = false, expert_rows = false, bf16 = false;
     std::optional<double> skew;
   };
   auto o = std::make_shared<Opts>();
@@ -39,6 +39,9 @@ void setup_alltoall(CLI::App& sub) {
   sub.add_flag("--sampled", o->sampled, "Sample each rank's routing (seeded) instead of the balanced expectation");
   sub.add_option("--seed", o->spec.seed, "Seed of the routing sample")->capture_default_str()->check(CLI::NonNegativeNumber);
   sub.add_flag("--direct", o->direct, "Direct sends instead of DeepEP's two-hop IB-then-NVLink path");
+  sub.add_flag("--expert-rows", o->expert_rows,
+               "With --direct: one row per (token, expert), as Megatron-Core's alltoall dispatcher sends them");
+  sub.add_flag("--bf16-dispatch", o->bf16, "Dispatch BF16 tokens (2 bytes per element) instead of FP8 with scales");
   sub.add_flag("--symmetric", o->symmetric, "Simulate one representative EP group instead of every GPU");
   sub.add_option("--gpus", o->gpus, "GPUs in the cluster (default: ep); every EP group runs at once");
   sub.add_option("--gpus-per-node", o->gpus_per_node, "GPUs per node")->capture_default_str();
@@ -84,6 +87,10 @@ void setup_alltoall(CLI::App& sub) {
                                    gpus, spec.tokens, spec.topk, static_cast<double>(gpus) * spec.tokens * spec.topk,
                                    static_cast<double>(kMaxRoutedTokens)));
     spec.two_hop = !o->direct;
+    if (o->expert_rows && !o->direct)
+      throw UsageError("--expert-rows: rows per (token, expert) are sent directly; add --direct");
+    spec.expert_rows = o->expert_rows;
+    spec.fp8_dispatch = !o->bf16;
     spec.full_rank = !o->symmetric;
     if (o->spec.comm_sms < 0) throw UsageError("--comm-sms: must be >= 0");
     if ((spec.ep > o->gpus_per_node ? spec.ep % o->gpus_per_node : o->gpus_per_node % spec.ep) != 0)
@@ -121,7 +128,8 @@ void setup_alltoall(CLI::App& sub) {
       j["max_nodes"] = spec.max_nodes;
       j["routing"] = spec.balanced ? "balanced" : "sampled";
       j["skew"] = spec.skew;
-      j["path"] = spec.two_hop ? "two-hop" : "direct";
+      j["path"] = spec.two_hop ? "two-hop" : spec.expert_rows ? "direct, expert rows" : "direct";
+      j["dispatch_dtype"] = spec.fp8_dispatch ? "fp8" : "bf16";
       j["mode"] = spec.full_rank ? "full-rank" : "symmetric";
       j["dispatch_us"] = r.dispatch.seconds * 1e6;
       j["combine_us"] = r.combine.seconds * 1e6;
@@ -140,11 +148,12 @@ void setup_alltoall(CLI::App& sub) {
     fmt::print("EP {} x {} tokens, hidden {}, top-{} on <= {} nodes, {} routing{}, {} path, {}\n", spec.ep, spec.tokens,
                spec.hidden, spec.topk, spec.max_nodes, spec.balanced ? "balanced" : "sampled",
                spec.skew > 0 ? fmt::format(" (Zipf {})", spec.skew) : std::string(),
-               spec.two_hop ? "two-hop" : "direct", spec.full_rank ? "full-rank" : "symmetric");
-    fmt::print("per token: {:.3f} nodes ({:.3f} remote), {:.3f} GPUs\n\n", r.rdma_pairs_per_token,
-               r.ib_pairs_per_token, r.gpus_per_token);
+               spec.two_hop ? "two-hop" : spec.expert_rows ? "direct (expert rows)" : "direct",
+               spec.full_rank ? "full-rank" : "symmetric");
+    fmt::print("per token: {:.3f} nodes ({:.3f} remote), {:.3f} {}\n\n", r.rdma_pairs_per_token,
+               r.ib_pairs_per_token, r.gpus_per_token, spec.expert_rows ? "rows" : "GPUs");
     TextTable t({"phase", "time (us)", fmt::format("bandwidth (GB/s, {})", counting)}, {false, true, true});
-    t.add_row({"dispatch (FP8)", fmt::format("{:.1f}", r.dispatch.seconds * 1e6), fmt::format("{:.1f}", r.dispatch.gbps)});
+    t.add_row({spec.fp8_dispatch ? "dispatch (FP8)" : "dispatch (BF16)", fmt::format("{:.1f}", r.dispatch.seconds * 1e6), fmt::format("{:.1f}", r.dispatch.gbps)});
     t.add_row({"combine (BF16)", fmt::format("{:.1f}", r.combine.seconds * 1e6), fmt::format("{:.1f}", r.combine.gbps)});
     fmt::print("{}", t.str());
     fmt::print("\nbottleneck: {} ({}), slowest rank {}\n", r.bottleneck_kind, topo.link_name(r.dispatch.bottleneck_link),

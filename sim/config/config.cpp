@@ -226,6 +226,7 @@ PlanConfig parse_plan(Section s) {
   if (s.has("grad_buckets")) p.grad_buckets = s.choice("grad_buckets", {"megatron-core", "uniform"});
   else s.allow("grad_buckets");
   p.cp_comm = s.choice_or("cp_comm", "ring", {"ring", "all_gather"});
+  p.ep_dispatcher = s.choice_or("ep_dispatcher", "deepep", {"deepep", "alltoall"});
   p.attention = s.choice_or("attention", "flash", {"flash", "unfused"});
   if (p.attention == "unfused" && p.cp > 1)
     s.fail("attention", fmt::format("attention = \"unfused\" with cp {} is not modelled (context parallelism "

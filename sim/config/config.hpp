@@ -159,6 +159,10 @@ struct PlanConfig {
   // Empty when not written: "megatron-core", or "uniform" under DualPipe(V) (effective_grad_buckets).
   std::string grad_buckets;
   std::string cp_comm = "ring";          // context-parallel attention: ring (p2p K/V) | all_gather
+  // The MoE token exchange: "deepep" (DeepEP's normal kernels: two hops, one IB send per target
+  // node, FP8 dispatch in an FP8 run) or "alltoall" (Megatron-Core's alltoall token dispatcher:
+  // one all_to_all_single of the (token, expert) rows, BF16).
+  std::string ep_dispatcher = "deepep";
   // The attention core's kernels: "flash" (one fused FlashAttention kernel; scores stay on chip)
   // or "unfused" (Megatron-LM before FlashAttention: QK^T and PV as batched GEMMs, the score
   // matrix materialised and passed through the fused scale-mask-softmax and dropout kernels).

@@ -141,6 +141,9 @@ std::optional<PlanProblem> phase_switch_problem(const PlanRuleContext& c, const 
   const auto nowhere = [&](bool (*used)(const PlanConfig&)) {
     return std::none_of(phase_plans.begin(), phase_plans.end(), [&](const PlanConfig* q) { return used(*q); });
   };
+  const auto nowhere_a2a = [&](std::span<const PlanConfig* const> plans) {
+    return std::none_of(plans.begin(), plans.end(), [&](const PlanConfig* q) { return a2a(*q); });
+  };
   if (p.sequence_parallel && nowhere([](const PlanConfig& q) { return q.tp > 1; }))
     return plan_at("sequence_parallel", "sequence_parallel splits activations over the tensor-parallel group; it needs tp > 1");
   if (p.ep_comm_overlap && p.schedule != "1f1b" && p.schedule != "interleaved")
@@ -149,6 +152,10 @@ std::optional<PlanProblem> phase_switch_problem(const PlanRuleContext& c, const 
                                "(schedule is '{}'{})",
                                p.schedule,
                                p.schedule == "dualpipe" || p.schedule == "dualpipev" ? ", which overlaps by its own F&B pairs" : ""));
+  if (p.ep_dispatcher != "deepep" && nowhere_a2a(phase_plans))
+    return plan_at("ep_dispatcher", fmt::format("ep_dispatcher = \"{}\" chooses how the MoE tokens are exchanged; no phase "
+                                                "of this plan has an all-to-all (needs an MoE model and ep > 1)",
+                                                p.ep_dispatcher));
   if (p.ep_comm_overlap && !a2a(p))
     return plan_at("ep_comm_overlap",
                    "ep_comm_overlap hides the expert-parallel all-to-all; this plan has none (needs an MoE model and ep > 1)");

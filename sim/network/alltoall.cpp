@@ -137,6 +137,7 @@ void dedup(const Router& router, const std::vector<int>& experts, std::vector<in
 
 struct HitProbabilities {
   std::vector<double> node, rank;  // P(a token hits node d / GPU r)
+  std::vector<double> rows;        // expected experts of a token on GPU r
 };
 
 HitProbabilities sample_hit_probabilities(const Shape& sh, const AllToAllSpec& spec) {
@@ -149,22 +150,25 @@ HitProbabilities sample_hit_probabilities(const Shape& sh, const AllToAllSpec& s
   // sends exactly its expected share. With uniform popularity the estimates are averaged over
   // nodes and GPUs, which is exact by symmetry.
   constexpr int kSample = 1 << 16;
-  std::vector<double> p_node(nodes, 0), p_rank(ep, 0);
+  std::vector<double> p_node(nodes, 0), p_rank(ep, 0), p_rows(ep, 0);
   Rng rng(mix64(spec.seed ^ 0xba1a2cedULL));
   for (int k = 0; k < kSample; ++k) {
     router.route(rng, experts);
     dedup(router, experts, ranks, nodes_hit);
     for (int r : ranks) p_rank[static_cast<std::size_t>(r)] += 1.0 / kSample;
     for (int d : nodes_hit) p_node[static_cast<std::size_t>(d)] += 1.0 / kSample;
+    for (int e : experts) p_rows[static_cast<std::size_t>(router.rank_of(e))] += 1.0 / kSample;
   }
   if (spec.skew <= 0) {
-    double sn = 0, sr = 0;
+    double sn = 0, sr = 0, sw = 0;
     for (double v : p_node) sn += v;
     for (double v : p_rank) sr += v;
+    for (double v : p_rows) sw += v;
     std::fill(p_node.begin(), p_node.end(), sn / static_cast<double>(nodes));
     std::fill(p_rank.begin(), p_rank.end(), sr / static_cast<double>(ep));
+    std::fill(p_rows.begin(), p_rows.end(), sw / static_cast<double>(ep));
   }
-  return {p_node, p_rank};
+  return {p_node, p_rank, p_rows};
 }
 
 // The sample depends only on the routing problem (experts, top-k, node limit, node shape,
@@ -198,13 +202,17 @@ GroupTraffic make_traffic(const Shape& sh, const AllToAllSpec& spec, int group, 
       for (int k = 0; k < spec.tokens; ++k) {
         router.route(rng, experts);
         dedup(router, experts, ranks, nodes_hit);
+        if (spec.expert_rows) {  // one row per expert: the target GPU once per expert it holds
+          ranks.clear();
+          for (int e : experts) ranks.push_back(router.rank_of(e));
+        }
         add_token(sh, spec, s, ranks, nodes_hit, 1.0, t);
       }
     }
     return t;
   }
   const std::vector<double>& p_node = hp->node;
-  const std::vector<double>& p_rank = hp->rank;
+  const std::vector<double>& p_rank = spec.expert_rows ? hp->rows : hp->rank;
   const double T = spec.tokens;
   for (int s = 0; s < sh.ep; ++s) {
     const int sn = s / sh.gpn, si = s % sh.gpn;
@@ -338,7 +346,8 @@ AllToAllResult simulate_alltoall(const Topology& topo, const AllToAllSpec& spec)
 
   AllToAllResult res;
   res.internode = sh.nodes > 1;
-  res.dispatch_bytes_per_token = spec.hidden * (1.0 + 4.0 / 128.0);
+  if (spec.expert_rows && spec.two_hop) throw UsageError("all-to-all: expert rows are sent directly, not over DeepEP's two hops");
+  res.dispatch_bytes_per_token = spec.fp8_dispatch ? spec.hidden * (1.0 + 4.0 / 128.0) : spec.hidden * 2.0;
   res.combine_bytes_per_token = spec.hidden * 2.0;
   const int groups = spec.full_rank ? topo.gpus() / spec.ep : 1;
   Load disp{std::vector<double>(topo.link_count(), 0.0), std::vector<double>(static_cast<std::size_t>(topo.gpus()), 0.0)};

@@ -17,8 +17,13 @@
 // with the sender's local index on that node (same rail/plane), which forwards it over NVLink
 // to every target GPU of that node (deduplicated per node and per GPU). Direct: one send per
 // target GPU (no node dedup); inter-node sends use the fabric (PXN on MPFT).
-// Dispatch carries FP8 with one FP32 scale per 128 channels: hidden·(1 + 4/128) bytes per token;
-// combine carries BF16, 2·hidden bytes, on the reverse paths (the forwarder reduces per node).
+// Direct with expert rows (Megatron-Core's alltoall token dispatcher, token_dispatcher.py
+// MoEAlltoAllTokenDispatcher: the tokens are permuted into one row per (token, expert) pair and
+// exchanged by one all_to_all_single over the EP group): a token with two experts on one GPU is
+// sent twice, and nothing is deduplicated per node.
+// Dispatch carries FP8 with one FP32 scale per 128 channels, hidden·(1 + 4/128) bytes per token
+// (DeepSeek-V3 §3.3.3, an FP8 run), or BF16, 2·hidden bytes (fp8_dispatch = false); combine
+// carries BF16, 2·hidden bytes, on the reverse paths (the forwarder reduces per node).
 //
 // Timing. DeepEP pipelines all hops in chunks, so a dispatch or combine moves as concurrent
 // fluid flows; its time is the largest link load over that link's achieved capacity (plus one
@@ -62,6 +67,8 @@ struct AllToAllSpec {
   double skew = 0;          // Zipf exponent of expert popularity; 0 = uniform
   bool balanced = true;     // expected traffic instead of a sample
   bool two_hop = true;      // DeepEP path; false = direct sends
+  bool expert_rows = false; // direct only: one row per (token, expert), not per target GPU
+  bool fp8_dispatch = true; // dispatch payload FP8 + scales; false = BF16
   bool full_rank = true;    // every rank of every EP group; false = one representative rank
   int comm_sms = 24;        // SMs held by the communication kernels (DeepSeek-V3 trained with 20, §3.2.2)
   int calibration_sms = 24; // SMs of the measurements the link efficiencies come from (DeepEP's tables)
@@ -83,7 +90,7 @@ struct AllToAllResult {
   bool internode = false;          // counting: RDMA (true) or NVL (false)
   double rdma_pairs_per_token = 0; // mean (token, node) pairs per token, incl. own node
   double ib_pairs_per_token = 0;   // mean remote (token, node) pairs per token
-  double gpus_per_token = 0;       // mean distinct target GPUs per token
+  double gpus_per_token = 0;       // mean distinct target GPUs per token (expert rows: rows per token)
   double dispatch_bytes_per_token = 0, combine_bytes_per_token = 0;
   std::vector<double> rank_dispatch_seconds;  // full-rank: per GPU, from its own links
   std::string bottleneck_kind;     // "NVLink" | "NIC" | "fabric"

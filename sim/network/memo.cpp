@@ -23,7 +23,7 @@ void add_key(KeyWriter& k, const NetworkConfig& n) {
 
 void add_key(KeyWriter& k, const AllToAllSpec& s) {
   k.add(s.ep).add(s.tokens).add(s.hidden).add(s.experts).add(s.topk).add(s.max_nodes).add(s.skew);
-  k.add(s.balanced).add(s.two_hop).add(s.full_rank).add(s.comm_sms).add(s.calibration_sms);
+  k.add(s.balanced).add(s.two_hop).add(s.expert_rows).add(s.fp8_dispatch).add(s.full_rank).add(s.comm_sms).add(s.calibration_sms);
   k.add(s.background_nic_bytes).add(s.sm_bandwidth).add(static_cast<std::uint64_t>(s.seed));
 }
 

@@ -517,10 +517,13 @@ struct Estimator::Impl {
       return c;
     });
   }
-  const CommTimes& a2a_times(std::size_t phase, i64 cp, i64 mb, i64 ep) {
-    return comms.get({phase, 0, cp, mb, ep}, [&] {
+  // `shard`: tp with sequence parallelism (each TP rank exchanges its 1/tp of the tokens), else 1.
+  const CommTimes& a2a_times(std::size_t phase, i64 cp, i64 mb, i64 ep, i64 shard) {
+    return comms.get({phase, -shard, cp, mb, ep}, [&] {
       PlanConfig p = phase_base(phase);
-      p.dp = p.pp = p.tp = 1;
+      p.dp = p.pp = 1;
+      p.tp = shard;
+      p.sequence_parallel = shard > 1;
       p.cp = cp;
       p.micro_batch = mb;
       p.ep = ep;
@@ -531,10 +534,10 @@ struct Estimator::Impl {
       return c;
     });
   }
-  CommTimes comm_times(std::size_t phase, i64 tp, i64 cp, i64 mb, i64 ep) {
+  CommTimes comm_times(std::size_t phase, i64 tp, i64 cp, i64 mb, i64 ep, bool sp) {
     CommTimes c = tp_cp_times(phase, tp, cp, mb);
     if (ep > 1 && sc.model.moe.enabled) {
-      const CommTimes& a = a2a_times(phase, cp, mb, ep);
+      const CommTimes& a = a2a_times(phase, cp, mb, ep, sp && tp > 1 ? tp : 1);
       c.ep = a.ep;
       c.a2a = a.a2a;
     }
@@ -553,7 +556,7 @@ struct Estimator::Impl {
     const i64 ep = moe ? p.ep : 1;
     return times.get({phase, kind, p.tp, p.cp, p.micro_batch, ep, sp, tpo, seo, static_cast<int>(rc)}, [&] {
       const LayerSums& L = layer_sums(phase, kind, p.tp, p.cp, p.micro_batch, ep, sp);
-      const CommTimes c = comm_times(phase, p.tp, p.cp, p.micro_batch, ep);
+      const CommTimes c = comm_times(phase, p.tp, p.cp, p.micro_batch, ep, sp);
       Flags f;
       f.tp = p.tp;
       f.cp = p.cp;

@@ -45,6 +45,7 @@ const std::map<std::string, Copy>& carried_keys() {
       {"overlap_param_gather", [](PlanConfig& d, const PlanConfig& s) { d.overlap_param_gather = s.overlap_param_gather; }},
       {"dp_bucket_params", [](PlanConfig& d, const PlanConfig& s) { d.dp_bucket_params = s.dp_bucket_params; }},
       {"grad_buckets", [](PlanConfig& d, const PlanConfig& s) { d.grad_buckets = s.grad_buckets; }},
+      {"ep_dispatcher", [](PlanConfig& d, const PlanConfig& s) { d.ep_dispatcher = s.ep_dispatcher; }},
       {"cp_comm", [](PlanConfig& d, const PlanConfig& s) { d.cp_comm = s.cp_comm; }},
   };
   return keys;

@@ -16,7 +16,7 @@ static_assert(sizeof(MoeConfig) == 96, "MoeConfig changed: add the new field to 
 static_assert(sizeof(ModelConfig) == 360, "ModelConfig changed: add the new field to add_key(ModelConfig)");
 static_assert(sizeof(HardwareConfig) == 560, "HardwareConfig changed: add the new field to add_key(HardwareConfig)");
 static_assert(sizeof(ClusterConfig) == 56, "ClusterConfig changed: add the new field to add_key(ClusterConfig)");
-static_assert(sizeof(PlanConfig) == 336, "PlanConfig changed: add the new field to add_key(PlanConfig)");
+static_assert(sizeof(PlanConfig) == 368, "PlanConfig changed: add the new field to add_key(PlanConfig)");
 static_assert(sizeof(PrecisionConfig) == 160, "PrecisionConfig changed: add the new field to add_key(PrecisionConfig)");
 static_assert(sizeof(TrainingConfig) == 296, "TrainingConfig changed: decide whether step_setup reads the new field");
 static_assert(sizeof(schedule::ScheduleParams) == 12, "ScheduleParams changed: add the new field to the schedule keys");
@@ -53,6 +53,7 @@ void add_key(KeyWriter& k, const PlanConfig& p) {
   k.add(p.cp_comm);
   k.add(p.attention);
   k.add(p.grad_buckets);
+  k.add(p.ep_dispatcher);
 }
 
 void add_key(KeyWriter& k, const PrecisionConfig& p) {

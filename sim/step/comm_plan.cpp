@@ -38,6 +38,9 @@ CommPlan::CommPlan(const Scenario& sc, const PlanConfig& plan, const TrainingCon
   const ModelConfig& m = sc.model;
   tokens_mb_ = d(plan.micro_batch) * d(tr.seq_len) / d(plan.cp);
   ep_comm_ = m.moe.enabled && plan.ep > 1;
+  // DeepSeek-V3 §3.3.3: an FP8 run quantises the tokens before DeepEP's dispatch (and the
+  // combine's gradient); a BF16 run, and Megatron-Core's alltoall dispatcher, move BF16.
+  fp8_dispatch_ = plan.ep_dispatcher == "deepep" && tr.precision.gemm == "fp8";
 
   // TP: ring collectives of the activations over tp adjacent GPUs.
   if (plan.tp > 1) {
@@ -82,7 +85,11 @@ AllToAllTimes CommPlan::alltoall(double background) const {
   const ModelConfig& m = sc_.model;
   network::AllToAllSpec spec;
   spec.ep = static_cast<int>(plan_.ep);
-  spec.tokens = static_cast<int>(tokens_mb_);
+  // With sequence parallelism each TP rank holds and exchanges its own 1/tp of the tokens
+  // (Megatron-Core requires sequence parallelism for MoE with TP); without it every TP rank
+  // holds them all and sends them all.
+  const i64 shard = plan_.sequence_parallel && plan_.tp > 1 ? plan_.tp : 1;
+  spec.tokens = static_cast<int>(std::max(1.0, tokens_mb_ / d(shard)));
   spec.hidden = static_cast<int>(m.hidden);
   spec.experts = static_cast<int>(m.moe.routed_experts);
   spec.topk = static_cast<int>(m.moe.top_k);
@@ -93,6 +100,11 @@ AllToAllTimes CommPlan::alltoall(double background) const {
   spec.full_rank = false;  // symmetric: one representative group (balanced routing)
   spec.comm_sms = static_cast<int>(plan_.comm_sms);
   spec.background_nic_bytes = background;
+  // DeepEP: two hops, one IB send per target node; Megatron-Core's alltoall dispatcher: one
+  // all_to_all_single of the permuted (token, expert) rows, sent directly.
+  spec.two_hop = plan_.ep_dispatcher == "deepep";
+  spec.expert_rows = plan_.ep_dispatcher == "alltoall";
+  spec.fp8_dispatch = fp8_dispatch_;
   // An NVLink domain larger than a node (NVL72) holding the whole EP group is one "node" to the
   // all-to-all: every token moves over NVLink.
   network::TopologySpec ts = topology_spec(sc_, std::max(static_cast<int>(plan_.ep), 2 * static_cast<int>(plan_.ep)));
@@ -111,9 +123,9 @@ AllToAllTimes CommPlan::alltoall(double background) const {
   AllToAllTimes t;
   t.dispatch_fwd = Time::from_seconds(r.dispatch.seconds);
   t.combine_fwd = Time::from_seconds(r.combine.seconds);
-  // Backward: the combine's gradient (token -> expert, dispatch paths) in FP8 like the forward
-  // dispatch, the dispatch's gradient (expert -> token, combine paths) in BF16 like the combine
-  // (DeepSeek-V3 §3.3.3).
+  // Backward: the combine's gradient (token -> expert, dispatch paths) in the dispatch's
+  // precision (FP8 in an FP8 run, DeepSeek-V3 §3.3.3), the dispatch's gradient (expert -> token,
+  // combine paths) in BF16 like the combine.
   t.combine_bwd = Time::from_seconds(r.dispatch.seconds);
   t.dispatch_bwd = Time::from_seconds(r.combine.seconds);
   if (background == 0.0) {

@@ -85,6 +85,7 @@ class CommPlan {
   const PlanConfig& plan_;
   network::TopologySpec base_;
   bool ep_comm_ = false;
+  bool fp8_dispatch_ = false;  // the dispatch payload in FP8 (DeepEP in an FP8 run)
   double tokens_mb_ = 0;
   mutable std::map<std::tuple<int, Group, double>, double> coll_cache_;
   mutable std::map<double, AllToAllTimes> a2a_cache_;
