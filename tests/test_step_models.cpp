@@ -15,6 +15,7 @@
 #include "model/model_math.hpp"
 #include "model/recompute.hpp"
 #include "network/collectives.hpp"
+#include "step/comm_plan.hpp"
 #include "step/op_lists.hpp"
 #include "step/step.hpp"
 #include "linear_cost.hpp"
@@ -549,4 +550,39 @@ TEST_CASE("The breakdown adds up to the step for every mechanism", "[step]") {
     CHECK(r.breakdown.total() == Approx(r.step_s).epsilon(1e-9));
     for (const auto& l : r.breakdown.lines()) CHECK(l.seconds >= 0);
   }
+}
+
+TEST_CASE("MoE all-to-all tokens: a TP rank with sequence parallelism exchanges its own 1/tp", "[step][ep]") {
+  // DeepSeek-V2-Lite on 16 H800 (two nodes), EP16. With TP2 and sequence parallelism each TP rank
+  // holds half of a 4096-token micro-batch and exchanges only that half: the same all-to-all as
+  // TP1 with 2048-token sequences. Without sequence parallelism every TP rank holds all 4096
+  // tokens and sends them: the all-to-all of TP1 at 4096.
+  auto a2a = [](const std::string& plan, int seq) {
+    const Scenario sc = scenario("a2a-" + std::to_string(seq) + plan.substr(0, 8), "deepseek-v2-lite", 16, plan,
+                                 "seq_len = " + std::to_string(seq) + "\nglobal_batch = 64\ntokens = 1e9");
+    const step::CommPlan c(sc, sc.phases.front().plan, sc.phases.front().training);
+    REQUIRE(c.ep_comm());
+    return c.alltoall(0.0);
+  };
+  const auto sp = a2a("dp = 8\ntp = 2\nep = 16\nsequence_parallel = true", 4096);
+  const auto half = a2a("dp = 16\ntp = 1\nep = 16", 2048);
+  const auto full_sp_off = a2a("dp = 8\ntp = 2\nep = 16", 4096);
+  const auto full = a2a("dp = 16\ntp = 1\nep = 16", 4096);
+  CHECK(sp.dispatch_fwd == half.dispatch_fwd);
+  CHECK(sp.combine_fwd == half.combine_fwd);
+  CHECK(full_sp_off.dispatch_fwd == full.dispatch_fwd);
+  CHECK(sp.dispatch_fwd < full.dispatch_fwd);
+  // The dispatch payload: BF16 in a BF16 run (the combine's size, so the same time on these
+  // symmetric paths), FP8 with scales in an FP8 run with DeepEP (DeepSeek-V3 §3.3.3), BF16 again
+  // with Megatron's alltoall dispatcher.
+  CHECK(full.dispatch_fwd == full.combine_fwd);
+  const auto fp8 = [](const std::string& plan) {
+    const Scenario sc = scenario("a2a-fp8" + plan.substr(plan.size() - 4), "deepseek-v2-lite", 16, plan,
+                                 "seq_len = 4096\nglobal_batch = 64\ntokens = 1e9\n[training.precision]\ngemm = \"fp8\"");
+    const step::CommPlan c(sc, sc.phases.front().plan, sc.phases.front().training);
+    return c.alltoall(0.0);
+  };
+  CHECK(fp8("dp = 16\nep = 16").dispatch_fwd < full.dispatch_fwd);
+  CHECK(fp8("dp = 16\nep = 16\nep_dispatcher = \"alltoall\"").dispatch_fwd ==
+        a2a("dp = 16\nep = 16\nep_dispatcher = \"alltoall\"", 4096).dispatch_fwd);
 }
