@@ -220,4 +220,15 @@ TEST_CASE("trainsim alltoall reports dispatch and combine") {
   const auto skew = ts_test::run_trainsim("alltoall --ep 64 --skew -1");
   CHECK(skew.status == 2);
   CHECK(skew.err.find("--skew") != std::string::npos);
+  // Megatron's dispatcher: expert rows need the direct path, refused by name without it.
+  const auto rows = ts_test::run_trainsim("alltoall --ep 64 --expert-rows");
+  CHECK(rows.status == 2);
+  CHECK(rows.out.empty());
+  CHECK(rows.err.find("--expert-rows") != std::string::npos);
+  const auto mc = ts_test::run_trainsim("alltoall --ep 64 --direct --expert-rows --bf16-dispatch --json");
+  REQUIRE(mc.status == 0);
+  const auto jm = nlohmann::json::parse(mc.out);
+  CHECK(jm["path"] == "direct, expert rows");
+  CHECK(jm["dispatch_dtype"] == "bf16");
+  CHECK(jm["gpus_per_token"].get<double>() == Approx(8.0).epsilon(1e-9));  // top-8 rows per token
 }
