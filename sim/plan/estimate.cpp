@@ -801,12 +801,8 @@ class PhaseLayout {
       }
       p2p_ = 2.0 * d(P_ - 1) * send.at(tokens_ * d(E.sc.model.hidden) * 2.0 / d(base.tp));
     }
-    {
-      PlanConfig bucketed = base;
-      bucketed.overlap_grad_reduce = true;
-      bucket_ = step::grad_bucket_params(bucketed, 0, 0);
-      mc_ = effective_grad_buckets(base) == "megatron-core";
-    }
+    bucket_ = step::grad_bucket_size(base);
+    mc_ = effective_grad_buckets(base) == "megatron-core";
     held_off_.push_back(0);
     for (i64 r = 0; r < P_; ++r) {
       if (dual_) {
@@ -1389,16 +1385,15 @@ class PhaseLayout {
       }
       seen[ty] += 1.0;
     }
-    // (total time, time of the last bucket) of `params` over `chunks` chunks, the first
-    // `bucketed` of which are cut into buckets.
-    const auto buckets = [&](double params, const Affine& a, double bytes_per, double chunks, double bucketed) {
+    // (total time, time of the last bucket) of `params` over `chunks` equal chunks, each one
+    // bucket except the first when `cut_first` (cut into buckets of bucket_).
+    const auto buckets = [&](double params, const Affine& a, double bytes_per, double chunks, bool cut_first) {
       if (params <= 0) return std::pair<double, double>{0.0, 0.0};
       const double per = params / chunks;
-      if (bucketed <= 0) return std::pair<double, double>{chunks * a.alpha + a.beta * params * bytes_per, a.at(per * bytes_per)};
+      if (!cut_first) return std::pair<double, double>{chunks * a.alpha + a.beta * params * bytes_per, a.at(per * bytes_per)};
       const double n = std::ceil(per / bucket_ - 1e-9);
       const double last = per - (n - 1) * bucket_;
-      const double cut = bucketed * n + (chunks - bucketed);
-      return std::pair<double, double>{cut * a.alpha + a.beta * params * bytes_per, a.at(last * bytes_per)};
+      return std::pair<double, double>{(n + chunks - 1) * a.alpha + a.beta * params * bytes_per, a.at(last * bytes_per)};
     };
     const auto chunks_of = [&](std::size_t ty) {
       const auto r = static_cast<std::size_t>(R.rtypes[ty].rep);
@@ -1416,18 +1411,16 @@ class PhaseLayout {
       for (std::size_t ty = 0; ty < nt; ++ty) {
         const Held& h = held_sum_[ty];
         // Uniform: the rank's chunks cut as one sequence (ignoring each chunk's partial last bucket).
-        const double ch = mc_ ? chunks_of(ty) : 1.0, cut = 1.0;
-        const auto [td, ld] = buckets(h.dense, ad, gb_, ch, cut);
-        const auto [te, le] = buckets(h.expert, ae, gb_, ch, cut);
+        const double ch = mc_ ? chunks_of(ty) : 1.0;
+        const auto [td, ld] = buckets(h.dense, ad, gb_, ch, true);
+        const auto [te, le] = buckets(h.expert, ae, gb_, ch, true);
         t.grad[zu].push_back(td + te);
         t.grad_last[zu].push_back(std::max(ld, le));
         t.grad_max[zu] = std::max(t.grad_max[zu], td + te);
-        const auto [sd, sld] = buckets(h.dense, ad, gb_, ch, 0);
-        const auto [se, sle] = buckets(h.expert, ae, gb_, ch, 0);
-        (void)sld;
-        (void)sle;
-        t.grad_single[zu].push_back(sd + se);
-        t.single_max[zu] = std::max(t.single_max[zu], sd + se);
+        if (!mc_) continue;  // the one-bucket figures are Megatron-Core's only
+        const double single = buckets(h.dense, ad, gb_, ch, false).first + buckets(h.expert, ae, gb_, ch, false).first;
+        t.grad_single[zu].push_back(single);
+        t.single_max[zu] = std::max(t.single_max[zu], single);
       }
     }
     t.gather.clear();
@@ -1438,16 +1431,14 @@ class PhaseLayout {
     for (std::size_t ty = 0; ty < nt; ++ty) {
       const Held& h = held_sum_[ty];
       // Uniform: the rank's chunks cut as one sequence (ignoring each chunk's partial last bucket).
-      const double ch = mc_ ? chunks_of(ty) : 1.0, cut = 1.0;
-      const auto [td, ld] = buckets(h.dense, ag_dense_, 2.0, ch, cut);
-      const auto [te, le] = buckets(h.expert, ag_expert_, 2.0, ch, cut);
-      (void)ld;
-      (void)le;
-      t.gather.push_back(td + te);
-      t.gather_max = std::max(t.gather_max, td + te);
+      const double ch = mc_ ? chunks_of(ty) : 1.0;
+      const double all = buckets(h.dense, ag_dense_, 2.0, ch, true).first + buckets(h.expert, ag_expert_, 2.0, ch, true).first;
+      t.gather.push_back(all);
+      t.gather_max = std::max(t.gather_max, all);
       t.gather_first.push_back(ag_dense_.at(std::min(bucket_, h.dense / ch) * 2.0));
-      const auto [sd, sld] = buckets(h.dense, ag_dense_, 2.0, ch, 0);
-      const auto [se, sle] = buckets(h.expert, ag_expert_, 2.0, ch, 0);
+      if (!mc_) continue;
+      const auto [sd, sld] = buckets(h.dense, ag_dense_, 2.0, ch, false);
+      const auto [se, sle] = buckets(h.expert, ag_expert_, 2.0, ch, false);
       // One bucket per chunk: the first forward waits for its chunk's whole gather.
       t.gather_single.push_back(sld + sle);
       t.gather_single_max = std::max(t.gather_single_max, sd + se);

@@ -192,11 +192,11 @@ StepResult simulate(const Scenario& sc, std::size_t phase_index, i64 global_batc
   if (plan.zero <= 1 && (plan.dp * plan.cp > 1 || plan.schedule == "dualpipe"))
     R.notes.push_back(effective_grad_buckets(plan) == "uniform"
                           ? fmt::format("gradient buckets of {:.0f}M parameters on every rank and model chunk (grad_buckets = uniform)",
-                                        grad_bucket_params(plan, 0, 0) / 1e6)
+                                        grad_bucket_size(plan) / 1e6)
                           : plan.overlap_grad_reduce
                           ? fmt::format("gradient buckets of {:.0f}M parameters on pipeline rank 0's first model chunk, one bucket "
                                         "per buffer elsewhere (grad_buckets = megatron-core)",
-                                        grad_bucket_params(plan, 0, 0) / 1e6)
+                                        grad_bucket_size(plan) / 1e6)
                           : "one gradient bucket per buffer: Megatron-Core DDP does not bucket without overlap_grad_reduce "
                             "(grad_buckets = megatron-core)");
   if ((plan.zero == 1 || plan.zero == 2) && plan.dp * plan.cp > 1)

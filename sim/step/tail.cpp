@@ -39,9 +39,13 @@ void bucketize(const std::vector<GradEvent>& ev, double size, std::vector<Bucket
 
 }  // namespace
 
+double grad_bucket_size(const PlanConfig& plan) {
+  return plan.dp_bucket_params > 0 ? static_cast<double>(plan.dp_bucket_params)
+                                   : std::max(40e6, 1e6 * static_cast<double>(plan.dp * plan.cp));
+}
+
 double grad_bucket_params(const PlanConfig& plan, int rank, int chunk) {
-  const double size = plan.dp_bucket_params > 0 ? static_cast<double>(plan.dp_bucket_params)
-                                                : std::max(40e6, 1e6 * static_cast<double>(plan.dp * plan.cp));
+  const double size = grad_bucket_size(plan);
   if (effective_grad_buckets(plan) == "uniform") return size;
   if (!plan.overlap_grad_reduce || rank > 0 || chunk > 0) return std::numeric_limits<double>::infinity();
   return size;

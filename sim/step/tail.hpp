@@ -39,6 +39,8 @@ TailTimes dp_tail(const CommPlan& comm, const PlanConfig& plan, const TrainingCo
 // megatron/training/training.py get_model sets for model chunks after the first): that size on
 // rank 0's chunk 0 with overlap_grad_reduce, infinity elsewhere.
 double grad_bucket_params(const PlanConfig& plan, int rank, int chunk);
+// The size of a bucketed chunk's buckets: dp_bucket_params, default max(40M, 1M x dp x cp).
+double grad_bucket_size(const PlanConfig& plan);
 
 // The pipeline stages rank r holds, one per chunk.
 std::vector<int> stages_of_rank(const graph::PipelineTopology& topo, int rank);
