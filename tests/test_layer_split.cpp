@@ -50,6 +50,39 @@ double brute_force(const std::vector<double>& w, double first, double last, i64 
   return best;
 }
 
+double sum_squares(const std::vector<double>& w, double first, double last, const std::vector<i64>& split) {
+  double sum = 0;
+  std::size_t l = 0;
+  for (std::size_t s = 0; s < split.size(); ++s) {
+    double load = (s == 0 ? first : 0) + (s + 1 == split.size() ? last : 0);
+    for (i64 k = 0; k < split[s]; ++k) load += w[l++];
+    sum += load * load;
+  }
+  return sum;
+}
+
+// The least sum of squared stage loads over every split whose heaviest stage is at most `cap`.
+double brute_force_even(const std::vector<double>& w, double first, double last, i64 stages, double cap) {
+  const i64 n = static_cast<i64>(w.size());
+  double best = 1e300;
+  std::vector<i64> split;
+  std::function<void(i64, i64)> rec = [&](i64 used, i64 left) {
+    if (left == 1) {
+      split.push_back(n - used);
+      if (max_stage(w, first, last, split) <= cap) best = std::min(best, sum_squares(w, first, last, split));
+      split.pop_back();
+      return;
+    }
+    for (i64 k = 1; used + k <= n - (left - 1); ++k) {
+      split.push_back(k);
+      rec(used + k, left - 1);
+      split.pop_back();
+    }
+  };
+  rec(0, stages);
+  return best;
+}
+
 }  // namespace
 
 TEST_CASE("Uniform layers without extras split evenly", "[layer_split]") {
@@ -73,8 +106,24 @@ TEST_CASE("Balanced split equals the exhaustive optimum on random small problems
     REQUIRE(static_cast<i64>(split.size()) == stages);
     CHECK(std::accumulate(split.begin(), split.end(), i64{0}) == n);
     CHECK(*std::min_element(split.begin(), split.end()) >= 1);
-    CHECK(max_stage(w, first, last, split) == Approx(brute_force(w, first, last, stages)).epsilon(1e-9));
+    const double cap = brute_force(w, first, last, stages);
+    CHECK(max_stage(w, first, last, split) == Approx(cap).epsilon(1e-9));
+    // Of the splits that reach the cap, the most even.
+    CHECK(sum_squares(w, first, last, split) == Approx(brute_force_even(w, first, last, stages, cap * (1 + 1e-9))).epsilon(1e-9));
   }
+}
+
+TEST_CASE("Under the cap the balanced split spreads the layers evenly instead of filling the first stages", "[layer_split]") {
+  // 61 unit layers, 10 stages, an output head worth 3 layers on the last: total 64, so some stage
+  // holds 7 (64 / 10 > 6) and the cap is 7. The greedy fill alone gives [7 x 8, 4, 1] (1 + 3 =
+  // 4 on the last). The most even split under the cap: loads are whole numbers summing to 64
+  // with at most 7 each and at least 4 on the last (1 layer + the head); sum of squares is least
+  // with four 7s and six 6s (4 x 49 + 6 x 36 = 412, against [7 x 8, 4, 4]'s 424). Ties go to
+  // the earlier stages taking more: [7, 7, 7, 7, 6, 6, 6, 6, 6, 3].
+  const std::vector<double> w(61, 1.0);
+  const auto split = balanced_split(w, 0, 3, 10);
+  CHECK(split == std::vector<i64>{7, 7, 7, 7, 6, 6, 6, 6, 6, 3});
+  CHECK(sum_squares(w, 0, 3, split) == Approx(412));
 }
 
 TEST_CASE("A heavy output head moves layers off the last stage", "[layer_split]") {

@@ -1,6 +1,7 @@
 #include "model/layer_split.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "config/scenario.hpp"
@@ -44,6 +45,56 @@ std::vector<i64> fill(const std::vector<Cost2>& w, Cost2 first, Cost2 last, i64 
   }
   return out;
 }
+// Among the splits whose every stage costs at most `cap`, the most even one: the least sum of
+// squared stage costs (dynamic programming over (stage, layers placed), O(stages x layers x
+// layers per stage)). Ties go to the earlier stages taking more layers. The greedy fill alone
+// puts every earlier stage at the cap and leaves the remainder to the last stages (e.g. 61
+// layers on 10 stages as [7, 7, 7, 7, 7, 7, 7, 7, 4, 1]); a schedule whose ranks run several
+// stages each (interleaved) then waits on the uneven chunks.
+std::vector<i64> even_under_cap(const std::vector<Cost2>& w, Cost2 first, Cost2 last, i64 stages, double cap) {
+  const auto n = static_cast<std::size_t>(w.size());
+  const auto S = static_cast<std::size_t>(stages);
+  std::vector<Cost2> pre(n + 1);
+  for (std::size_t i = 0; i < n; ++i) pre[i + 1] = Cost2{pre[i].c + w[i].c, pre[i].a + w[i].a};
+  // The cost of stage s holding layers [i, j).
+  const auto stage_cost = [&](std::size_t s, std::size_t i, std::size_t j) {
+    double c = pre[j].c - pre[i].c, a = pre[j].a - pre[i].a;
+    if (s == 0) c += first.c, a += first.a;
+    if (s == S - 1) c += last.c, a += last.a;
+    return std::max(c, a);
+  };
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  // best[s][j]: the least sum of squares placing layers [0, j) on stages 0..s; from[s][j] the
+  // first layer of stage s there.
+  std::vector<std::vector<double>> best(S, std::vector<double>(n + 1, kNone));
+  std::vector<std::vector<std::size_t>> from(S, std::vector<std::size_t>(n + 1, 0));
+  for (std::size_t j = 1; j + (S - 1) <= n; ++j) {
+    const double c = stage_cost(0, 0, j);
+    if (c <= cap) best[0][j] = c * c;
+  }
+  for (std::size_t s = 1; s < S; ++s)
+    for (std::size_t j = s + 1; j + (S - 1 - s) <= n; ++j)
+      for (std::size_t i = j - 1; i >= s; --i) {  // stage s holds [i, j); larger i first
+        const double c = stage_cost(s, i, j);
+        if (c > cap) break;  // the stage only grows as i falls
+        if (best[s - 1][i] == kNone) continue;
+        const double v = best[s - 1][i] + c * c;
+        if (v < best[s][j]) {
+          best[s][j] = v;
+          from[s][j] = i;
+        }
+        if (i == s) break;
+      }
+  TS_ASSERT(best[S - 1][n] != kNone, "balanced_split: no feasible split under the cap");
+  std::vector<i64> out(S);
+  std::size_t j = n;
+  for (std::size_t s = S; s-- > 0;) {
+    const std::size_t i = s == 0 ? 0 : from[s][j];
+    out[s] = static_cast<i64>(j - i);
+    j = i;
+  }
+  return out;
+}
 }  // namespace
 
 std::vector<i64> balanced_split(const std::vector<Cost2>& w, Cost2 first, Cost2 last, i64 stages) {
@@ -60,9 +111,8 @@ std::vector<i64> balanced_split(const std::vector<Cost2>& w, Cost2 first, Cost2 
     if (fill(w, first, last, stages, mid).empty()) lo = mid;
     else hi = mid;
   }
-  std::vector<i64> out = fill(w, first, last, stages, hi);
-  TS_ASSERT(!out.empty(), "balanced_split: no feasible split");
-  return out;
+  TS_ASSERT(!fill(w, first, last, stages, hi).empty(), "balanced_split: no feasible split");
+  return even_under_cap(w, first, last, stages, hi * (1.0 + 1e-9));
 }
 
 std::vector<i64> balanced_split(const std::vector<double>& w, double first, double last, i64 stages) {

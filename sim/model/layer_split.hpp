@@ -12,8 +12,13 @@
 // linear-partition problem): bisection on the cap with a greedy feasibility check, which fills
 // each stage as far as the cap allows while leaving one layer for every later stage. Greedy
 // filling is optimal for feasibility, so the result is the minimal cap to within the bisection's
-// 1e-12 relative tolerance; ties go to the earlier stages taking more layers. Complexity
-// O(layers x 200).
+// 1e-12 relative tolerance. Many splits reach that cap; of those it takes the most even, the
+// least sum of squared stage weights (a dynamic program under the cap), so that the stages below
+// the slowest are as alike as the layers allow: the greedy fill's own answer would put every
+// earlier stage at the cap and the remainder on the last (61 layers on 10 stages: [7 x 8, 4, 1]),
+// and a rank running several such stages (interleaved) waits on the uneven ones. Remaining ties
+// go to the earlier stages taking more layers. Complexity O(layers x 200 + stages x layers x
+// layers per stage).
 //
 // Weights. The step simulator and the memory model both split by stage_layers(scenario, plan,
 // training): per-layer time on the scenario's GPU by a roofline of every op of the layer's forward,
