@@ -511,6 +511,19 @@ TEST_CASE("DualPipe with an odd pp", "[config]") {
   check_error(scenario_error(t), t.scenario, where(text, "pp = 15", "15"), "plan.pp", "dualpipe needs an even pp, got 15");
 }
 
+TEST_CASE("Interleaved on one pipeline rank", "[config]") {
+  // Megatron-LM asserts a pipeline-model-parallel size above 1 for the interleaved schedule:
+  // pp 1 with vpp 2 on 2048 GPUs (dp 1024 x tp 2: 15 micro-batches per step) is refused at plan.pp.
+  std::string text = replace(kScenario, "pp = 16", "pp = 1");
+  text = replace(text, "dp = 128", "dp = 1024");
+  text = replace(text, "tp = 1 ", "tp = 2 ");
+  text = replace(text, "schedule = \"dualpipe\"", "schedule = \"interleaved\"\nvpp = 2");
+  text = replace(text, "layer_split = [3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2]", "layer_split = [30, 31]");
+  Tree t("interleaved-pp1", text);
+  check_error(scenario_error(t), t.scenario, where(text, "pp = 1", "1"), "plan.pp",
+              "interleaved needs pp >= 2 (Megatron-LM: pipeline-model-parallel size greater than 1), got 1");
+}
+
 TEST_CASE("DualPipe with fewer than 2*pp micro-batches", "[config]") {
   // micro_batch 4: 15360 / (128*4) = 30 micro-batches per step < 2*16.
   const std::string text = replace(kScenario, "micro_batch = 1", "micro_batch = 4");

@@ -125,21 +125,21 @@ TEST_CASE("The plan space of a tiny dense model on 8 GPUs, counted by hand", "[p
   }
   // The proposals: for each (tp, pp), cp = 8 / (tp*pp) (dp = 1), six schedules, interleaved
   // with vpp 1 .. 8/pp: 5 + 8/pp each, 99 in all. With M = 1: gpipe, 1f1b and zb1p run on any pp;
-  // interleaved needs M % pp = 0 (pp = 1 only, vpp 1..8); dualpipe an even pp and M >= 2pp
-  // (never), dualpipev M >= 2pp (never). Valid: 10 x 3 + 4 (pp = 1) x 8 = 62.
-  CHECK(layouts == 62);
-  CHECK(refused == 37);
-  CHECK(count_key(rejected, "plan.pp") == 4);         // dualpipe with pp = 1 (tp 1, 2, 4, 8)
+  // interleaved needs pp >= 2 (Megatron-LM) and M % pp = 0, so never; dualpipe an even pp and
+  // M >= 2pp (never), dualpipev M >= 2pp (never). Valid: 10 x 3 = 30.
+  CHECK(layouts == 30);
+  CHECK(refused == 69);
+  CHECK(count_key(rejected, "plan.pp") == 36);        // dualpipe (4) and interleaved (4 x vpp 1..8) with pp = 1
   CHECK(count_key(rejected, "plan.schedule") == 33);  // dualpipe pp >= 2 (6), dualpipev (10), interleaved pp >= 2 (17)
-  // Layouts by (tp > 1, cp > 1): (1,1,8) 11, (1,2,4) 3, (1,4,2) 3 | (1,8,1) 3 | (2,1,4) 11,
-  // (2,2,2) 3, (4,1,2) 11 | (2,4,1) 3, (4,2,1) 3, (8,1,1) 11 as (tp, pp, cp) [layouts].
-  CHECK(tp1_cp == 17);
+  // Layouts by (tp > 1, cp > 1), 3 each as (tp, pp, cp): (1,1,8), (1,2,4), (1,4,2) | (1,8,1) |
+  // (2,1,4), (2,2,2), (4,1,2) | (2,4,1), (4,2,1), (8,1,1).
+  CHECK(tp1_cp == 9);
   CHECK(tp1_cp1 == 3);
-  CHECK(tp_cp == 25);
-  CHECK(tp_cp1 == 17);
-  // 17 x 32 + 3 x 24 + 25 x 96 + 17 x 72
-  CHECK(plans == 4240);
-  CHECK(knobs_refused == 62 * 1024 - 4240);
+  CHECK(tp_cp == 9);
+  CHECK(tp_cp1 == 9);
+  // 9 x 32 + 3 x 24 + 9 x 96 + 9 x 72
+  CHECK(plans == 1872);
+  CHECK(knobs_refused == 30 * 1024 - 1872);
 }
 
 TEST_CASE("Every plan the enumerator yields is one the config reader accepts, and every plan it refuses the reader refuses",

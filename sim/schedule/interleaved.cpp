@@ -14,6 +14,10 @@
 namespace trainsim::schedule {
 
 std::optional<ParamProblem> check_interleaved(const ScheduleParams& p) {
+  // Megatron-LM's arguments.py: "When interleaved schedule is used, pipeline-model-parallel size
+  // should be greater than 1" (greater than 2 without overlap_p2p_comm, which trainsim does not
+  // model); with one rank there is no pipeline to interleave.
+  if (p.pp < 2) return ParamProblem{Param::Pp, "interleaved needs pp >= 2 (Megatron-LM: pipeline-model-parallel size greater than 1)"};
   if (p.microbatches % p.pp != 0)
     return ParamProblem{Param::Microbatches,
                         fmt::format("interleaved needs micro-batches per step in multiples of pp = {}", p.pp)};
