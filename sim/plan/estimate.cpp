@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <unordered_map>
 
@@ -375,6 +376,26 @@ struct Estimator::Impl {
     i64 m1 = 0, m2 = 0;
   };
   Memo<std::tuple<std::string, i64, i64, i64, bool>, Counts> counts;
+  // An interleaved step's op order as a flat dependency list for the estimate's replay
+  // (interleaved_replay below): the nodes of graph::TaskGraph's graph of the order
+  // (schedule/interleaved.cpp, combine_1f1b_order under combined 1F1B) in a topological order,
+  // each with its in-edges (activation, gradient, loss, program order) and its op's
+  // (kind, forward stage, backward stage).
+  struct FlatOrder {
+    static constexpr std::uint32_t kRemote = 0x80000000u;
+    struct Combo {
+      graph::OpKind kind;
+      int s1, s2;
+    };
+    std::vector<Combo> combos;
+    std::vector<std::uint32_t> combo;        // per node, in topological order
+    std::vector<std::uint32_t> last;         // per rank: its last op's node
+    std::vector<double> count;               // [rank x combos]: ops of each combo the rank runs
+    std::vector<std::uint32_t> in_begin;     // node i's in-edges: in_src[in_begin[i], in_begin[i+1])
+    std::vector<std::uint32_t> in_src;       // the source's topological index, | kRemote across ranks
+    int ranks = 0;
+  };
+  Memo<std::tuple<i64, i64, i64, bool>, FlatOrder> flat_orders;
   struct Ramp {
     double s0 = 0, s1 = 0;  // sum of steps, sum of steps x micro-batches
     i64 final_m = 0;
@@ -647,6 +668,62 @@ struct Estimator::Impl {
     });
   }
 
+  const FlatOrder& flat_order(i64 pp, i64 vpp, i64 M, bool eco) {
+    return flat_orders.get({pp, vpp, M, eco}, [&] {
+      schedule::Schedule s =
+          schedule::build("interleaved", schedule::ScheduleParams{static_cast<int>(pp), static_cast<int>(M), static_cast<int>(vpp)});
+      if (eco) s.order = step::combine_1f1b_order(s.order);
+      const graph::TaskGraph tg = graph::TaskGraph::build(s.topo, s.order, graph::OpTimes{}, Time::zero());
+      const auto& sh = tg.shape();
+      const std::size_t n = sh.nodes.size();
+      // Kahn's order over the shape's edges (the order is acyclic: the schedule passed its checks).
+      std::vector<std::uint32_t> indeg(n, 0), pos(n, 0), order;
+      std::vector<std::vector<std::uint32_t>> out(n);
+      for (std::uint32_t e = 0; e < sh.edges.size(); ++e) {
+        ++indeg[sh.edges[e].dst];
+        out[sh.edges[e].src].push_back(e);
+      }
+      order.reserve(n);
+      for (std::uint32_t v = 0; v < n; ++v)
+        if (indeg[v] == 0) order.push_back(v);
+      for (std::size_t i = 0; i < order.size(); ++i)
+        for (std::uint32_t e : out[order[i]])
+          if (--indeg[sh.edges[e].dst] == 0) order.push_back(sh.edges[e].dst);
+      TS_ASSERT(order.size() == n, "estimate: the interleaved order has a cycle");
+      for (std::uint32_t i = 0; i < n; ++i) pos[order[i]] = i;
+      std::vector<std::vector<std::uint32_t>> in(n);
+      for (const auto& e : sh.edges) in[pos[e.dst]].push_back(pos[e.src] | (e.remote ? FlatOrder::kRemote : 0u));
+      FlatOrder f;
+      std::vector<int> ranks_of;
+      f.ranks = static_cast<int>(pp);
+      f.in_begin.push_back(0);
+      for (std::uint32_t i = 0; i < n; ++i) {
+        const auto& node = sh.nodes[order[i]];
+        const graph::Op& op = node.op;
+        const int s1 = s.topo.position_of(node.rank, op.chunk);
+        const int s2 = op.kind == graph::OpKind::FB ? s.topo.position_of(node.rank, op.chunk2) : -1;
+        auto it = std::find_if(f.combos.begin(), f.combos.end(),
+                               [&](const FlatOrder::Combo& c) { return c.kind == op.kind && c.s1 == s1 && c.s2 == s2; });
+        if (it == f.combos.end()) {
+          f.combos.push_back(FlatOrder::Combo{op.kind, s1, s2});
+          it = f.combos.end() - 1;
+        }
+        f.combo.push_back(static_cast<std::uint32_t>(it - f.combos.begin()));
+        ranks_of.push_back(node.rank);
+        f.in_src.insert(f.in_src.end(), in[i].begin(), in[i].end());
+        f.in_begin.push_back(static_cast<std::uint32_t>(f.in_src.size()));
+      }
+      f.last.assign(static_cast<std::size_t>(pp), 0);
+      f.count.assign(static_cast<std::size_t>(pp) * f.combos.size(), 0.0);
+      for (std::uint32_t i = 0; i < n; ++i) {
+        const auto r = static_cast<std::size_t>(ranks_of[i]);
+        if (sh.nodes[order[i]].index + 1 == static_cast<int>(s.order[r].size())) f.last[r] = i;
+        f.count[r * f.combos.size() + f.combo[i]] += 1.0;
+      }
+      return f;
+    });
+  }
+
   // cost/training_run.hpp's segments of a phase for batch multiple q = dp x micro_batch.
   const Ramp& ramp(std::size_t phase, i64 q) {
     return ramps.get({phase, q}, [&] {
@@ -790,6 +867,7 @@ class PhaseLayout {
     ar_dense_ = coll(CK::AllReduce, dsize, tp, stage);
     ar_expert_ = coll(CK::AllReduce, expert_size_, ep, stage);
     p2p_ = 0;
+    send1_ = 0;
     if (P_ > 1) {
       Affine send;
       if (l1_) {
@@ -799,7 +877,8 @@ class PhaseLayout {
       } else {
         send = E.p2p(stage_gpus_);
       }
-      p2p_ = 2.0 * d(P_ - 1) * send.at(tokens_ * d(E.sc.model.hidden) * 2.0 / d(base.tp));
+      send1_ = send.at(tokens_ * d(E.sc.model.hidden) * 2.0 / d(base.tp));
+      p2p_ = 2.0 * d(P_ - 1) * send1_;
     }
     bucket_ = step::grad_bucket_size(base);
     mc_ = effective_grad_buckets(base) == "megatron-core";
@@ -896,11 +975,54 @@ class PhaseLayout {
       for (std::size_t u = 0; u < nt; ++u) x += t.below[r][u] * per_type[u];
       return x;
     };
+    // Interleaved under Megatron-Core each of a rank's v chunks is its own bucket per buffer
+    // (rank 0's chunk 0 cut into buckets), ready when that chunk's last backward ends. The
+    // cool-down runs the last round's backwards chunk by chunk, v-1 first, P micro-batches each,
+    // so chunk k's gradients are ready P (b_0 + ... + b_{k-1}) before the rank's last backward
+    // (b_c: chunk c's backward) and the DP stream takes them in that order. The chunks above 0
+    // finish Q = max_k (g_1 + ... + g_k - P (b_0 + ... + b_{k-1})) after the rank's last
+    // backward (g_c: chunk c's reduction); chunk 0 follows: exposed = max(0, Q) + g_0, or for the
+    // bucketed chunk max(last bucket, total - b_0, Q + total). The gather mirrors it in the
+    // warm-up: chunk c is first needed P (f_0 + ... + f_{c-1}) after the rank's first forward.
+    const bool per_chunk = sched_ == Sched::Interleaved && mc_;
+    const double* chunk_bf = per_chunk ? &pool_[pp.chunk_offset] : nullptr;
+    const auto chunk_grad = [&](std::size_t r, std::size_t z, bool cut, std::size_t at) {
+      const auto& g = t.chunk_grad[z][r];
+      const double* b = chunk_bf + at;
+      double q = -std::numeric_limits<double>::infinity(), sum_g = 0, sum_b = 0;
+      for (std::size_t c = 1; c < g.size(); ++c) {
+        sum_g += g[c];
+        sum_b += b[c - 1];
+        q = std::max(q, sum_g - d(P_) * sum_b);
+      }
+      if (!cut) return std::max(0.0, q) + g[0];
+      const auto [total, last] = t.chunk0_grad[z][r];
+      return std::max({last, total - b[0], q + total});
+    };
+    const auto chunk_gather = [&](std::size_t r, bool cut, std::size_t at) {
+      const auto& gam = t.chunk_gather[r];
+      const double* f = chunk_bf + at + gam.size();
+      const auto [total, first] = t.chunk0_gather[r];
+      double done = cut ? total : gam[0];
+      double worst = cut ? std::max(first, total - f[0]) : gam[0], need = 0;
+      for (std::size_t c = 1; c < gam.size(); ++c) {
+        done += gam[c];
+        need += d(P_) * f[c - 1];
+        worst = std::max(worst, done - need);
+      }
+      return worst;
+    };
     if (grad_step) {
       const auto z = static_cast<std::size_t>(k.zero);
       if (!k.overlap_grad_reduce) exposed_grad = mc_ ? t.single_max[z] : t.grad_max[z];
       else
-        for (std::size_t r = 0; r < nt; ++r) {
+        for (std::size_t r = 0, at = 0; r < nt; ++r) {
+          if (per_chunk) {
+            if (t.has0[r]) exposed_grad = std::max(exposed_grad, chunk_grad(r, z, true, at));
+            if (t.qmin[r] > 0) exposed_grad = std::max(exposed_grad, chunk_grad(r, z, false, at) - before(r, b_r));
+            at += 2 * t.chunk_gather[r].size();
+            continue;
+          }
           if (!mc_ || t.has0[r]) exposed_grad = std::max(exposed_grad, std::max(t.grad_last[z][r], t.grad[z][r] - b_r[r]));
           if (mc_ && t.qmin[r] > 0) exposed_grad = std::max(exposed_grad, t.grad_single[z][r] - before(r, b_r));
         }
@@ -908,8 +1030,14 @@ class PhaseLayout {
     if (gather_step) {
       if (!k.overlap_param_gather) exposed_param = mc_ && !k.overlap_grad_reduce ? t.gather_single_max : t.gather_max;
       else
-        for (std::size_t r = 0; r < nt; ++r) {
+        for (std::size_t r = 0, at = 0; r < nt; ++r) {
           const bool cut0 = !mc_ || k.overlap_grad_reduce;  // rank 0's first chunk in buckets
+          if (per_chunk) {
+            if (t.has0[r]) exposed_param = std::max(exposed_param, chunk_gather(r, cut0, at));
+            if (t.qmin[r] > 0) exposed_param = std::max(exposed_param, chunk_gather(r, false, at) - before(r, f_r));
+            at += 2 * t.chunk_gather[r].size();
+            continue;
+          }
           if (!mc_ || (t.has0[r] && cut0))
             exposed_param = std::max(exposed_param, std::max(t.gather_first[r], t.gather[r] - f_r[r]));
           else if (t.has0[r]) exposed_param = std::max(exposed_param, t.gather_single[r]);
@@ -917,12 +1045,13 @@ class PhaseLayout {
         }
     }
     const double optimizer = t.optimizer[k.zero >= 1 ? 1 : 0];
-    const double fixed = pp.bubble + p2p_ + exposed_grad + exposed_param + optimizer + pp.intercept;
+    const double p2p = pp.sends_inside ? 0.0 : p2p_;
+    const double fixed = pp.bubble + p2p + exposed_grad + exposed_param + optimizer + pp.intercept;
     out.step_s = fixed + pp.slope * d(M_);
     out.busy_s = fixed * ramp_->s0 + pp.slope * ramp_->s1;
     out.work_s = pp.intercept + pp.slope * d(M_);
     out.bubble_s = pp.bubble;
-    out.p2p_s = p2p_;
+    out.p2p_s = p2p;
     out.dp_s = exposed_grad + exposed_param;
     out.optimizer_s = optimizer;
   }
@@ -952,6 +1081,8 @@ class PhaseLayout {
   };
   struct Pipe {
     double intercept = 0, slope = 0, bubble = 0;
+    bool sends_inside = false;  // the replay priced the pipeline sends (interleaved): no p2p_ term
+    std::size_t chunk_offset = 0;  // interleaved: per rank type, each chunk's backward then forward (pool_)
     std::size_t offset = 0;  // into pool_: one chunk's backward, then forward, on each rank (overlap windows)
   };
   struct Tail {
@@ -961,6 +1092,14 @@ class PhaseLayout {
     std::array<std::vector<double>, 2> grad, grad_last, grad_single;
     std::array<double, 2> grad_max{}, single_max{};
     std::vector<double> gather, gather_first, gather_single;  // gather_single: the first chunk's whole gather
+    // Interleaved under Megatron-Core, per rank type and chunk (Megatron's order): each chunk's
+    // gradient reduction as one bucket per buffer ([z][type][chunk]) and parameter gather
+    // ([type][chunk]); chunk 0 of pipeline rank 0 cut into buckets: (total, last bucket) of the
+    // reduction, (total, first bucket) of the gather.
+    std::array<std::vector<std::vector<double>>, 2> chunk_grad;
+    std::array<std::vector<std::pair<double, double>>, 2> chunk0_grad;
+    std::vector<std::vector<double>> chunk_gather;
+    std::vector<std::pair<double, double>> chunk0_gather;
     double gather_max = 0, gather_single_max = 0;
     std::vector<bool> has0;  // the type holds pipeline rank 0
     std::vector<int> qmin;   // its first rank q > 0 (0: none)
@@ -1138,6 +1277,7 @@ class PhaseLayout {
     const int key = ((((((static_cast<int>(k.recompute) * 2 + sp) * 2 + tpo) * 2 + seo) * 2 + combined) * 3 + zc) * 2 + ogr);
     if (pipe_index_[static_cast<std::size_t>(key)] >= 0) return pipes_[static_cast<std::size_t>(pipe_index_[static_cast<std::size_t>(key)])];
     const RcData& R = rc_data(k.recompute);
+    cur_rc_ = &R;
     const ModelConfig& m = E_.sc.model;
     // Per layer kind and mode: times alone and in pairs, with the ZeRO-2/3 traffic inside ops.
     struct KindT {
@@ -1228,6 +1368,15 @@ class PhaseLayout {
     x_r_.assign(nt, 0.0);
     w_r_.assign(nt, 0.0);
     Pipe out;
+    if (interleaved) {
+      // Each chunk's backward and forward (one micro-batch), for the DP tail's windows.
+      out.chunk_offset = pool_.size();
+      for (std::size_t t = 0; t < nt; ++t) {
+        const auto r = static_cast<std::size_t>(R.rtypes[t].rep);
+        for (std::size_t h = held_off_[r]; h < held_off_[r + 1]; ++h) pool_.push_back(st(held_[h]).b);
+        for (std::size_t h = held_off_[r]; h < held_off_[r + 1]; ++h) pool_.push_back(st(held_[h]).f);
+      }
+    }
     out.offset = pool_.size();
     pool_.resize(pool_.size() + 2 * nt);
     double* b_r = &pool_[out.offset];
@@ -1327,9 +1476,80 @@ class PhaseLayout {
     const i64 m1 = cnt ? cnt->m1 : M_, m2 = cnt ? cnt->m2 : combined ? m_next : M_;
     out.slope = m2 != m1 ? (busy2_[kb] - busy1_[kb]) / d(m2 - m1) : (M_ > 0 ? busy1_[kb] / d(M_) : 0.0);
     out.intercept = busy1_[kb] - out.slope * d(m1);
+    if (interleaved && P_ > 1) {
+      // Interleaved: the op order replayed over the stage sums (interleaved_replay), so that the
+      // waits of uneven chunks (the split's ends, a layer more here than there) are the
+      // schedule's, not the closed form's (P-1)(F+B)/v. The step grows by one round of P
+      // micro-batches at a time; beyond 3P micro-batches it is extrapolated from 2P and 3P.
+      const auto at = [&](i64 M) { return interleaved_replay(flat_order(M, combined), rs_blocks); };
+      std::pair<double, double> a, b;
+      i64 ma = M_, mb = m_next;
+      if (M_ > 3 * P_) {
+        ma = 2 * P_;
+        mb = 3 * P_;
+      }
+      a = at(ma);
+      b = at(mb);
+      out.slope = (b.first - a.first) / d(mb - ma);
+      const double mk = a.first + out.slope * d(M_ - ma);
+      const double work = a.second + (b.second - a.second) / d(mb - ma) * d(M_ - ma);
+      out.bubble = mk - work;
+      out.intercept = work - out.slope * d(M_);
+      out.sends_inside = true;
+    }
     pipe_index_[static_cast<std::size_t>(key)] = static_cast<int>(pipes_.size());
     pipes_.push_back(out);
     return pipes_.back();
+  }
+
+  // E_.flat_order for this layout's pp and vpp, through a small cache of this worker's (the
+  // shared memo takes a lock).
+  const Estimator::Impl::FlatOrder& flat_order(i64 M, bool eco) {
+    for (const auto& [key, ptr] : flat_cache_)
+      if (ptr && key[0] == P_ && key[1] == base_.vpp && key[2] == M && key[3] == (eco ? 1 : 0)) return *ptr;
+    const auto& f = E_.flat_order(P_, base_.vpp, M, eco);
+    flat_cache_[flat_next_] = {std::array<i64, 4>{P_, base_.vpp, M, eco ? 1 : 0}, &f};
+    flat_next_ = (flat_next_ + 1) % flat_cache_.size();
+    return f;
+  }
+
+  // (makespan, the busiest rank's busy time) of an interleaved step in `o`'s order over this
+  // layout's stage sums (type_sum_, set by pipe()): every op starts at the latest arrival over
+  // its in-edges (a send across ranks adds send1_), as graph::replay_times does, and takes its
+  // stage's F or B, or the F&B pair's bound. O(ops).
+  std::pair<double, double> interleaved_replay(const Estimator::Impl::FlatOrder& o, bool rs_blocks) {
+    const RcData* R = cur_rc_;
+    const auto st = [&](int stage) -> const StageSum& { return type_sum_[static_cast<std::size_t>(R->stype[static_cast<std::size_t>(stage)])]; };
+    combo_t_.resize(o.combos.size());
+    for (std::size_t c = 0; c < o.combos.size(); ++c) {
+      const auto& x = o.combos[c];
+      combo_t_[c] = x.kind == graph::OpKind::F ? st(x.s1).f : x.kind == graph::OpKind::B ? st(x.s1).b : pair_dp(st(x.s1), st(x.s2), rs_blocks);
+    }
+    const std::size_t n = o.combo.size();
+    replay_end_.resize(n);
+    double* end = replay_end_.data();
+    const double* ct = combo_t_.data();
+    const std::uint32_t* ib = o.in_begin.data();
+    const std::uint32_t* src = o.in_src.data();
+    const std::uint32_t* cb = o.combo.data();
+    const double bias[2] = {0.0, send1_};  // by the kRemote bit
+    for (std::size_t i = 0; i < n; ++i) {
+      double start = 0;
+      for (std::uint32_t e = ib[i]; e < ib[i + 1]; ++e) {
+        const std::uint32_t u = src[e];
+        start = std::max(start, end[u & 0x7fffffffu] + bias[u >> 31]);
+      }
+      end[i] = start + ct[cb[i]];
+    }
+    double makespan = 0, busy = 0;
+    const std::size_t nc = o.combos.size();
+    for (int r = 0; r < o.ranks; ++r) {
+      makespan = std::max(makespan, end[o.last[static_cast<std::size_t>(r)]]);
+      double b = 0;
+      for (std::size_t c = 0; c < nc; ++c) b += o.count[static_cast<std::size_t>(r) * nc + c] * ct[c];
+      busy = std::max(busy, b);
+    }
+    return {makespan, busy};
   }
 
   // Per rank type: the DP tail's parts and the optimizer.
@@ -1343,14 +1563,14 @@ class PhaseLayout {
     // Held parameters per rank type (step/phases.cpp: GEMM weights per GPU, the embedding table).
     const std::size_t nt = R.rtypes.size();
     held_sum_.assign(nt, Held{});
+    const LayerSums* k_sums[kKinds] = {};
+    for (int kind = 0; kind < kKinds; ++kind) {
+      if (kind == kDense && E_.dense_layer < 0) continue;
+      if (kind == kMoe && E_.moe_layer < 0) continue;
+      if (kind == kMtp && m.mtp_depth == 0) continue;
+      k_sums[kind] = &sums(kind, false);
+    }
     {
-      const LayerSums* k_sums[kKinds] = {};
-      for (int kind = 0; kind < kKinds; ++kind) {
-        if (kind == kDense && E_.dense_layer < 0) continue;
-        if (kind == kMoe && E_.moe_layer < 0) continue;
-        if (kind == kMtp && m.mtp_depth == 0) continue;
-        k_sums[kind] = &sums(kind, false);
-      }
       for (std::size_t ty = 0; ty < nt; ++ty) {
         const auto r = static_cast<std::size_t>(R.rtypes[ty].rep);
         const auto& rk = R.ranks[r];
@@ -1395,6 +1615,9 @@ class PhaseLayout {
       const double last = per - (n - 1) * bucket_;
       return std::pair<double, double>{(n + chunks - 1) * a.alpha + a.beta * params * bytes_per, a.at(last * bytes_per)};
     };
+    // The embedding's gradients reduced in buckets, all ready at once.
+    const double embed_held = k_sums[kEmbed]->held_dense;
+    const auto embed_grad = [&](const Affine& a) { return buckets(embed_held, a, gb_, 1.0, true).first; };
     const auto chunks_of = [&](std::size_t ty) {
       const auto r = static_cast<std::size_t>(R.rtypes[ty].rep);
       return d(static_cast<i64>(held_off_[r + 1] - held_off_[r]));
@@ -1415,7 +1638,9 @@ class PhaseLayout {
         const auto [td, ld] = buckets(h.dense, ad, gb_, ch, true);
         const auto [te, le] = buckets(h.expert, ae, gb_, ch, true);
         t.grad[zu].push_back(td + te);
-        t.grad_last[zu].push_back(std::max(ld, le));
+        // The embedding's gradient comes last in the backward (step/tail.cpp: a phase completes
+        // all its buckets at once), so pipeline rank 0 ends with its whole reduction exposed.
+        t.grad_last[zu].push_back(std::max({ld, le, t.has0[ty] ? embed_grad(ad) : 0.0}));
         t.grad_max[zu] = std::max(t.grad_max[zu], td + te);
         if (!mc_) continue;  // the one-bucket figures are Megatron-Core's only
         const double single = buckets(h.dense, ad, gb_, ch, false).first + buckets(h.expert, ae, gb_, ch, false).first;
@@ -1443,6 +1668,50 @@ class PhaseLayout {
       t.gather_single.push_back(sld + sle);
       t.gather_single_max = std::max(t.gather_single_max, sd + se);
     }
+    if (sched_ == Sched::Interleaved && mc_) {
+      // Each chunk's held parameters (the held sums above, stage by stage).
+      for (int z = 0; z < 2; ++z) {
+        t.chunk_grad[static_cast<std::size_t>(z)].assign(nt, {});
+        t.chunk0_grad[static_cast<std::size_t>(z)].assign(nt, {0.0, 0.0});
+      }
+      t.chunk_gather.assign(nt, {});
+      t.chunk0_gather.assign(nt, {0.0, 0.0});
+      for (std::size_t ty = 0; ty < nt; ++ty) {
+        const auto r = static_cast<std::size_t>(R.rtypes[ty].rep);
+        for (std::size_t x = held_off_[r]; x < held_off_[r + 1]; ++x) {
+          const i64 stage = held_[x];
+          Held h;
+          auto add = [&](int kind, double n) {
+            if (!k_sums[kind] || n <= 0) return;
+            h.dense += n * k_sums[kind]->held_dense;
+            h.expert += n * k_sums[kind]->held_expert;
+          };
+          const auto& sl = R.stage_layers[static_cast<std::size_t>(stage)];
+          for (int kind = 0; kind < 2; ++kind) add(kind, d(sl[static_cast<std::size_t>(kind)][0] + sl[static_cast<std::size_t>(kind)][1]));
+          if (stage == 0) add(kEmbed, 1);
+          if (stage == S_ - 1) {
+            add(kHead, 1);
+            add(kMtp, d(m.mtp_depth));
+          }
+          const bool cut = stage == 0;  // pipeline rank 0's chunk 0
+          for (int z = 0; z < 2; ++z) {
+            const auto zu = static_cast<std::size_t>(z);
+            const Affine& ad = z == 0 ? ar_dense_ : rs_dense_;
+            const Affine& ae = z == 0 ? ar_expert_ : rs_expert_;
+            t.chunk_grad[zu][ty].push_back(ad.at(h.dense * gb_) + ae.at(h.expert * gb_));
+            if (cut) {
+              const auto [td, ld] = buckets(h.dense, ad, gb_, 1.0, true);
+              const auto [te, le] = buckets(h.expert, ae, gb_, 1.0, true);
+              t.chunk0_grad[zu][ty] = {td + te, std::max({ld, le, embed_grad(ad)})};
+            }
+          }
+          t.chunk_gather[ty].push_back(ag_dense_.at(h.dense * 2.0) + ag_expert_.at(h.expert * 2.0));
+          if (cut)
+            t.chunk0_gather[ty] = {buckets(h.dense, ag_dense_, 2.0, 1.0, true).first + buckets(h.expert, ag_expert_, 2.0, 1.0, true).first,
+                                   ag_dense_.at(std::min(bucket_, h.dense) * 2.0)};
+        }
+      }
+    }
     for (int sharded = 0; sharded < 2; ++sharded) {
       const double dense_dp = sharded ? d(base_.dp * base_.cp) * copies_ : 1.0;
       const double expert_dp = sharded ? d(expert_size_) * copies_ : 1.0;
@@ -1469,7 +1738,11 @@ class PhaseLayout {
   i64 P_ = 1, S_ = 1, M_ = 1, stage_gpus_ = 1;
   bool dual_ = false;
   int copies_ = 1, expert_size_ = 1;
-  double tokens_ = 0, gb_ = 4, p2p_ = 0, bucket_ = 0;
+  double tokens_ = 0, gb_ = 4, p2p_ = 0, bucket_ = 0, send1_ = 0;
+  std::vector<double> replay_end_, combo_t_;  // interleaved_replay's scratch
+  const RcData* cur_rc_ = nullptr;                          // pipe()'s recompute data
+  std::array<std::pair<std::array<i64, 4>, const Estimator::Impl::FlatOrder*>, 8> flat_cache_{};
+  std::size_t flat_next_ = 0;
   bool mc_ = false;  // Megatron-Core bucketing (step/tail.hpp grad_bucket_params)
   const Estimator::Impl::Ramp* ramp_ = nullptr;
   Affine ag_dense_, ag_expert_, rs_dense_, rs_expert_, ar_dense_, ar_expert_;
