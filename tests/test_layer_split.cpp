@@ -17,26 +17,30 @@ using i64 = std::int64_t;
 
 namespace {
 
-double max_stage(const std::vector<double>& w, double first, double last, const std::vector<i64>& split) {
-  double worst = 0;
+// Each stage's load: its layers, the first stage's extra and the last's.
+std::vector<double> stage_loads(const std::vector<double>& w, double first, double last, const std::vector<i64>& split) {
+  std::vector<double> loads;
   std::size_t l = 0;
   for (std::size_t s = 0; s < split.size(); ++s) {
     double load = (s == 0 ? first : 0) + (s + 1 == split.size() ? last : 0);
     for (i64 k = 0; k < split[s]; ++k) load += w[l++];
-    worst = std::max(worst, load);
+    loads.push_back(load);
   }
-  return worst;
+  return loads;
 }
 
-// The optimum by enumerating every way to cut n layers into `stages` non-empty runs.
-double brute_force(const std::vector<double>& w, double first, double last, i64 stages) {
-  const i64 n = static_cast<i64>(w.size());
-  double best = 1e300;
+double max_stage(const std::vector<double>& w, double first, double last, const std::vector<i64>& split) {
+  const auto loads = stage_loads(w, first, last, split);
+  return *std::max_element(loads.begin(), loads.end());
+}
+
+// Calls `visit` with every way to cut n layers into `stages` non-empty runs.
+void for_each_split(i64 n, i64 stages, const std::function<void(const std::vector<i64>&)>& visit) {
   std::vector<i64> split;
   std::function<void(i64, i64)> rec = [&](i64 used, i64 left) {
     if (left == 1) {
       split.push_back(n - used);
-      best = std::min(best, max_stage(w, first, last, split));
+      visit(split);
       split.pop_back();
       return;
     }
@@ -47,39 +51,28 @@ double brute_force(const std::vector<double>& w, double first, double last, i64 
     }
   };
   rec(0, stages);
+}
+
+// The optimum over every split.
+double brute_force(const std::vector<double>& w, double first, double last, i64 stages) {
+  double best = 1e300;
+  for_each_split(static_cast<i64>(w.size()), stages,
+                 [&](const std::vector<i64>& split) { best = std::min(best, max_stage(w, first, last, split)); });
   return best;
 }
 
 double sum_squares(const std::vector<double>& w, double first, double last, const std::vector<i64>& split) {
   double sum = 0;
-  std::size_t l = 0;
-  for (std::size_t s = 0; s < split.size(); ++s) {
-    double load = (s == 0 ? first : 0) + (s + 1 == split.size() ? last : 0);
-    for (i64 k = 0; k < split[s]; ++k) load += w[l++];
-    sum += load * load;
-  }
+  for (double load : stage_loads(w, first, last, split)) sum += load * load;
   return sum;
 }
 
 // The least sum of squared stage loads over every split whose heaviest stage is at most `cap`.
 double brute_force_even(const std::vector<double>& w, double first, double last, i64 stages, double cap) {
-  const i64 n = static_cast<i64>(w.size());
   double best = 1e300;
-  std::vector<i64> split;
-  std::function<void(i64, i64)> rec = [&](i64 used, i64 left) {
-    if (left == 1) {
-      split.push_back(n - used);
-      if (max_stage(w, first, last, split) <= cap) best = std::min(best, sum_squares(w, first, last, split));
-      split.pop_back();
-      return;
-    }
-    for (i64 k = 1; used + k <= n - (left - 1); ++k) {
-      split.push_back(k);
-      rec(used + k, left - 1);
-      split.pop_back();
-    }
-  };
-  rec(0, stages);
+  for_each_split(static_cast<i64>(w.size()), stages, [&](const std::vector<i64>& split) {
+    if (max_stage(w, first, last, split) <= cap) best = std::min(best, sum_squares(w, first, last, split));
+  });
   return best;
 }
 
