@@ -185,10 +185,11 @@ TEST_CASE("Reuse counters on DeepSeek-V3's batch ramp, counted by hand", "[memo]
   // hit. Asked: 33 + 3.
   const std::uint64_t time_misses = distinct.size() + 2;
   const std::uint64_t time_hits = asked.size() + 3 - time_misses;
-  // Step setups: one per simulated step time, and one for each phase's full step in the report
-  // (4); three distinct (pre-training and SFT share theirs).
+  // Step setups: one per simulated step time, one for each phase's full step in the report (4),
+  // and one for each phase's memory check, on the layer split its step runs, before anything is
+  // simulated (4); three distinct (pre-training and SFT share theirs).
   const std::uint64_t setup_misses = 3;
-  const std::uint64_t setup_hits = time_misses + 4 - setup_misses;
+  const std::uint64_t setup_hits = time_misses + 4 + 4 - setup_misses;
   // Pipeline replays: one per distinct (setup, micro-batches), the report's full steps all hits.
   const std::uint64_t replay_misses = time_misses, replay_hits = 4;
 

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "config/scenario.hpp"
+#include "model/layer_split.hpp"
+#include "model/memory.hpp"
 #include "linear_cost.hpp"
 #include "report/run_report.hpp"
 #include "support.hpp"
@@ -70,6 +72,30 @@ TEST_CASE("Run totals are the sums of the phases; a phase in steps costs steps x
   // not: early steps are smaller, with the same bubble: cost per token is higher.
   const double at_final = 2e10 / (256.0 * 4096) * r.phases[0].step.step_s * 64 / 3600;
   CHECK(r.phases[0].result.gpu_hours > at_final);
+}
+
+TEST_CASE("The memory a run reports is that of the layer split its step runs", "[run][memory]") {
+  // DeepSeek-V3 as DualPipeV on PP8 with the balanced split: the step balances each rank's two
+  // stages by calibrated costs (step/stage_split.cpp), the memory model's own split weighs single
+  // stages by a roofline (model/layer_split.hpp), and here the two differ. The run's memory, per
+  // phase, must be the memory model's figure for the layers each rank of the simulated step holds.
+  const Scenario sc = load_scenario(ts_test::data("scenarios/deepseek-v3-h800.toml").string(),
+                                    {"plan.dp=256", "plan.pp=8", "plan.schedule=dualpipev", "plan.layer_split=balanced",
+                                     "phases.1.plan.dp=32", "phases.2.plan.dp=8"});
+  const ts_test::LinearCost cost(132);
+  const RunReport r = build_run_report(sc, cost);
+  REQUIRE(r.phases.size() == sc.phases.size());
+  REQUIRE(r.phases[0].step.layer_split != stage_layers(sc, sc.plan, sc.training));  // the case this test is about
+  for (std::size_t i = 0; i < sc.phases.size(); ++i) {
+    INFO("phase " << i);
+    Scenario one = sc;
+    one.plan = sc.phases[i].plan;
+    one.training = sc.phases[i].training;
+    const MemoryReport m = memory_per_gpu(one, r.phases[i].step.layer_split);
+    CHECK(r.phases[i].memory.peak == m.peak);
+    CHECK(r.phases[i].memory.fits == m.fits);
+    if (i == 0) CHECK(memory_per_gpu(one).peak != m.peak);  // the roofline split's figure is another
+  }
 }
 
 TEST_CASE("Comparison rows: published, predicted and the gap in percent", "[run]") {

@@ -20,13 +20,16 @@
 // go to the earlier stages taking more layers. Complexity O(layers x 200 + stages x layers x
 // layers per stage).
 //
-// Weights. The step simulator and the memory model both split by stage_layers(scenario, plan,
-// training): per-layer time on the scenario's GPU by a roofline of every op of the layer's forward,
-// backward and recomputed forward (GEMMs and attention at the peak of their dtype, everything else
-// at the HBM bandwidth, the max of the two per op), so memory-bound and FP8 ops weigh what they
-// cost, not their FLOPs. The calibrated costs differ from the roofline; what the simulated step
-// still shows as stage imbalance after this split is reported as "imbalance". The older
-// stage_layers(model, plan, seq_len) weighs training FLOPs.
+// Weights. stage_layers(scenario, plan, training) weighs each layer by its time on the scenario's
+// GPU by a roofline of every op of the layer's forward, backward and recomputed forward (GEMMs
+// and attention at the peak of their dtype, everything else at the HBM bandwidth, the max of the
+// two per op), so memory-bound and FP8 ops weigh what they cost, not their FLOPs; the plan
+// estimate and memory_per_gpu(scenario) split by it. The step simulator splits by calibrated
+// costs instead (step/stage_split.hpp; under DualPipe a rank's two stages together), and what
+// `trainsim run`, `compare`, the sweep and the plan's re-runs report as memory is that of the
+// step's split (report/run_report.hpp memory_as_run). What the simulated step still shows as
+// stage imbalance is reported as "imbalance". The older stage_layers(model, plan, seq_len)
+// weighs training FLOPs.
 
 #include <cstdint>
 #include <vector>

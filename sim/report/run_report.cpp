@@ -13,6 +13,7 @@
 #include "core/output.hpp"
 #include "core/table.hpp"
 #include "graph/op.hpp"
+#include "step/caches.hpp"
 
 namespace trainsim {
 
@@ -177,15 +178,23 @@ std::vector<RankShortfall> shortfalls(const MemoryReport& m) {
   return out;
 }
 
-std::vector<MemoryReport> memory_per_phase(const Scenario& sc) {
+MemoryReport memory_as_run(const Scenario& sc, const calibration::CostModel& cost) {
+  return memory_per_gpu(sc, step::step_setup(sc, sc.plan, sc.training, cost)->layer_split);
+}
+
+std::vector<MemoryReport> memory_per_phase(const Scenario& sc, const calibration::CostModel& cost) {
   std::vector<MemoryReport> out;
   for (const auto& ph : sc.phases) {
     Scenario one = sc;  // memory_per_gpu reads the scenario's plan and training
     one.plan = ph.plan;
     one.training = ph.training;
-    out.push_back(memory_per_gpu(one));
+    out.push_back(memory_as_run(one, cost));
   }
   return out;
+}
+
+std::vector<MemoryReport> memory_per_phase(const Scenario& sc) {
+  return memory_per_phase(sc, *calibration::load_cost_model(sc.hardware, data_dir()));
 }
 
 bool RunReport::fits() const {
@@ -217,7 +226,7 @@ RunReport build(const Scenario& sc, const calibration::CostModel& cost_model, bo
   r.cost_model = cost->describe();
 
   // Feasibility first: a plan that does not fit memory in some phase is not simulated or priced.
-  const std::vector<MemoryReport> mem = memory_per_phase(sc);
+  const std::vector<MemoryReport> mem = memory_per_phase(sc, *cost);
   for (std::size_t i = 0; i < sc.phases.size() && !even_if_unfit; ++i) {
     if (mem[i].fits) continue;
     r.priced = false;

@@ -111,8 +111,14 @@ std::vector<DeltaRow> baseline_rows(const RunReport& what_if);  // empty without
 std::string delta_value_text(const DeltaRow& d, const std::optional<double>& v);  // "20.29 s", "$5.624M", "n/a"
 std::string delta_change_text(const DeltaRow& d);  // "+1.20 s (+5.9%)", "" when a side is absent
 
-// Memory per GPU of every phase of the scenario (its plan, sequence length and batch).
+// Memory per GPU of the scenario's main plan on the layer split its step runs (a balanced split is
+// the step's cost-balanced one, step::step_setup, which can differ from the memory model's own
+// roofline split, model/layer_split.hpp), with `cost`.
+MemoryReport memory_as_run(const Scenario& sc, const calibration::CostModel& cost);
+// The same for every phase of the scenario (its plan, sequence length and batch), with the GPU's
+// calibrated cost model.
 std::vector<MemoryReport> memory_per_phase(const Scenario& sc);
+std::vector<MemoryReport> memory_per_phase(const Scenario& sc, const calibration::CostModel& cost);
 
 // Simulates the whole run of a scenario (every phase, the batch ramp) and gathers the report,
 // with the GPU's calibrated cost model (calibration::load_cost_model), or the one given.

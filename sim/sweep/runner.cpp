@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "calibration/cost_model.hpp"
 #include "config/scenario.hpp"
 #include "core/table.hpp"
 #include "model/memory.hpp"
@@ -108,7 +109,7 @@ PointResult evaluate_once(const SweepSpec& spec, const Point& p, const std::vect
   r.index = p.index;
   r.id = p.id;
   const Scenario sc = load_scenario(spec.scenario, p.sets(), dropped);
-  const MemoryReport mem = memory_per_gpu(sc);
+  const MemoryReport mem = memory_as_run(sc, *calibration::load_cost_model(sc.hardware, data_dir()));
   if (!mem.fits) {
     std::size_t rank = 0;
     for (std::size_t i = 0; i < mem.ranks.size(); ++i)
