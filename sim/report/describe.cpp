@@ -4,6 +4,7 @@
 
 #include "core/table.hpp"
 #include "core/units.hpp"
+#include "report/run_report.hpp"
 
 namespace trainsim {
 
@@ -94,7 +95,7 @@ json describe_json(const DescribeInput& in) {
   j["layers"] = layers;
   if (in.scenario) {
     const auto& s = *in.scenario;
-    const MemoryReport mr = memory_per_gpu(s);
+    const MemoryReport mr = memory_as_run(s, *calibration::load_cost_model(s.hardware, data_dir()));  // the split the step runs
     j["scenario"] = s.name;
     j["gpu"] = s.hardware.name;
     json per = json::array(), ranks = json::array();
@@ -195,7 +196,7 @@ std::string describe_text(const DescribeInput& in) {
   if (in.scenario) {
     const auto& s = *in.scenario;
     const auto& p = s.plan;
-    const MemoryReport mr = memory_per_gpu(s);
+    const MemoryReport mr = memory_as_run(s, *calibration::load_cost_model(s.hardware, data_dir()));  // the split the step runs
     out += fmt::format("\nMemory per GPU: {} x {} ({}), dp {} tp {} pp {} ep {} cp {}, {} schedule, ZeRO-{}, "
                        "micro-batch {} x {} tokens, recompute {}\n",
                        s.cluster.gpus, s.hardware.name, format_quantity(mr.capacity, Dim::Bytes), p.dp, p.tp, p.pp,
