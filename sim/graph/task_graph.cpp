@@ -439,10 +439,6 @@ Replay replay(const TaskGraph& tg) {
   return out;
 }
 
-namespace {
-// Kahn's algorithm, ready vertices first in first out: the order is a function of the shape
-// alone (any valid order gives the same times). Empty when the graph has a cycle (replay_times
-// reports it through find_cycle first).
 std::vector<std::uint32_t> topological_order(const TaskGraph::Shape& sh) {
   const auto n = static_cast<std::uint32_t>(sh.nodes.size());
   std::vector<std::uint32_t> pending(sh.in_degree.begin(), sh.in_degree.end());
@@ -460,7 +456,6 @@ std::vector<std::uint32_t> topological_order(const TaskGraph::Shape& sh) {
   if (order.size() != n) order.clear();
   return order;
 }
-}  // namespace
 
 namespace {
 // The events of a replay (see replay() above): an op's finish, or a dependency's arrival.

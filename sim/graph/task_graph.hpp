@@ -142,6 +142,11 @@ class TaskGraph {
   std::shared_ptr<Lazy> lazy_;
 };
 
+// The shape's vertices in a topological order: Kahn's algorithm, ready vertices first in first
+// out, so the order is a function of the shape alone (any valid order gives the same times).
+// Empty when the graph has a cycle (replay_times reports it through find_cycle first). O(V + E).
+std::vector<std::uint32_t> topological_order(const TaskGraph::Shape& sh);
+
 struct OpTiming {
   int rank = 0;
   Op op;

@@ -676,20 +676,10 @@ struct Estimator::Impl {
       const graph::TaskGraph tg = graph::TaskGraph::build(s.topo, s.order, graph::OpTimes{}, Time::zero());
       const auto& sh = tg.shape();
       const std::size_t n = sh.nodes.size();
-      // Kahn's order over the shape's edges (the order is acyclic: the schedule passed its checks).
-      std::vector<std::uint32_t> indeg(n, 0), pos(n, 0), order;
-      std::vector<std::vector<std::uint32_t>> out(n);
-      for (std::uint32_t e = 0; e < sh.edges.size(); ++e) {
-        ++indeg[sh.edges[e].dst];
-        out[sh.edges[e].src].push_back(e);
-      }
-      order.reserve(n);
-      for (std::uint32_t v = 0; v < n; ++v)
-        if (indeg[v] == 0) order.push_back(v);
-      for (std::size_t i = 0; i < order.size(); ++i)
-        for (std::uint32_t e : out[order[i]])
-          if (--indeg[sh.edges[e].dst] == 0) order.push_back(sh.edges[e].dst);
+      // The order is acyclic: the schedule passed its checks.
+      const std::vector<std::uint32_t> order = graph::topological_order(sh);
       TS_ASSERT(order.size() == n, "estimate: the interleaved order has a cycle");
+      std::vector<std::uint32_t> pos(n, 0);
       for (std::uint32_t i = 0; i < n; ++i) pos[order[i]] = i;
       std::vector<std::vector<std::uint32_t>> in(n);
       for (const auto& e : sh.edges) in[pos[e.dst]].push_back(pos[e.src] | (e.remote ? FlatOrder::kRemote : 0u));
@@ -1349,18 +1339,12 @@ class PhaseLayout {
     // The pipeline.
     const Estimator::Impl::Counts* cnt = dual_ ? &E_.op_counts(sched, P_, base_.vpp, M_, false) : nullptr;
     // Combined 1F1B (step/overlap_policy.hpp combine_1f1b_order): every backward followed by a
-    // forward becomes one F&B op. In the 1F1B and interleaved orders (schedule/one_f_one_b.cpp,
-    // interleaved.cpp) a rank runs `warmup` forwards, then forward-backward pairs, then `warmup`
-    // backwards, so all but the last steady backward pair up: max(0, M*v - warmup - 1) F&B ops.
-    // Interleaved pairs are costed at the rank's mean chunk.
-    const i64 v = base_.vpp;
+    // forward becomes one F&B op. In the 1F1B order (schedule/one_f_one_b.cpp) a rank runs
+    // `warmup` = min(P-r-1, M) forwards, then forward-backward pairs, then `warmup` backwards, so
+    // all but the last steady backward pair up: max(0, M - warmup - 1) F&B ops. (Interleaved,
+    // combined or not, is replayed below: pp >= 2 always, schedule/interleaved.cpp.)
     const i64 m_next = interleaved ? M_ + P_ : M_ + 1;
-    const auto fb_count = [&](i64 M, i64 r) -> double {
-      const i64 total = M * v;
-      const i64 warmup = interleaved ? (M == P_ ? total : std::min((P_ - r - 1) * 2 + (v - 1) * P_, total))
-                                                : std::min(P_ - r - 1, M);
-      return d(std::max<i64>(0, total - warmup - 1));
-    };
+    const auto fb_count = [&](i64 M, i64 r) -> double { return d(std::max<i64>(0, M - std::min(P_ - r - 1, M) - 1)); };
     // Per rank type (ranks of a type cost the same; DualPipe: one rank each).
     const std::size_t nt = R.rtypes.size();
     busy1_.assign(nt, 0.0);
@@ -1396,6 +1380,7 @@ class PhaseLayout {
       f_r[t] = F / nst;
       b_r[t] = B / nst;
       w_r_[t] = W / nst;
+      if (interleaved) continue;  // the replay below times the pipeline
       if (zb) x_r_[t] = F + I + W;
       else if (dual_) {
         const StageSum& a = st(held_[h0]);
@@ -1423,25 +1408,8 @@ class PhaseLayout {
           busy1_[t] += row.n1 * tm;
           busy2_[t] += row.n2 * tm;
         }
-      } else if (combined) {
-        StageSum a;
-        for (std::size_t h = h0; h < h1; ++h) {
-          const StageSum& x = st(held_[h]);
-          a.f += x.f / nst;
-          a.b += x.b / nst;
-          a.fc += x.fc / nst;
-          a.fa += x.fa / nst;
-          a.bc += x.bc / nst;
-          a.ba += x.ba / nst;
-          a.fd += x.fd / nst;
-          a.bd += x.bd / nst;
-          a.fe += x.fe / nst;
-          a.be += x.be / nst;
-          a.ft += x.ft / nst;
-          a.bt += x.bt / nst;
-          a.fcp += x.fcp / nst;
-          a.bcp += x.bcp / nst;
-        }
+      } else if (combined) {  // 1F1B: one stage per rank
+        const StageSum& a = st(held_[h0]);
         const double saving = a.f + a.b - pair_dp(a, a, rs_blocks);
         // fb_count depends on the rank (its warm-up); the type's first rank warms up longest.
         busy1_[t] = d(M_) * (F + B) - fb_count(M_, static_cast<i64>(r)) * saving;
@@ -1454,7 +1422,7 @@ class PhaseLayout {
     std::size_t kb = 0;
     for (std::size_t t = 1; t < nt; ++t)
       if (busy1_[t] > busy1_[kb]) kb = t;
-    if (P_ > 1) {
+    if (P_ > 1 && !interleaved) {
       double mean = 0, mean_w = 0;
       for (std::size_t t = 0; t < nt; ++t) {
         const double n = d(R.rtypes[t].mult) - (t == kb ? 1.0 : 0.0);
@@ -1467,7 +1435,7 @@ class PhaseLayout {
       switch (sched_) {
         case Sched::GPipe:
         case Sched::OneF1B: out.bubble = pm1 * mean; break;
-        case Sched::Interleaved: out.bubble = pm1 * mean / d(v); break;
+        case Sched::Interleaved: break;  // replayed below
         case Sched::Zb1p: out.bubble = pm1 * std::max(0.0, mean - 2.0 * mean_w); break;
         case Sched::DualPipe: out.bubble = (d(P_) / 2.0 - 1.0) * std::max(0.0, mean); break;
         case Sched::DualPipeV: out.bubble = pm1 * std::max(0.0, mean); break;
@@ -1476,7 +1444,7 @@ class PhaseLayout {
     const i64 m1 = cnt ? cnt->m1 : M_, m2 = cnt ? cnt->m2 : combined ? m_next : M_;
     out.slope = m2 != m1 ? (busy2_[kb] - busy1_[kb]) / d(m2 - m1) : (M_ > 0 ? busy1_[kb] / d(M_) : 0.0);
     out.intercept = busy1_[kb] - out.slope * d(m1);
-    if (interleaved && P_ > 1) {
+    if (interleaved) {
       // Interleaved: the op order replayed over the stage sums (interleaved_replay), so that the
       // waits of uneven chunks (the split's ends, a layer more here than there) are the
       // schedule's, not the closed form's (P-1)(F+B)/v. The step grows by one round of P

@@ -18,9 +18,9 @@
 // traffic inside the ops: a layer's forward takes max(F, gather), its backward
 // max(B, gather) + reduce-scatter (max(B, gather + reduce-scatter) with overlap_grad_reduce).
 // The pipeline: each rank's busy time is its op count times its op times (counts from the
-// schedule's order for DualPipe, DualPipeV and combined 1F1B, M per chunk otherwise), plus the
+// schedule's order for DualPipe and DualPipeV, closed form for combined 1F1B, M otherwise), plus the
 // schedule's bubble at the mean op times of the other ranks — (P-1)(F+B) for GPipe and 1F1B,
-// (P-1)(F+B)/v interleaved (per chunk), (P-1)(F+B-2W) ZB-H1, (P/2-1)(F&B+B-3W) DualPipe,
+// (P-1)(F+B-2W) ZB-H1, (P/2-1)(F&B+B-3W) DualPipe,
 // (P-1)(F&B+B-3W) DualPipeV — plus 2(P-1) activation sends; the step is the busiest rank's.
 // Interleaved instead replays the schedule's op order over the stage sums (the sends at their
 // time; extrapolated beyond 3P micro-batches from the replays at 2P and 3P). The

@@ -109,7 +109,8 @@ PointResult evaluate_once(const SweepSpec& spec, const Point& p, const std::vect
   r.index = p.index;
   r.id = p.id;
   const Scenario sc = load_scenario(spec.scenario, p.sets(), dropped);
-  const MemoryReport mem = memory_as_run(sc, *calibration::load_cost_model(sc.hardware, data_dir()));
+  const auto cost = calibration::load_cost_model(sc.hardware, data_dir());
+  const MemoryReport mem = memory_as_run(sc, *cost);
   if (!mem.fits) {
     std::size_t rank = 0;
     for (std::size_t i = 0; i < mem.ranks.size(); ++i)
@@ -121,7 +122,7 @@ PointResult evaluate_once(const SweepSpec& spec, const Point& p, const std::vect
     r.metrics[metric_index("fits_memory")] = 0;
     return r;
   }
-  const RunReport rep = build_run_report(sc);
+  const RunReport rep = build_run_report(sc, *cost);
   nlohmann::json j = run_json(rep);
   for (std::size_t m = 0; m < kMetricCount; ++m) {
     const auto it = j.find(kMetricColumns[m]);
